@@ -1,0 +1,286 @@
+/* manage.c - status, cancel, list, stats, retry and workers. */
+#define _GNU_SOURCE
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "client_int.h"
+#include "envelope.h"
+#include "keys.h"
+
+int jobd_queues(jobd_client_t *c, json_t **out)
+{
+    char key[KEYS_MAX];
+    keys_global(key, c->prefix, "queues");
+    redisReply *r;
+    int rc = client_command(c, &r, "SMEMBERS %s", key);
+    if (rc < 0) return rc;
+    json_t *arr = json_array();
+    for (size_t i = 0; i < r->elements; i++)
+        json_array_append_new(arr, json_stringn(r->element[i]->str, r->element[i]->len));
+    freeReplyObject(r);
+    *out = arr;
+    return 0;
+}
+
+/* Turns an HGETALL reply into a status object (new) or NULL. */
+static json_t *status_from_reply(const redisReply *r)
+{
+    if (r->type != REDIS_REPLY_ARRAY || r->elements < 2) return NULL;
+    size_t n = r->elements / 2;
+    const char **f = malloc(n * sizeof *f), **v = malloc(n * sizeof *v);
+    size_t *l = malloc(n * sizeof *l);
+    json_t *st = NULL;
+    if (f && v && l) {
+        for (size_t i = 0; i < n; i++) {
+            f[i] = r->element[2 * i]->str;
+            v[i] = r->element[2 * i + 1]->str;
+            l[i] = r->element[2 * i + 1]->len;
+        }
+        st = envelope_status(f, v, l, n);
+    }
+    free(f);
+    free(v);
+    free(l);
+    return st;
+}
+
+/* Fetches the status of each id in queue in one pipeline; appends to arr. */
+static int fetch_statuses(jobd_client_t *c, const char *queue, redisReply *ids, json_t *arr)
+{
+    char key[KEYS_MAX];
+    for (size_t i = 0; i < ids->elements; i++) {
+        char suffix[KEYS_MAX];
+        snprintf(suffix, sizeof suffix, "job:%s", ids->element[i]->str);
+        keys_queue_key(key, c->prefix, queue, suffix);
+        redisAppendCommand(c->rc, "HGETALL %s", key);
+    }
+    int rc = 0;
+    for (size_t i = 0; i < ids->elements; i++) {
+        redisReply *r;
+        if (redisGetReply(c->rc, (void **)&r) != REDIS_OK) {
+            return client_err(c, JOBD_ECONN, "Redis: %s", c->rc->errstr);
+        }
+        json_t *st = status_from_reply(r);
+        if (st) json_array_append_new(arr, st); /* expired meanwhile: skipped */
+        freeReplyObject(r);
+    }
+    return rc;
+}
+
+int client_find_queue(jobd_client_t *c, const char *id, char *queue, size_t len)
+{
+    json_t *queues;
+    int rc = jobd_queues(c, &queues);
+    if (rc < 0) return rc;
+    size_t i;
+    json_t *q;
+    char key[KEYS_MAX], suffix[KEYS_MAX];
+    snprintf(suffix, sizeof suffix, "job:%s", id);
+    json_array_foreach(queues, i, q) {
+        keys_queue_key(key, c->prefix, json_string_value(q), suffix);
+        redisAppendCommand(c->rc, "EXISTS %s", key);
+    }
+    rc = client_err(c, JOBD_ENOTFOUND, "no such job: %s", id);
+    for (i = 0; i < json_array_size(queues); i++) {
+        redisReply *r;
+        if (redisGetReply(c->rc, (void **)&r) != REDIS_OK) {
+            rc = client_err(c, JOBD_ECONN, "Redis: %s", c->rc->errstr);
+            break;
+        }
+        if (r->type == REDIS_REPLY_INTEGER && r->integer == 1 && rc == JOBD_ENOTFOUND) {
+            snprintf(queue, len, "%s", json_string_value(json_array_get(queues, i)));
+            rc = 0;
+        }
+        freeReplyObject(r);
+    }
+    json_decref(queues);
+    return rc;
+}
+
+int jobd_status(jobd_client_t *c, const char *id, json_t **out)
+{
+    char queue[128], key[KEYS_MAX], suffix[KEYS_MAX];
+    int rc = client_find_queue(c, id, queue, sizeof queue);
+    if (rc < 0) return rc;
+    snprintf(suffix, sizeof suffix, "job:%s", id);
+    keys_queue_key(key, c->prefix, queue, suffix);
+    redisReply *r;
+    if ((rc = client_command(c, &r, "HGETALL %s", key)) < 0) return rc;
+    *out = status_from_reply(r);
+    freeReplyObject(r);
+    return *out ? 0 : client_err(c, JOBD_ENOTFOUND, "no such job: %s", id);
+}
+
+int jobd_cancel(jobd_client_t *c, const char *id, int *was_active)
+{
+    char queue[128];
+    int rc = client_find_queue(c, id, queue, sizeof queue);
+    if (rc < 0) return rc;
+    client_script_begin(c, PROTO_CANCEL, queue);
+    proto_argv_adds(&c->argv, id);
+    proto_argv_addll(&c->argv, JOBD_TTL_DEAD_MS);
+    redisReply *r;
+    if ((rc = client_script_call(c, &r)) < 0) return rc;
+    long long code = r->element[0]->integer;
+    char state[32];
+    snprintf(state, sizeof state, "%s", r->element[1]->str);
+    freeReplyObject(r);
+    if (was_active) *was_active = code == 2;
+    if (code == 0) return client_err(c, JOBD_ENOTFOUND, "no such job: %s", id);
+    if (code == 3)
+        return client_err(c, JOBD_ESTATE, "job %s has already finished (%s)", id, state);
+    return 0;
+}
+
+static int list_state(jobd_client_t *c, const char *queue, int state, size_t limit, json_t *arr)
+{
+    char key[KEYS_MAX];
+    keys_queue_key(key, c->prefix, queue, keys_state_set(state));
+    redisReply *ids;
+    int rc = client_command(c, &ids, "ZRANGE %s 0 %lld", key, (long long)limit - 1);
+    if (rc < 0) return rc;
+    rc = fetch_statuses(c, queue, ids, arr);
+    freeReplyObject(ids);
+    return rc;
+}
+
+int jobd_list(jobd_client_t *c, const char *queue, int state, size_t limit, json_t **out)
+{
+    char err[256];
+    int rc = envelope_check_name("queue", queue, err, sizeof err);
+    if (rc < 0) return client_err(c, rc, "%s", err);
+    if (state >= JOBD_NSTATES) return client_err(c, JOBD_EINVAL, "unknown state");
+    json_t *arr = json_array();
+    /* Every state: the ones that need attention first. */
+    static const int order[] = {JOBD_ACTIVE, JOBD_QUEUED, JOBD_SCHEDULED,
+                                JOBD_DEAD,   JOBD_CANCELED, JOBD_SUCCEEDED};
+    for (size_t k = 0; k < 6 && rc == 0; k++) {
+        int s = state >= 0 ? state : order[k];
+        size_t have = json_array_size(arr);
+        if (have >= limit) break;
+        rc = list_state(c, queue, s, limit - have, arr);
+        if (state >= 0) break;
+    }
+    if (rc < 0) {
+        json_decref(arr);
+        return rc;
+    }
+    *out = arr;
+    return 0;
+}
+
+static json_t *queue_stats(const redisReply *r)
+{
+    json_t *o = json_object();
+    for (int s = 0; s < JOBD_NSTATES; s++)
+        json_object_set_new(o, jobd_state_name((jobd_state_t)s),
+                            json_integer(r->element[s]->integer));
+    long long oldest = r->element[6]->integer;
+    json_object_set_new(o, "oldest_age_s", oldest < 0 ? json_null() : json_real(oldest / 1000.0));
+    json_t *counters = json_object();
+    const redisReply *kv = r->element[7];
+    for (size_t i = 0; i + 1 < kv->elements; i += 2)
+        json_object_set_new(counters, kv->element[i]->str,
+                            json_integer(strtoll(kv->element[i + 1]->str, NULL, 10)));
+    json_object_set_new(o, "counters", counters);
+    return o;
+}
+
+int jobd_stats(jobd_client_t *c, json_t **out)
+{
+    json_t *queues;
+    int rc = jobd_queues(c, &queues);
+    if (rc < 0) return rc;
+    json_t *res = json_object();
+    size_t i;
+    json_t *q;
+    json_array_foreach(queues, i, q) {
+        client_script_begin(c, PROTO_STATS, json_string_value(q));
+        redisReply *r;
+        if ((rc = client_script_call(c, &r)) < 0) break;
+        if (r->type == REDIS_REPLY_ARRAY && r->elements == 8)
+            json_object_set_new(res, json_string_value(q), queue_stats(r));
+        freeReplyObject(r);
+    }
+    json_decref(queues);
+    if (rc < 0) {
+        json_decref(res);
+        return rc;
+    }
+    *out = res;
+    return 0;
+}
+
+static int retry_call(jobd_client_t *c, const char *queue, const char *id, long long *moved)
+{
+    client_script_begin(c, PROTO_RETRY, queue);
+    proto_argv_adds(&c->argv, id);
+    proto_argv_addll(&c->argv, 1000);
+    redisReply *r;
+    int rc = client_script_call(c, &r);
+    if (rc < 0) return rc;
+    *moved = r->integer;
+    freeReplyObject(r);
+    return 0;
+}
+
+int jobd_retry(jobd_client_t *c, const char *id)
+{
+    char queue[128];
+    int rc = client_find_queue(c, id, queue, sizeof queue);
+    if (rc < 0) return rc;
+    long long moved;
+    if ((rc = retry_call(c, queue, id, &moved)) < 0) return rc;
+    if (moved == -2) return client_err(c, JOBD_ENOTFOUND, "no such job: %s", id);
+    if (moved == -1) return client_err(c, JOBD_ESTATE, "job %s is not dead", id);
+    return 0;
+}
+
+int jobd_retry_dead(jobd_client_t *c, const char *queue)
+{
+    char err[256];
+    int rc = envelope_check_name("queue", queue, err, sizeof err);
+    if (rc < 0) return client_err(c, rc, "%s", err);
+    long long total = 0, moved;
+    /* In slices of 1000, so one call never blocks Redis for long. */
+    do {
+        if ((rc = retry_call(c, queue, "", &moved)) < 0) return rc;
+        total += moved;
+    } while (moved > 0);
+    return (int)total;
+}
+
+int jobd_workers(jobd_client_t *c, json_t **out)
+{
+    char key[KEYS_MAX];
+    keys_global(key, c->prefix, "workers");
+    redisReply *ids;
+    int rc = client_command(c, &ids, "ZRANGE %s 0 -1", key);
+    if (rc < 0) return rc;
+    json_t *arr = json_array();
+    for (size_t i = 0; i < ids->elements; i++) {
+        char wk[KEYS_MAX], name[KEYS_MAX];
+        snprintf(name, sizeof name, "worker:%s", ids->element[i]->str);
+        keys_global(wk, c->prefix, name);
+        redisAppendCommand(c->rc, "GET %s", wk);
+    }
+    for (size_t i = 0; i < ids->elements; i++) {
+        redisReply *r;
+        if (redisGetReply(c->rc, (void **)&r) != REDIS_OK) {
+            rc = client_err(c, JOBD_ECONN, "Redis: %s", c->rc->errstr);
+            break;
+        }
+        /* A worker whose record expired is gone (missed its heartbeats). */
+        json_t *w = r->type == REDIS_REPLY_STRING ? json_loadb(r->str, r->len, 0, NULL) : NULL;
+        if (w) json_array_append_new(arr, w);
+        freeReplyObject(r);
+    }
+    freeReplyObject(ids);
+    if (rc < 0) {
+        json_decref(arr);
+        return rc;
+    }
+    *out = arr;
+    return 0;
+}

@@ -1,0 +1,58 @@
+/* proto.h - the wire side of the queue protocol, transport-agnostic.
+ *
+ * DESIGN: both transports (the blocking client here and jobd's asynchronous
+ * rq module) build script calls with proto_argv_t and read replies with the
+ * parsers in envelope.h, so the two never disagree on argument order. An
+ * argv keeps every argument in one growing arena: a 100,000-job batch costs a
+ * handful of reallocations, not one malloc per argument. */
+#ifndef JOBD_PROTO_H
+#define JOBD_PROTO_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Script ids, in the order CMakeLists.txt embeds the Lua files. */
+typedef enum {
+    PROTO_ENQUEUE = 0,
+    PROTO_CLAIM,
+    PROTO_EXTEND,
+    PROTO_ACK,
+    PROTO_FAIL,
+    PROTO_RELEASE,
+    PROTO_CHECKPOINT,
+    PROTO_REAP,
+    PROTO_CANCEL,
+    PROTO_RETRY,
+    PROTO_WATCH,
+    PROTO_STATS,
+    PROTO_NSCRIPTS
+} proto_script_t;
+
+/* Returns the embedded text of a script (lib.lua prepended). */
+const char *proto_script_text(proto_script_t s, size_t *len);
+const char *proto_script_name(proto_script_t s);
+
+typedef struct {
+    char *buf;           /* arena holding every argument back to back */
+    size_t len, cap;
+    size_t *offs, *lens; /* per argument */
+    int argc, acap;
+    const char **argv;   /* built by proto_argv_finish */
+    int oom;             /* set when an allocation failed; finish returns NULL */
+} proto_argv_t;
+
+void proto_argv_init(proto_argv_t *a);
+/* Empties a for reuse, keeping its memory. */
+void proto_argv_reset(proto_argv_t *a);
+void proto_argv_free(proto_argv_t *a);
+void proto_argv_add(proto_argv_t *a, const char *s, size_t len);
+void proto_argv_adds(proto_argv_t *a, const char *s); /* NULL adds "" */
+void proto_argv_addll(proto_argv_t *a, long long v);
+void proto_argv_addd(proto_argv_t *a, double v);
+/* Starts a script call: EVALSHA sha 1 queue_prefix. */
+void proto_argv_script(proto_argv_t *a, const char *sha, const char *queue_prefix);
+/* Returns the argv array (valid until the next add/reset/free) and sets
+ * *lens, or NULL if an allocation failed. */
+const char **proto_argv_finish(proto_argv_t *a, const size_t **lens);
+
+#endif

@@ -1,0 +1,115 @@
+/* redis_url.c - see redis_url.h. */
+#define _GNU_SOURCE
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "jobd/client.h"
+#include "redis_url.h"
+
+static int copy(char *dst, size_t cap, const char *s, size_t n)
+{
+    if (n >= cap) return -1;
+    memcpy(dst, s, n);
+    dst[n] = '\0';
+    return 0;
+}
+
+/* Splits "[user]:password@" off the front of *rest, if present. */
+static int userinfo(redis_url_t *u, const char **rest)
+{
+    const char *at = strchr(*rest, '@');
+    if (!at) return 0;
+    const char *colon = memchr(*rest, ':', (size_t)(at - *rest));
+    if (colon) {
+        if (copy(u->user, sizeof u->user, *rest, (size_t)(colon - *rest)) < 0 ||
+            copy(u->password, sizeof u->password, colon + 1, (size_t)(at - colon - 1)) < 0)
+            return -1;
+    } else if (copy(u->password, sizeof u->password, *rest, (size_t)(at - *rest)) < 0) {
+        return -1;
+    }
+    *rest = at + 1;
+    return 0;
+}
+
+int redis_url_parse(const char *url, redis_url_t *u, char *err, size_t errlen)
+{
+    memset(u, 0, sizeof *u);
+    u->port = 6379;
+    if (!url || !*url) url = "redis://127.0.0.1:6379/0";
+    const char *rest;
+    if (strncmp(url, "redis://", 8) == 0) {
+        rest = url + 8;
+        if (userinfo(u, &rest) < 0) goto bad;
+        size_t hl = strcspn(rest, ":/");
+        if (hl == 0) {
+            strcpy(u->host, "127.0.0.1");
+        } else if (copy(u->host, sizeof u->host, rest, hl) < 0) {
+            goto bad;
+        }
+        rest += hl;
+        if (*rest == ':') {
+            char *end;
+            long p = strtol(rest + 1, &end, 10);
+            if (end == rest + 1 || p < 1 || p > 65535) goto bad;
+            u->port = (int)p;
+            rest = end;
+        }
+        if (*rest == '/') {
+            rest++;
+            if (*rest) {
+                char *end;
+                long db = strtol(rest, &end, 10);
+                if (end == rest || *end || db < 0 || db > 65535) goto bad;
+                u->db = (int)db;
+            }
+        } else if (*rest) {
+            goto bad;
+        }
+        return 0;
+    }
+    if (strncmp(url, "unix://", 7) == 0) {
+        u->is_unix = 1;
+        rest = url + 7;
+        if (*rest != '/' && userinfo(u, &rest) < 0) goto bad;
+        size_t pl = strcspn(rest, "?");
+        if (pl == 0 || *rest != '/' || copy(u->path, sizeof u->path, rest, pl) < 0) goto bad;
+        rest += pl;
+        if (*rest == '?') {
+            if (strncmp(rest, "?db=", 4) != 0) goto bad;
+            char *end;
+            long db = strtol(rest + 4, &end, 10);
+            if (end == rest + 4 || *end || db < 0 || db > 65535) goto bad;
+            u->db = (int)db;
+        }
+        return 0;
+    }
+bad:
+    memset(u->password, 0, sizeof u->password);
+    snprintf(err, errlen,
+             "bad Redis URL (want redis://[:password@]host[:port][/db] or unix:///path.sock[?db=N])");
+    return JOBD_EINVAL;
+}
+
+int redis_url_password_file(redis_url_t *u, const char *path, char *err, size_t errlen)
+{
+    if (u->password[0] || !path || !*path) return 0;
+    FILE *f = fopen(path, "r");
+    if (!f) {
+        snprintf(err, errlen, "cannot read Redis password file %s: %m", path);
+        return JOBD_EINVAL;
+    }
+    if (!fgets(u->password, sizeof u->password, f)) u->password[0] = '\0';
+    fclose(f);
+    u->password[strcspn(u->password, "\r\n")] = '\0';
+    return 0;
+}
+
+void redis_url_describe(const redis_url_t *u, char *out, size_t len)
+{
+    if (u->is_unix)
+        snprintf(out, len, "unix://%s%s?db=%d", u->password[0] ? "***@" : "", u->path, u->db);
+    else
+        snprintf(out, len, "redis://%s%s:%d/%d", u->password[0] ? "***@" : "", u->host, u->port,
+                 u->db);
+}

@@ -1,0 +1,32 @@
+/* redis_url.h - Redis connection URLs, shared by libjobd and jobd.
+ *
+ *   redis://[[user]:password@]host[:port][/db]
+ *   unix://[[user]:password@]/path/to.sock[?db=N]
+ *
+ * A password in the URL wins; otherwise it is read from a file (the first
+ * line, trailing newline dropped). Pure parsing plus one file read. */
+#ifndef JOBD_REDIS_URL_H
+#define JOBD_REDIS_URL_H
+
+#include <stddef.h>
+
+typedef struct {
+    int is_unix;
+    char host[256];
+    int port;
+    char path[512];
+    int db;
+    char user[128];
+    char password[512];
+} redis_url_t;
+
+/* Parses url (NULL: redis://127.0.0.1:6379/0). Returns 0 or JOBD_EINVAL with
+ * a message in err that never contains the password. */
+int redis_url_parse(const char *url, redis_url_t *u, char *err, size_t errlen);
+/* Reads the password from path unless u already has one. Returns 0 or
+ * JOBD_EINVAL naming the file. */
+int redis_url_password_file(redis_url_t *u, const char *path, char *err, size_t errlen);
+/* Writes a loggable form of u (no password) into out. */
+void redis_url_describe(const redis_url_t *u, char *out, size_t len);
+
+#endif

@@ -1,0 +1,2 @@
+int daemon_placeholder(void);
+int daemon_placeholder(void) { return 0; }

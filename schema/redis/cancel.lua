@@ -1,0 +1,28 @@
+-- cancel.lua - cancels one job.
+--
+-- KEYS[1]  queue prefix
+-- ARGV[1]  job id
+-- ARGV[2]  retention of canceled records in ms (0: keep)
+-- Reply:   {code, state}: code 1 canceled now (it was queued or scheduled);
+--          2 requested (it is active: the holder sees the flag on its next
+--          extend and ends it canceled); 3 already finished (state says how);
+--          0 no such job.
+local now = now_ms()
+local id = ARGV[1]
+local jk = jobkey(id)
+local f = redis.call('HMGET', jk, 'state', 'watch')
+local state = f[1]
+if not state then
+  return { 0, '' }
+end
+if state == 'queued' or state == 'scheduled' then
+  redis.call('ZREM', P .. 'ready', id)
+  redis.call('ZREM', P .. 'scheduled', id)
+  finish(id, jk, 'canceled', now, ARGV[2])
+  notify(id, f[2], 'canceled')
+  return { 1, 'canceled' }
+elseif state == 'active' then
+  redis.call('HSET', jk, 'cancel', '1')
+  return { 2, 'active' }
+end
+return { 3, state }

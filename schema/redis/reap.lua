@@ -1,0 +1,49 @@
+-- reap.lua - recovers expired leases and trims expired finished records.
+-- Safe to run from every worker at once: each expired job is moved once,
+-- because the first caller removes it from the active set.
+--
+-- KEYS[1]  queue prefix
+-- ARGV[1]  most leases to reap in this call
+-- ARGV[2]  retention of succeeded records in ms (0: keep)
+-- ARGV[3]  retention of dead and canceled records in ms (0: keep)
+-- Reply:   {requeued, dead, canceled}
+-- An expired lease charges its attempt (it was charged at claim and is not
+-- given back), so a job that keeps killing its worker ends dead.
+local now = now_ms()
+local ttl_ok, ttl_dead = tonumber(ARGV[2]), tonumber(ARGV[3])
+local was_empty = redis.call('EXISTS', P .. 'ready') == 0
+local requeued, dead, canceled = 0, 0, 0
+local expired = redis.call('ZRANGEBYSCORE', P .. 'active', '-inf', now, 'LIMIT', 0, ARGV[1])
+for _, id in ipairs(expired) do
+  local jk = jobkey(id)
+  local f = redis.call('HMGET', jk, 'attempt', 'max', 'cancel', 'score', 'watch')
+  if not f[4] then
+    redis.call('ZREM', P .. 'active', id)
+  elseif f[3] == '1' then
+    finish(id, jk, 'canceled', now, ttl_dead)
+    notify(id, f[5], 'canceled')
+    canceled = canceled + 1
+  elseif tonumber(f[1]) >= tonumber(f[2]) then
+    redis.call('HSET', jk, 'error', 'lease expired on attempt ' .. f[1] .. ' of ' .. f[2])
+    finish(id, jk, 'dead', now, ttl_dead)
+    notify(id, f[5], 'dead')
+    dead = dead + 1
+  else
+    requeue(id, jk, f[4], now)
+    notify(id, f[5], 'queued')
+    requeued = requeued + 1
+  end
+end
+if requeued > 0 then
+  redis.call('HINCRBY', P .. 'stats', 'reaped', requeued)
+end
+wake_if(was_empty and requeued > 0)
+-- Finished records expire by PEXPIRE; drop their ids from the state sets too.
+if ttl_ok > 0 then
+  redis.call('ZREMRANGEBYSCORE', P .. 'succeeded', '-inf', now - ttl_ok)
+end
+if ttl_dead > 0 then
+  redis.call('ZREMRANGEBYSCORE', P .. 'dead', '-inf', now - ttl_dead)
+  redis.call('ZREMRANGEBYSCORE', P .. 'canceled', '-inf', now - ttl_dead)
+end
+return { requeued, dead, canceled }
