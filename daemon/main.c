@@ -1,11 +1,72 @@
+/* main.c - flags -> config -> handlers -> worker -> uv_run -> exit status.
+ *
+ * Exit status (CONTRACT): 0 clean exit, 64 usage error, 78 configuration
+ * error (including a Redis that holds an incompatible layout). */
+#define _GNU_SOURCE
+#include <signal.h>
 #include <stdio.h>
-#include <string.h>
-#include "jobd/version.h"
+#include <stdlib.h>
+#include <uv.h>
+
+#include "config.h"
+#include "handlers.h"
+#include "log.h"
+#include "worker.h"
+
 int main(int argc, char **argv)
 {
-    if (argc > 1 && strcmp(argv[1], "--version") == 0) {
-        printf("jobd %s\n", JOBD_VERSION);
+    config_t cfg;
+    char err[1024];
+    int rc = config_load(&cfg, argc, argv, err, sizeof err);
+    if (rc == CONFIG_DONE) {
+        config_free(&cfg);
         return 0;
     }
-    return 64;
+    if (rc != CONFIG_OK) {
+        fprintf(stderr, "jobd: %s\n", err);
+        config_free(&cfg);
+        return rc;
+    }
+    log_setup((log_level_t)cfg.log_level, cfg.log_json);
+    handlers_t handlers;
+    if (handlers_load(&handlers, cfg.handlers_file, err, sizeof err) < 0) {
+        fprintf(stderr, "jobd: %s\n", err);
+        log_error("configuration error: %s", err);
+        handlers_free(&handlers);
+        config_free(&cfg);
+        return CONFIG_INVALID;
+    }
+    if (cfg.check_config) {
+        printf("jobd: configuration OK (%d queues, %zu handlers from file)\n", cfg.nqueues,
+               handlers.n);
+        handlers_free(&handlers);
+        config_free(&cfg);
+        return 0;
+    }
+    /* Built-ins run on libuv's pool: give it a thread per slot, so one slow
+     * built-in never queues behind another (must precede the pool's start). */
+    char pool[16];
+    snprintf(pool, sizeof pool, "%d", cfg.concurrency < 1024 ? cfg.concurrency : 1024);
+    setenv("UV_THREADPOOL_SIZE", pool, 1);
+    signal(SIGPIPE, SIG_IGN);
+
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    worker_t w;
+    if (worker_init(&w, &loop, &cfg, &handlers) < 0) {
+        fprintf(stderr, "jobd: bad Redis URL or password file\n");
+        handlers_free(&handlers);
+        config_free(&cfg);
+        uv_loop_close(&loop);
+        return CONFIG_INVALID;
+    }
+    worker_start(&w);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    int code = w.exit_code;
+    worker_free(&w);
+    if (uv_loop_close(&loop) != 0) log_error("event loop closed with handles still open");
+    handlers_free(&handlers);
+    config_free(&cfg);
+    log_info("jobd exiting with status %d", code);
+    return code;
 }

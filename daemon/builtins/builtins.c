@@ -1,0 +1,17 @@
+/* builtins.c - see builtins.h. */
+#include <string.h>
+
+#include "builtins.h"
+
+static const builtin_t *const table[] = {
+    &builtin_noop,
+    &builtin_sleep,
+    &builtin_fail,
+};
+
+const builtin_t *builtin_find(const char *name)
+{
+    for (size_t i = 0; i < sizeof table / sizeof table[0]; i++)
+        if (strcmp(table[i]->name, name) == 0) return table[i];
+    return NULL;
+}

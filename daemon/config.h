@@ -1,0 +1,66 @@
+/* config.h - jobd's configuration: flags beat environment beats file.
+ *
+ * DESIGN: one table lists every setting once with its flag, its JOBD_*
+ * variable and its config-file key, so the three sources cannot drift.
+ * config_load reads the config file (JSON) and nothing else; it does no I/O
+ * after that. Errors name the bad key and the source it came from. */
+#ifndef JOBD_CONFIG_H
+#define JOBD_CONFIG_H
+
+#include <jansson.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define CONFIG_MAX_QUEUES 32
+
+typedef struct {
+    char name[129];
+    int weight; /* >= 1 */
+    int limit;  /* most jobs of this queue in flight; 0: only --concurrency */
+} config_queue_t;
+
+typedef struct {
+    char *config_file;
+    char *redis_url;
+    char *redis_password_file;
+    char *prefix;
+    config_queue_t queues[CONFIG_MAX_QUEUES];
+    int nqueues;
+    int concurrency;
+    char *handlers_file;
+    char *state_dir;
+    char *http;          /* HOST:PORT */
+    int64_t lease_ms;
+    int64_t drain_timeout_ms;
+    int64_t kill_grace_ms;
+    int64_t sync_interval_ms;
+    int64_t retry_base_ms, retry_cap_ms;
+    int64_t ttl_succeeded_ms, ttl_dead_ms;
+    int once;
+    char *worker_id;
+    int log_json;
+    int log_level;
+    int check_config;
+    json_t *resources;   /* config file "resources": {"name": limit}; new ref or NULL */
+} config_t;
+
+enum {
+    CONFIG_OK = 0,
+    CONFIG_DONE = 1,     /* --help or --version was printed: exit 0 */
+    CONFIG_USAGE = 64,   /* unknown flag, missing value */
+    CONFIG_INVALID = 78  /* bad value, unreadable file */
+};
+
+/* Fills c from defaults, the config file, the environment (envp, NULL for
+ * the process environment) and argv. Returns a CONFIG_* code; on 64 or 78
+ * err holds a message naming the bad key. --help and --version print to
+ * stdout and return CONFIG_DONE. */
+int config_load(config_t *c, int argc, char **argv, char *err, size_t errlen);
+void config_free(config_t *c);
+
+/* Parses "a:3,b:1" (weights default to 1) into c->queues. Returns 0 or -1. */
+int config_parse_queues(config_t *c, const char *s, char *err, size_t errlen);
+
+void config_usage(void);
+
+#endif

@@ -1,0 +1,271 @@
+/* exec.c - see exec.h. */
+#define _GNU_SOURCE
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "exec.h"
+
+/* A bounded tail: keeps the last EXEC_TAIL_MAX bytes written. */
+typedef struct {
+    char buf[EXEC_TAIL_MAX];
+    size_t start, len;
+} tail_t;
+
+struct exec {
+    uv_process_t proc;
+    uv_pipe_t in, out, err;
+    uv_timer_t timer;  /* kill grace, then the post-exit drain bound */
+    uv_write_t wreq;
+    uv_buf_t wbuf;
+    char *stdin_copy;
+    int pending_closes;
+    int exited, out_eof, err_eof, stopping, closing;
+    int64_t exit_status;
+    int term_signal;
+    char *line;        /* partial stdout line */
+    size_t line_len;
+    int line_cut;      /* the current line went over EXEC_LINE_MAX */
+    tail_t stderr_tail, output_tail;
+    char linear_err[EXEC_TAIL_MAX], linear_out[EXEC_TAIL_MAX];
+    exec_cbs_t cbs;
+    void *arg;
+};
+
+static void tail_add(tail_t *t, const char *s, size_t n)
+{
+    if (n >= EXEC_TAIL_MAX) {
+        s += n - EXEC_TAIL_MAX;
+        n = EXEC_TAIL_MAX;
+    }
+    for (size_t i = 0; i < n; i++) {
+        size_t pos = (t->start + t->len) % EXEC_TAIL_MAX;
+        t->buf[pos] = s[i];
+        if (t->len < EXEC_TAIL_MAX)
+            t->len++;
+        else
+            t->start = (t->start + 1) % EXEC_TAIL_MAX;
+    }
+}
+
+static size_t tail_copy(const tail_t *t, char *out)
+{
+    for (size_t i = 0; i < t->len; i++)
+        out[i] = t->buf[(t->start + i) % EXEC_TAIL_MAX];
+    return t->len;
+}
+
+static void on_close(uv_handle_t *h)
+{
+    exec_t *e = h->data;
+    if (--e->pending_closes > 0 || !e->closing) return;
+    if (!e->cbs.on_exit) { /* spawn failed: nobody is told */
+        free(e);
+        return;
+    }
+    size_t el = tail_copy(&e->stderr_tail, e->linear_err);
+    size_t ol = tail_copy(&e->output_tail, e->linear_out);
+    e->cbs.on_exit(e->arg, e->exit_status, e->term_signal, e->linear_err, el, e->linear_out, ol);
+    free(e->line);
+    free(e->stdin_copy);
+    free(e);
+}
+
+static void close_one(exec_t *e, uv_handle_t *h)
+{
+    if (!uv_is_closing(h)) {
+        e->pending_closes++;
+        uv_close(h, on_close);
+    }
+}
+
+static void close_all(exec_t *e)
+{
+    if (e->closing) return;
+    e->closing = 1;
+    close_one(e, (uv_handle_t *)&e->timer);
+    close_one(e, (uv_handle_t *)&e->in);
+    close_one(e, (uv_handle_t *)&e->out);
+    close_one(e, (uv_handle_t *)&e->err);
+    close_one(e, (uv_handle_t *)&e->proc);
+}
+
+static void maybe_done(exec_t *e)
+{
+    if (e->exited && e->out_eof && e->err_eof) close_all(e);
+}
+
+static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+    (void)h;
+    buf->base = malloc(suggested);
+    buf->len = buf->base ? suggested : 0;
+}
+
+static void emit_line(exec_t *e, const char *s, size_t n)
+{
+    if (e->line_cut) {
+        tail_add(&e->output_tail, s, n);
+        tail_add(&e->output_tail, "\n", 1);
+        return;
+    }
+    hproto_msg_t m;
+    hproto_parse(s, n, &m);
+    if (m.kind == HPROTO_OUTPUT) {
+        tail_add(&e->output_tail, s, n);
+        tail_add(&e->output_tail, "\n", 1);
+    } else {
+        e->cbs.on_message(e->arg, &m);
+    }
+    hproto_clear(&m);
+}
+
+static void split_lines(exec_t *e, const char *p, size_t n)
+{
+    while (n) {
+        const char *nl = memchr(p, '\n', n);
+        size_t take = nl ? (size_t)(nl - p) : n;
+        size_t room = EXEC_LINE_MAX - e->line_len;
+        if (take > room) {
+            /* Over the bound: keep what fits and treat the line as output. */
+            e->line_cut = 1;
+            take = room;
+        }
+        if (take) {
+            if (!e->line) e->line = malloc(EXEC_LINE_MAX);
+            memcpy(e->line + e->line_len, p, take);
+            e->line_len += take;
+        }
+        if (!nl) {
+            if (e->line_cut && e->line_len == EXEC_LINE_MAX) {
+                emit_line(e, e->line, e->line_len);
+                e->line_len = 0; /* the rest of this line is dropped until '\n' */
+            }
+            return;
+        }
+        emit_line(e, e->line ? e->line : "", e->line_len);
+        e->line_len = 0;
+        e->line_cut = 0;
+        n -= (size_t)(nl - p) + 1;
+        p = nl + 1;
+    }
+}
+
+static void on_read_out(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
+{
+    exec_t *e = s->data;
+    if (n > 0) split_lines(e, buf->base, (size_t)n);
+    free(buf->base);
+    if (n < 0) {
+        if (e->line_len) emit_line(e, e->line, e->line_len);
+        e->line_len = 0;
+        uv_read_stop(s);
+        e->out_eof = 1;
+        maybe_done(e);
+    }
+}
+
+static void on_read_err(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
+{
+    exec_t *e = s->data;
+    if (n > 0) tail_add(&e->stderr_tail, buf->base, (size_t)n);
+    free(buf->base);
+    if (n < 0) {
+        uv_read_stop(s);
+        e->err_eof = 1;
+        maybe_done(e);
+    }
+}
+
+static void on_drain_bound(uv_timer_t *t)
+{
+    /* The child exited but something it started (in another session) still
+     * holds a pipe open: stop waiting for it. */
+    close_all(t->data);
+}
+
+static void on_kill_grace(uv_timer_t *t)
+{
+    exec_t *e = t->data;
+    if (!e->exited) uv_kill(-e->proc.pid, SIGKILL);
+}
+
+static void on_proc_exit(uv_process_t *p, int64_t status, int sig)
+{
+    exec_t *e = p->data;
+    e->exited = 1;
+    e->exit_status = status;
+    e->term_signal = sig;
+    /* Whatever the handler left behind in its group goes with it. */
+    uv_kill(-p->pid, SIGKILL);
+    uv_timer_stop(&e->timer);
+    uv_timer_start(&e->timer, on_drain_bound, 2000, 0);
+    maybe_done(e);
+}
+
+static void on_written(uv_write_t *w, int status)
+{
+    (void)status; /* EPIPE: the child did not read its stdin; not our error */
+    exec_t *e = w->data;
+    close_one(e, (uv_handle_t *)&e->in);
+}
+
+int exec_start(exec_t **out, uv_loop_t *loop, char *const argv[], char *const env[],
+               const char *stdin_line, size_t len, const exec_cbs_t *cbs, void *arg)
+{
+    exec_t *e = calloc(1, sizeof *e);
+    if (!e) return UV_ENOMEM;
+    e->cbs = *cbs;
+    e->arg = arg;
+    uv_pipe_init(loop, &e->in, 0);
+    uv_pipe_init(loop, &e->out, 0);
+    uv_pipe_init(loop, &e->err, 0);
+    uv_timer_init(loop, &e->timer);
+    e->in.data = e->out.data = e->err.data = e->timer.data = e->proc.data = e;
+    uv_stdio_container_t stdio[3] = {
+        {.flags = UV_CREATE_PIPE | UV_READABLE_PIPE, .data.stream = (uv_stream_t *)&e->in},
+        {.flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE, .data.stream = (uv_stream_t *)&e->out},
+        {.flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE, .data.stream = (uv_stream_t *)&e->err},
+    };
+    uv_process_options_t o = {
+        .exit_cb = on_proc_exit,
+        .file = argv[0],
+        .args = (char **)argv,
+        .env = (char **)env,
+        .flags = UV_PROCESS_DETACHED,
+        .stdio_count = 3,
+        .stdio = stdio,
+    };
+    int rc = uv_spawn(loop, &e->proc, &o);
+    if (rc < 0) {
+        /* uv_spawn needs uv_close even when it fails; e is freed by the
+         * last close callback, without calling on_exit. */
+        e->cbs.on_exit = NULL;
+        close_all(e);
+        return rc;
+    }
+    e->stdin_copy = malloc(len + 1);
+    memcpy(e->stdin_copy, stdin_line, len);
+    e->stdin_copy[len] = '\n';
+    e->wbuf = uv_buf_init(e->stdin_copy, (unsigned)len + 1);
+    e->wreq.data = e;
+    if (uv_write(&e->wreq, (uv_stream_t *)&e->in, &e->wbuf, 1, on_written) < 0)
+        close_one(e, (uv_handle_t *)&e->in);
+    uv_read_start((uv_stream_t *)&e->out, on_alloc, on_read_out);
+    uv_read_start((uv_stream_t *)&e->err, on_alloc, on_read_err);
+    *out = e;
+    return 0;
+}
+
+void exec_stop(exec_t *e, int64_t grace_ms)
+{
+    if (e->exited || e->stopping) return;
+    e->stopping = 1;
+    uv_kill(-e->proc.pid, SIGTERM);
+    uv_timer_start(&e->timer, on_kill_grace, (uint64_t)(grace_ms > 0 ? grace_ms : 0), 0);
+}
+
+int exec_pid(const exec_t *e)
+{
+    return e->proc.pid;
+}

@@ -1,0 +1,154 @@
+/* handlers.c - see handlers.h. */
+#define _GNU_SOURCE
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "envelope.h"
+#include "handlers.h"
+
+static int64_t seconds_ms(json_t *v)
+{
+    return json_is_number(v) ? (int64_t)(json_number_value(v) * 1000) : 0;
+}
+
+static int load_one(handler_t *h, const char *type, json_t *spec, char *err, size_t errlen)
+{
+    h->type = strdup(type);
+    if (!json_is_object(spec)) {
+        snprintf(err, errlen, "handler \"%s\": want an object", type);
+        return -1;
+    }
+    json_t *exec = json_object_get(spec, "exec"), *bi = json_object_get(spec, "builtin");
+    if ((exec != NULL) == (bi != NULL)) {
+        snprintf(err, errlen, "handler \"%s\": want exactly one of \"exec\" or \"builtin\"", type);
+        return -1;
+    }
+    if (exec) {
+        size_t n = json_array_size(exec);
+        if (!json_is_array(exec) || n == 0) {
+            snprintf(err, errlen, "handler \"%s\": \"exec\" must be a non-empty array", type);
+            return -1;
+        }
+        h->argv = calloc(n + 1, sizeof *h->argv);
+        for (size_t i = 0; i < n; i++) {
+            const char *a = json_string_value(json_array_get(exec, i));
+            if (!a) {
+                snprintf(err, errlen, "handler \"%s\": \"exec\" items must be strings", type);
+                return -1;
+            }
+            h->argv[i] = strdup(a);
+        }
+        if (access(h->argv[0], X_OK) != 0) {
+            snprintf(err, errlen, "handler \"%s\": %s is not an executable file (exec needs an "
+                     "absolute or relative path; there is no shell or PATH search)", type,
+                     h->argv[0]);
+            return -1;
+        }
+    } else {
+        h->builtin = json_is_string(bi) ? builtin_find(json_string_value(bi)) : NULL;
+        if (!h->builtin) {
+            snprintf(err, errlen, "handler \"%s\": no built-in named %s", type,
+                     json_is_string(bi) ? json_string_value(bi) : "(not a string)");
+            return -1;
+        }
+    }
+    static const char *const known[] = {"exec", "builtin", "timeout_s", "max_attempts",
+                                        "retry_base_s", "retry_cap_s", "resources", NULL};
+    const char *k;
+    json_t *v;
+    json_object_foreach(spec, k, v) {
+        int ok = 0;
+        for (int i = 0; known[i]; i++)
+            ok |= strcmp(k, known[i]) == 0;
+        if (!ok) {
+            snprintf(err, errlen, "handler \"%s\": unknown key \"%s\"", type, k);
+            return -1;
+        }
+    }
+    json_t *ma = json_object_get(spec, "max_attempts");
+    if (ma && (!json_is_integer(ma) || json_integer_value(ma) < 1)) {
+        snprintf(err, errlen, "handler \"%s\": \"max_attempts\" must be an integer >= 1", type);
+        return -1;
+    }
+    h->max_attempts = ma ? (int)json_integer_value(ma) : 0;
+    h->timeout_ms = seconds_ms(json_object_get(spec, "timeout_s"));
+    h->retry_base_ms = seconds_ms(json_object_get(spec, "retry_base_s"));
+    h->retry_cap_ms = seconds_ms(json_object_get(spec, "retry_cap_s"));
+    json_t *res = json_object_get(spec, "resources");
+    if (res) {
+        if (!json_is_object(res)) {
+            snprintf(err, errlen, "handler \"%s\": \"resources\" must be {\"name\": units}", type);
+            return -1;
+        }
+        h->resources = json_incref(res);
+    }
+    return 0;
+}
+
+int handlers_load(handlers_t *h, const char *path, char *err, size_t errlen)
+{
+    memset(h, 0, sizeof *h);
+    if (!path || !*path) return 0;
+    json_error_t je;
+    json_t *root = json_load_file(path, JSON_REJECT_DUPLICATES, &je);
+    if (!root) {
+        snprintf(err, errlen, "handlers file %s: %s (line %d)", path, je.text, je.line);
+        return -1;
+    }
+    int rc = 0;
+    if (!json_is_object(root)) {
+        snprintf(err, errlen, "handlers file %s: want an object of job types", path);
+        rc = -1;
+    } else {
+        h->items = calloc(json_object_size(root) + 1, sizeof *h->items);
+        const char *type;
+        json_t *spec;
+        json_object_foreach(root, type, spec) {
+            char nerr[256];
+            if (envelope_check_name("type", type, nerr, sizeof nerr) < 0) {
+                snprintf(err, errlen, "handlers file %s: %s", path, nerr);
+                rc = -1;
+                break;
+            }
+            rc = load_one(&h->items[h->n++], type, spec, err, errlen);
+            if (rc < 0) break;
+        }
+    }
+    json_decref(root);
+    return rc;
+}
+
+const handler_t *handlers_find(const handlers_t *h, const char *type)
+{
+    for (size_t i = 0; i < h->n; i++)
+        if (strcmp(h->items[i].type, type) == 0) return &h->items[i];
+    /* Built-ins answer to their own names; the table is static, so hand out
+     * one static handler_t per built-in. */
+    static handler_t builtin_handlers[16];
+    const builtin_t *b = builtin_find(type);
+    if (!b) return NULL;
+    for (size_t i = 0; i < 16; i++) {
+        if (builtin_handlers[i].builtin == b) return &builtin_handlers[i];
+        if (!builtin_handlers[i].builtin) {
+            builtin_handlers[i].builtin = b;
+            builtin_handlers[i].type = (char *)b->name;
+            return &builtin_handlers[i];
+        }
+    }
+    return NULL;
+}
+
+void handlers_free(handlers_t *h)
+{
+    for (size_t i = 0; i < h->n; i++) {
+        free(h->items[i].type);
+        for (char **a = h->items[i].argv; a && *a; a++)
+            free(*a);
+        free(h->items[i].argv);
+        json_decref(h->items[i].resources);
+    }
+    free(h->items);
+    memset(h, 0, sizeof *h);
+}

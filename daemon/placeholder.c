@@ -1,2 +1,0 @@
-int daemon_placeholder(void);
-int daemon_placeholder(void) { return 0; }

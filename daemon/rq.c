@@ -1,0 +1,381 @@
+/* rq.c - see rq.h. */
+#define _GNU_SOURCE
+#include <hiredis/adapters/libuv.h>
+#include <hiredis/hiredis.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "jobd/version.h"
+#include "keys.h"
+#include "log.h"
+#include "rq.h"
+
+#define BACKOFF_BASE_MS 100
+#define BACKOFF_CAP_MS 5000
+
+typedef struct {
+    rq_t *rq;
+    proto_script_t script;
+    int retried;
+    proto_argv_t args; /* full command: EVALSHA sha 1 prefix ARGV... */
+    rq_reply_cb cb;
+    void *arg;
+} request_t;
+
+static void connect_conn(rq_conn_t *c);
+
+void rq_init(rq_t *rq, uv_loop_t *loop, const redis_url_t *url, const char *prefix,
+             rq_state_cb on_state, rq_message_cb on_message, void *arg)
+{
+    memset(rq, 0, sizeof *rq);
+    rq->loop = loop;
+    rq->url = *url;
+    redis_url_describe(url, rq->where, sizeof rq->where);
+    snprintf(rq->prefix, sizeof rq->prefix, "%s", prefix);
+    rq->on_state = on_state;
+    rq->on_message = on_message;
+    rq->arg = arg;
+    rq->cmd.rq = rq->sub.rq = rq;
+    rq->sub.is_sub = 1;
+    uv_timer_init(loop, &rq->cmd.retry);
+    uv_timer_init(loop, &rq->sub.retry);
+    rq->cmd.retry.data = &rq->cmd;
+    rq->sub.retry.data = &rq->sub;
+}
+
+int rq_ready(const rq_t *rq)
+{
+    return rq->cmd.ready && !rq->closing;
+}
+
+static void on_retry(uv_timer_t *t)
+{
+    connect_conn(t->data);
+}
+
+static void schedule_reconnect(rq_conn_t *c)
+{
+    if (c->rq->closing) return;
+    int64_t d = BACKOFF_BASE_MS;
+    for (int i = 0; i < c->attempts && d < BACKOFF_CAP_MS; i++)
+        d *= 2;
+    if (d > BACKOFF_CAP_MS) d = BACKOFF_CAP_MS;
+    /* Jitter to half..full so a fleet does not reconnect in lockstep. */
+    d = d / 2 + (int64_t)(random() % (d / 2 + 1));
+    c->attempts++;
+    uv_timer_start(&c->retry, on_retry, (uint64_t)d, 0);
+}
+
+static void set_down(rq_conn_t *c)
+{
+    int was_ready = c->ready;
+    c->ready = 0;
+    c->ac = NULL;
+    if (!c->is_sub && was_ready && c->rq->on_state) c->rq->on_state(c->rq, RQ_DOWN, c->rq->arg);
+}
+
+static void on_disconnect(const redisAsyncContext *ac, int status)
+{
+    rq_conn_t *c = ac->data;
+    if (!c) return;
+    if (!c->rq->closing)
+        log_warn("Redis %s connection lost (%s); reconnecting", c->is_sub ? "pub/sub" : "command",
+                 status == REDIS_OK ? "closed" : ac->errstr);
+    set_down(c);
+    schedule_reconnect(c);
+    if (c->rq->closing && --c->rq->pending_closes == 0 && c->rq->on_closed)
+        c->rq->on_closed(c->rq);
+}
+
+static void on_connect(const redisAsyncContext *ac, int status)
+{
+    rq_conn_t *c = ac->data;
+    if (status != REDIS_OK) {
+        if (c->attempts <= 1 || c->attempts % 10 == 0)
+            log_warn("Redis unreachable at %s: %s (attempt %d)", c->rq->where, ac->errstr,
+                     c->attempts);
+        /* hiredis frees ac after this callback. */
+        c->ac = NULL;
+        c->ready = 0;
+        schedule_reconnect(c);
+        if (c->rq->closing && --c->rq->pending_closes == 0 && c->rq->on_closed)
+            c->rq->on_closed(c->rq);
+    }
+}
+
+/* Fails the handshake: drop the connection and try again later. */
+static void handshake_failed(rq_conn_t *c, const char *what, redisReply *r)
+{
+    log_error("Redis at %s: %s failed: %s", c->rq->where, what,
+              r ? r->str : "connection lost");
+    if (c->ac) redisAsyncDisconnect(c->ac);
+}
+
+static void handshake_step_done(rq_conn_t *c)
+{
+    if (--c->handshake_pending > 0) return;
+    c->ready = 1;
+    c->attempts = 0;
+    if (!c->is_sub) {
+        log_info("Redis ready at %s", c->rq->where);
+        if (c->rq->on_state) c->rq->on_state(c->rq, RQ_READY, c->rq->arg);
+    }
+}
+
+static void on_handshake(redisAsyncContext *ac, void *reply, void *priv)
+{
+    rq_conn_t *c = ac->data;
+    redisReply *r = reply;
+    const char *what = priv;
+    if (!r) return; /* connection lost: on_disconnect handles it */
+    if (r->type == REDIS_REPLY_ERROR) {
+        handshake_failed(c, what, r);
+        return;
+    }
+    handshake_step_done(c);
+}
+
+static void on_schema(redisAsyncContext *ac, void *reply, void *priv)
+{
+    (void)priv;
+    rq_conn_t *c = ac->data;
+    redisReply *r = reply;
+    if (!r) return;
+    if (r->type == REDIS_REPLY_ERROR) {
+        handshake_failed(c, "schema check", r);
+        return;
+    }
+    if (r->type == REDIS_REPLY_STRING && atoi(r->str) != JOBD_REDIS_SCHEMA) {
+        log_error("Redis at %s: key %s:schema holds jobd layout version %s, but this build "
+                  "speaks version %d; refusing to touch it (use another prefix or upgrade)",
+                  c->rq->where, c->rq->prefix, r->str, JOBD_REDIS_SCHEMA);
+        if (c->rq->on_state) c->rq->on_state(c->rq, RQ_FATAL, c->rq->arg);
+        return;
+    }
+    handshake_step_done(c);
+}
+
+static void on_script_loaded(redisAsyncContext *ac, void *reply, void *priv)
+{
+    rq_conn_t *c = ac->data;
+    redisReply *r = reply;
+    if (!r) return;
+    proto_script_t s = (proto_script_t)(intptr_t)priv;
+    if (r->type != REDIS_REPLY_STRING) {
+        handshake_failed(c, "SCRIPT LOAD", r);
+        return;
+    }
+    snprintf(c->rq->sha[s], sizeof c->rq->sha[s], "%s", r->str);
+    handshake_step_done(c);
+}
+
+static void on_sub_message(redisAsyncContext *ac, void *reply, void *priv)
+{
+    (void)priv;
+    rq_conn_t *c = ac->data;
+    redisReply *r = reply;
+    if (!r || r->type != REDIS_REPLY_ARRAY || r->elements != 3) return;
+    if (strcmp(r->element[0]->str, "message") == 0 && c->rq->on_message)
+        c->rq->on_message(c->rq, r->element[1]->str, r->element[2]->str, c->rq->arg);
+}
+
+static void send_subscribe(rq_conn_t *c, const char *channel)
+{
+    redisAsyncCommand(c->ac, on_sub_message, NULL, "SUBSCRIBE %s", channel);
+}
+
+static void handshake(rq_conn_t *c)
+{
+    rq_t *rq = c->rq;
+    c->handshake_pending = 1; /* released at the end, once all are queued */
+    if (rq->url.password[0]) {
+        c->handshake_pending++;
+        if (rq->url.user[0])
+            redisAsyncCommand(c->ac, on_handshake, "AUTH", "AUTH %s %s", rq->url.user,
+                              rq->url.password);
+        else
+            redisAsyncCommand(c->ac, on_handshake, "AUTH", "AUTH %s", rq->url.password);
+    }
+    if (c->is_sub) {
+        for (int i = 0; i < rq->nchannels; i++)
+            send_subscribe(c, rq->channels[i]);
+    } else {
+        if (rq->url.db) {
+            c->handshake_pending++;
+            redisAsyncCommand(c->ac, on_handshake, "SELECT", "SELECT %d", rq->url.db);
+        }
+        char key[KEYS_MAX];
+        keys_global(key, rq->prefix, "schema");
+        c->handshake_pending++;
+        redisAsyncCommand(c->ac, on_schema, NULL, "SET %s %d NX GET", key, JOBD_REDIS_SCHEMA);
+        for (int s = 0; s < PROTO_NSCRIPTS; s++) {
+            size_t len;
+            const char *text = proto_script_text((proto_script_t)s, &len);
+            c->handshake_pending++;
+            redisAsyncCommand(c->ac, on_script_loaded, (void *)(intptr_t)s, "SCRIPT LOAD %b",
+                              text, len);
+        }
+    }
+    handshake_step_done(c);
+}
+
+static void connect_conn(rq_conn_t *c)
+{
+    rq_t *rq = c->rq;
+    if (rq->closing) return;
+    redisAsyncContext *ac = rq->url.is_unix ? redisAsyncConnectUnix(rq->url.path)
+                                            : redisAsyncConnect(rq->url.host, rq->url.port);
+    if (!ac || ac->err) {
+        if (c->attempts <= 1 || c->attempts % 10 == 0)
+            log_warn("Redis unreachable at %s: %s (attempt %d)", rq->where,
+                     ac ? ac->errstr : "out of memory", c->attempts + 1);
+        if (ac) redisAsyncFree(ac);
+        schedule_reconnect(c);
+        return;
+    }
+    ac->data = c;
+    c->ac = ac;
+    redisLibuvAttach(ac, rq->loop);
+    redisAsyncSetConnectCallback(ac, on_connect);
+    redisAsyncSetDisconnectCallback(ac, on_disconnect);
+    handshake(c);
+}
+
+void rq_start(rq_t *rq)
+{
+    connect_conn(&rq->cmd);
+    connect_conn(&rq->sub);
+}
+
+void rq_subscribe(rq_t *rq, const char *channel)
+{
+    if (rq->nchannels == RQ_MAX_CHANNELS) return;
+    rq->channels[rq->nchannels++] = strdup(channel);
+    if (rq->sub.ac) send_subscribe(&rq->sub, channel);
+}
+
+static int send_request(request_t *req);
+
+static void on_reply(redisAsyncContext *ac, void *reply, void *priv)
+{
+    (void)ac;
+    request_t *req = priv;
+    redisReply *r = reply;
+    if (r && r->type == REDIS_REPLY_ERROR && strncmp(r->str, "NOSCRIPT", 8) == 0 && !req->retried) {
+        /* The script cache was flushed (restart, failover): EVAL the text
+         * once, which also caches it again under the same SHA1. */
+        size_t len;
+        const char *text = proto_script_text(req->script, &len);
+        req->retried = 1;
+        proto_argv_t *a = &req->args;
+        memcpy(a->buf + a->offs[0], "EVAL", 5);
+        a->lens[0] = 4;
+        /* Point argv[1] at the script text by appending it to the arena. */
+        int argc = a->argc;
+        proto_argv_add(a, text, len);
+        a->offs[1] = a->offs[argc];
+        a->lens[1] = len;
+        a->argc = argc;
+        if (send_request(req) == 0) return;
+        r = NULL;
+    }
+    req->cb(req->rq, r, req->arg);
+    proto_argv_free(&req->args);
+    free(req);
+}
+
+static int send_request(request_t *req)
+{
+    rq_t *rq = req->rq;
+    const size_t *lens;
+    const char **argv = proto_argv_finish(&req->args, &lens);
+    if (!argv || !rq->cmd.ac) return -1;
+    rq->commands_sent++;
+    return redisAsyncCommandArgv(rq->cmd.ac, on_reply, req, req->args.argc, argv, lens) == REDIS_OK
+               ? 0
+               : -1;
+}
+
+int rq_script(rq_t *rq, proto_script_t s, const char *queue, proto_argv_t *args, rq_reply_cb cb,
+              void *arg)
+{
+    if (!rq_ready(rq)) {
+        proto_argv_reset(args);
+        return -1;
+    }
+    request_t *req = calloc(1, sizeof *req);
+    req->rq = rq;
+    req->script = s;
+    req->cb = cb;
+    req->arg = arg;
+    char qp[KEYS_MAX];
+    keys_queue_prefix(qp, rq->prefix, queue);
+    proto_argv_init(&req->args);
+    proto_argv_script(&req->args, rq->sha[s], qp);
+    for (int i = 0; i < args->argc; i++)
+        proto_argv_add(&req->args, args->buf + args->offs[i], args->lens[i]);
+    proto_argv_reset(args);
+    if (send_request(req) < 0) {
+        proto_argv_free(&req->args);
+        free(req);
+        return -1;
+    }
+    return 0;
+}
+
+typedef struct {
+    rq_t *rq;
+    rq_reply_cb cb;
+    void *arg;
+} plain_t;
+
+static void on_plain(redisAsyncContext *ac, void *reply, void *priv)
+{
+    (void)ac;
+    plain_t *p = priv;
+    p->cb(p->rq, reply, p->arg);
+    free(p);
+}
+
+int rq_command(rq_t *rq, int argc, const char **argv, const size_t *lens, rq_reply_cb cb,
+               void *arg)
+{
+    if (!rq_ready(rq)) return -1;
+    plain_t *p = malloc(sizeof *p);
+    *p = (plain_t){rq, cb, arg};
+    rq->commands_sent++;
+    if (redisAsyncCommandArgv(rq->cmd.ac, on_plain, p, argc, argv, lens) != REDIS_OK) {
+        free(p);
+        return -1;
+    }
+    return 0;
+}
+
+static void on_timer_closed(uv_handle_t *h)
+{
+    rq_t *rq = ((rq_conn_t *)h->data)->rq;
+    if (--rq->pending_closes == 0 && rq->on_closed) rq->on_closed(rq);
+}
+
+void rq_close(rq_t *rq, void (*on_closed)(rq_t *rq))
+{
+    rq->closing = 1;
+    rq->on_closed = on_closed;
+    rq->pending_closes = 2; /* the two timers */
+    rq_conn_t *conns[2] = {&rq->cmd, &rq->sub};
+    for (int i = 0; i < 2; i++) {
+        rq_conn_t *c = conns[i];
+        uv_timer_stop(&c->retry);
+        uv_close((uv_handle_t *)&c->retry, on_timer_closed);
+        if (c->ac) {
+            rq->pending_closes++;
+            /* The command connection waits for pending replies (acks in
+             * flight); pub/sub has none worth waiting for. */
+            redisAsyncDisconnect(c->ac);
+        }
+    }
+    for (int i = 0; i < rq->nchannels; i++)
+        free(rq->channels[i]);
+    rq->nchannels = 0;
+}

@@ -1,0 +1,90 @@
+/* rq.h - jobd's Redis: two asynchronous connections on the loop (commands,
+ * and pub/sub for wake-ups), reconnect with capped jittered backoff, the
+ * script table, EVALSHA with one NOSCRIPT retry.
+ *
+ * DESIGN: a connection becomes READY only after AUTH, SELECT, the layout
+ * version check and SCRIPT LOAD of every script have answered; callers send
+ * nothing before (rq_ready). When a connection drops, hiredis answers every
+ * pending command with a NULL reply (the caller keeps its work and retries
+ * once rq_ready again; on_state tells when), and rq reconnects after
+ * min(cap, base * 2^n) ms, jittered to half..full, so a fleet of workers does
+ * not reconnect in lockstep. Subscribed channels are re-subscribed on every
+ * reconnect. A foreign layout version is fatal (on_state with RQ_FATAL). */
+#ifndef JOBD_RQ_H
+#define JOBD_RQ_H
+
+#include <hiredis/async.h>
+#include <uv.h>
+
+#include "proto.h"
+#include "redis_url.h"
+
+typedef enum {
+    RQ_DOWN = 0, /* not connected; reconnect timer armed */
+    RQ_READY,    /* connected, scripts loaded */
+    RQ_FATAL     /* Redis holds an incompatible layout: give up */
+} rq_state_t;
+
+typedef struct rq rq_t;
+
+/* reply is NULL when the command could not complete (connection lost or
+ * not ready); otherwise it may be an error reply. It dies when the callback
+ * returns: copy what you keep. */
+typedef void (*rq_reply_cb)(rq_t *rq, redisReply *reply, void *arg);
+typedef void (*rq_state_cb)(rq_t *rq, rq_state_t state, void *arg);
+/* A pub/sub message (borrowed strings). */
+typedef void (*rq_message_cb)(rq_t *rq, const char *channel, const char *message, void *arg);
+
+#define RQ_MAX_CHANNELS 64
+
+typedef struct {
+    rq_t *rq;
+    int is_sub;
+    redisAsyncContext *ac;
+    int ready;
+    int handshake_pending;
+    uv_timer_t retry;
+    int attempts;
+} rq_conn_t;
+
+struct rq {
+    uv_loop_t *loop;
+    redis_url_t url;
+    char where[600];   /* loggable URL */
+    char prefix[128];
+    char sha[PROTO_NSCRIPTS][41];
+    rq_conn_t cmd, sub;
+    char *channels[RQ_MAX_CHANNELS];
+    int nchannels;
+    rq_state_cb on_state;
+    rq_message_cb on_message;
+    void *arg;
+    int closing, pending_closes;
+    void (*on_closed)(rq_t *rq);
+    long long commands_sent;
+};
+
+/* Sets up rq (no I/O yet). url is copied. */
+void rq_init(rq_t *rq, uv_loop_t *loop, const redis_url_t *url, const char *prefix,
+             rq_state_cb on_state, rq_message_cb on_message, void *arg);
+/* Starts connecting both connections. */
+void rq_start(rq_t *rq);
+/* Non-zero when commands can be sent. */
+int rq_ready(const rq_t *rq);
+/* Subscribes to channel now (if connected) and after every reconnect. */
+void rq_subscribe(rq_t *rq, const char *channel);
+
+/* Runs script s on queue with the ARGV values in args (steals args' memory:
+ * args is reset to empty). cb runs exactly once, unless this returns an
+ * error (not ready: -1), in which case it never runs. */
+int rq_script(rq_t *rq, proto_script_t s, const char *queue, proto_argv_t *args, rq_reply_cb cb,
+              void *arg);
+/* Runs one plain command (argv copied). Same callback rules. */
+int rq_command(rq_t *rq, int argc, const char **argv, const size_t *lens, rq_reply_cb cb,
+               void *arg);
+
+/* Disconnects after pending replies arrive, closes the timers; on_closed
+ * runs when every handle is closed. */
+void rq_close(rq_t *rq, void (*on_closed)(rq_t *rq));
+
+#endif

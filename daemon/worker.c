@@ -1,0 +1,1056 @@
+/* worker.c - see worker.h. */
+#define _GNU_SOURCE
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "keys.h"
+#include "log.h"
+#include "worker.h"
+
+#define CLAIM_MAX 64     /* most jobs per claim call */
+#define OUTCOME_MAX 256  /* most outcomes per report call */
+#define TICK_MS 100      /* timeout resolution */
+
+extern char **environ;
+
+static void kick(worker_t *w);
+static void stop_handler(job_t *j, job_stop_t why);
+static void maybe_close(worker_t *w);
+
+/* ---- held list ---- */
+
+static void held_add(worker_t *w, job_t *j)
+{
+    j->next = w->held;
+    j->prev = NULL;
+    if (w->held) w->held->prev = j;
+    w->held = j;
+    w->nheld++;
+}
+
+static void held_remove(worker_t *w, job_t *j)
+{
+    if (j->prev)
+        j->prev->next = j->next;
+    else
+        w->held = j->next;
+    if (j->next) j->next->prev = j->prev;
+    w->nheld--;
+}
+
+static job_t *held_find(worker_t *w, const char *id, const char *token)
+{
+    for (job_t *j = w->held; j; j = j->next)
+        if (strcmp(j->id, id) == 0 && strcmp(j->token, token) == 0) return j;
+    return NULL;
+}
+
+static const char *qname(const worker_t *w, int qidx)
+{
+    return w->cfg->queues[qidx].name;
+}
+
+/* ---- outcomes ---- */
+
+/* Full jitter: uniform in [0, min(cap, base * 2^(attempt-1))]. */
+static int64_t retry_delay(const worker_t *w, const job_t *j)
+{
+    int64_t base = (j->handler && j->handler->retry_base_ms) ? j->handler->retry_base_ms
+                                                               : w->cfg->retry_base_ms;
+    int64_t cap = (j->handler && j->handler->retry_cap_ms) ? j->handler->retry_cap_ms
+                                                             : w->cfg->retry_cap_ms;
+    int64_t d = base;
+    for (int i = 1; i < j->attempt && d < cap; i++)
+        d *= 2;
+    if (d > cap) d = cap;
+    return d > 0 ? (int64_t)((double)random() / RAND_MAX * (double)d) : 0;
+}
+
+static int max_attempts(const job_t *j)
+{
+    /* The job's own setting, else the handler's, else the default. */
+    if (j->env.root && json_object_get(j->env.root, "max_attempts")) return j->env.max_attempts;
+    if (j->handler && j->handler->max_attempts) return j->handler->max_attempts;
+    return JOBD_DEFAULT_MAX_ATTEMPTS;
+}
+
+/* Records how the job ended; the report goes out from the kick. */
+static void set_outcome(job_t *j, job_outcome_t o)
+{
+    worker_t *w = j->w;
+    if (j->running) {
+        j->running = 0;
+        w->running--;
+        w->queues[j->qidx].in_flight--;
+    }
+    if (o == OUT_RETRY && j->attempt >= max_attempts(j)) o = OUT_DEAD;
+    if (o == OUT_RETRY) j->retry_ms = retry_delay(w, j);
+    j->outcome = o;
+    if (o == OUT_DROP) {
+        held_remove(w, j);
+        job_free(j);
+    }
+    kick(w);
+}
+
+/* The handler ended; map its ending and the stop reason to an outcome. */
+static void handler_ended(job_t *j, int ok, int stopped)
+{
+    switch (j->stop_reason) {
+    case STOP_LEASE_LOST:
+        log_msg(LOG_WARN, &j->log, "handler stopped: lease lost, outcome not reported");
+        set_outcome(j, OUT_DROP);
+        return;
+    case STOP_CANCEL:
+        if (!ok) {
+            job_set_error(j, "canceled");
+            set_outcome(j, OUT_CANCELED);
+            return;
+        }
+        break;
+    case STOP_TIMEOUT:
+        if (!ok) {
+            job_set_error(j, "timeout after %lld ms",
+                          (long long)(j->deadline_ms - j->started_ms));
+            set_outcome(j, OUT_RETRY);
+            return;
+        }
+        break;
+    case STOP_DRAIN:
+        /* Asked to stop for a drain: anything but success is a release, so
+         * the attempt is not charged and another worker resumes it. */
+        if (!ok) {
+            set_outcome(j, OUT_RELEASE);
+            return;
+        }
+        break;
+    case STOP_NONE:
+        break;
+    }
+    set_outcome(j, ok ? OUT_ACK : (stopped ? OUT_RELEASE : OUT_RETRY));
+}
+
+/* ---- exec handlers ---- */
+
+static void on_exec_message(void *arg, const hproto_msg_t *m)
+{
+    job_t *j = arg;
+    switch (m->kind) {
+    case HPROTO_PROGRESS:
+        jobd_job_progress(j, m->progress);
+        break;
+    case HPROTO_CHECKPOINT:
+        jobd_job_checkpoint(j, m->value);
+        j->w->stats.checkpoints++;
+        break;
+    case HPROTO_RESULT:
+        jobd_job_set_result(j, json_incref(m->value));
+        break;
+    case HPROTO_LOG:
+        log_msg(LOG_INFO, &j->log, "handler: %s", json_string_value(m->value));
+        break;
+    case HPROTO_INVALID:
+        log_msg(LOG_WARN, &j->log, "handler wrote an invalid message: %s", m->err);
+        break;
+    case HPROTO_OUTPUT:
+        break;
+    }
+}
+
+static void on_exec_exit(void *arg, int64_t status, int sig, const char *err, size_t errlen,
+                         const char *out, size_t outlen)
+{
+    job_t *j = arg;
+    j->exec = NULL;
+    /* Keep the end of stderr (or else of other output) with a failure. */
+    const char *tail = errlen ? err : out;
+    size_t tlen = errlen ? errlen : outlen;
+    if (tlen > 2048) {
+        tail += tlen - 2048;
+        tlen = 2048;
+    }
+    while (tlen && (tail[tlen - 1] == '\n' || tail[tlen - 1] == '\r'))
+        tlen--;
+    if (sig)
+        job_set_error(j, "handler killed by signal %d%s%.*s", sig, tlen ? ": " : "", (int)tlen,
+                      tail);
+    else if (status != 0 && status != JOBD_HANDLER_STOPPED)
+        job_set_error(j, "handler exited with status %lld%s%.*s", (long long)status,
+                      tlen ? ": " : "", (int)tlen, tail);
+    handler_ended(j, sig == 0 && status == 0, sig == 0 && status == JOBD_HANDLER_STOPPED);
+}
+
+static char **child_env(worker_t *w, job_t *j)
+{
+    size_t n = 0;
+    while (w->child_env_base[n])
+        n++;
+    char **env = calloc(n + 6, sizeof *env);
+    size_t k = 0;
+    for (; k < n; k++)
+        env[k] = strdup(w->child_env_base[k]);
+    if (asprintf(&env[k++], "JOBD_JOB_ID=%s", j->id) < 0) env[k - 1] = NULL;
+    if (asprintf(&env[k++], "JOBD_ATTEMPT=%d", j->attempt) < 0) env[k - 1] = NULL;
+    if (asprintf(&env[k++], "JOBD_QUEUE=%s", qname(w, j->qidx)) < 0) env[k - 1] = NULL;
+    if (asprintf(&env[k++], "JOBD_JOB_TYPE=%s", j->env.type) < 0) env[k - 1] = NULL;
+    if (j->env.traceparent && asprintf(&env[k++], "TRACEPARENT=%s", j->env.traceparent) < 0)
+        env[k - 1] = NULL;
+    return env;
+}
+
+static void free_strv(char **v)
+{
+    for (char **p = v; p && *p; p++)
+        free(*p);
+    free(v);
+}
+
+static int start_exec(worker_t *w, job_t *j)
+{
+    json_t *in = json_pack("{s:s, s:s, s:s, s:i, s:O, s:O?}", "id", j->id, "type", j->env.type,
+                           "queue", qname(w, j->qidx), "attempt", j->attempt, "payload",
+                           j->env.payload, "checkpoint", j->resume);
+    if (!in) return UV_ENOMEM;
+    char *line = json_dumps(in, JSON_COMPACT);
+    json_decref(in);
+    char **env = child_env(w, j);
+    static const exec_cbs_t cbs = {on_exec_message, on_exec_exit};
+    int rc = exec_start(&j->exec, w->loop, j->handler->argv, env, line, strlen(line), &cbs, j);
+    free(line);
+    free_strv(env);
+    return rc;
+}
+
+/* ---- built-in handlers ---- */
+
+static void builtin_work(uv_work_t *req)
+{
+    job_t *j = req->data;
+    j->work_rc = j->handler->builtin->run(j);
+}
+
+static void builtin_done(uv_work_t *req, int status)
+{
+    job_t *j = req->data;
+    if (status == UV_ECANCELED) j->work_rc = JOBD_HANDLER_STOPPED;
+    if (j->work_rc != JOBD_HANDLER_OK && j->work_rc != JOBD_HANDLER_STOPPED && !j->error)
+        job_set_error(j, "built-in handler %s failed", j->handler->builtin->name);
+    handler_ended(j, j->work_rc == JOBD_HANDLER_OK, j->work_rc == JOBD_HANDLER_STOPPED);
+}
+
+static void start_builtin(worker_t *w, job_t *j)
+{
+    j->work.data = j;
+    if (j->handler->builtin->inline_ok) {
+        builtin_work(&j->work);
+        builtin_done(&j->work, 0);
+        return;
+    }
+    if (uv_queue_work(w->loop, &j->work, builtin_work, builtin_done) < 0) {
+        job_set_error(j, "could not start built-in handler");
+        handler_ended(j, 0, 0);
+    }
+}
+
+/* ---- starting claimed jobs ---- */
+
+static void start_job(worker_t *w, job_t *j)
+{
+    char err[512];
+    j->running = 1;
+    w->running++;
+    w->queues[j->qidx].in_flight++;
+    j->started_ms = jobd_now_ms();
+    j->log = (log_job_t){.job_id = j->id, .queue = qname(w, j->qidx), .attempt = j->attempt};
+    if (envelope_decode(j->raw_env, strlen(j->raw_env), &j->env, err, sizeof err) < 0) {
+        /* Guarantee 7: bad input goes dead with the reason, nothing else lost. */
+        job_set_error(j, "%s", err);
+        set_outcome(j, OUT_DEAD);
+        return;
+    }
+    j->log.type = j->env.type;
+    j->log.traceparent = j->env.traceparent;
+    j->handler = handlers_find(w->handlers, j->env.type);
+    if (!j->handler) {
+        job_set_error(j, "unknown job type \"%s\": no handler on worker %s", j->env.type,
+                      w->cfg->worker_id);
+        set_outcome(j, OUT_DEAD);
+        return;
+    }
+    int64_t timeout = j->env.timeout_s ? j->env.timeout_s * 1000 : j->handler->timeout_ms;
+    j->deadline_ms = timeout ? j->started_ms + timeout : 0;
+    log_msg(LOG_DEBUG, &j->log, "job started");
+    if (j->handler->builtin) {
+        start_builtin(w, j);
+        return;
+    }
+    int rc = start_exec(w, j);
+    if (rc < 0) {
+        job_set_error(j, "cannot start handler %s: %s", j->handler->argv[0], uv_strerror(rc));
+        log_msg(LOG_ERROR, &j->log, "cannot start handler %s: %s", j->handler->argv[0],
+                uv_strerror(rc));
+        set_outcome(j, OUT_RETRY);
+    }
+}
+
+/* ---- claiming ---- */
+
+typedef struct {
+    worker_t *w;
+    int qidx;
+    int asked;
+} claim_req_t;
+
+static void on_claimed(rq_t *rq, redisReply *r, void *arg)
+{
+    (void)rq;
+    claim_req_t *cr = arg;
+    worker_t *w = cr->w;
+    worker_queue_t *q = &w->queues[cr->qidx];
+    w->claim_inflight = 0;
+    if (!r || r->type != REDIS_REPLY_ARRAY || r->elements < 1) {
+        if (r) log_error("claim on queue %s failed: %s", qname(w, cr->qidx),
+                         r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply");
+        free(cr);
+        return; /* reconnect or the next kick retries */
+    }
+    long long next = r->element[0]->integer;
+    q->next_sched_ms = next > 0 ? next : 0;
+    size_t n = (r->elements - 1) / 5;
+    q->empty = (int)n < cr->asked;
+    q->exhausted = q->empty && next < 0;
+    w->stats.claimed += (long long)n;
+    for (size_t i = 0; i < n; i++) {
+        redisReply **e = r->element + 1 + 5 * i;
+        job_t *j = job_new(w);
+        if (!j) break;
+        j->qidx = cr->qidx;
+        snprintf(j->id, sizeof j->id, "%.*s", (int)e[0]->len, e[0]->str);
+        snprintf(j->token, sizeof j->token, "%.*s", (int)e[1]->len, e[1]->str);
+        j->attempt = (int)e[2]->integer;
+        j->raw_env = strndup(e[3]->str, e[3]->len);
+        if (e[4]->len) {
+            j->resume = json_loadb(e[4]->str, e[4]->len, JSON_DECODE_ANY, NULL);
+            j->checkpoint = strndup(e[4]->str, e[4]->len);
+        }
+        held_add(w, j);
+        start_job(w, j);
+    }
+    free(cr);
+    kick(w);
+}
+
+/* Smooth weighted round robin over queues that may have work and room. */
+static int pick_queue(worker_t *w)
+{
+    int best = -1, total = 0;
+    for (int i = 0; i < w->cfg->nqueues; i++) {
+        const config_queue_t *cq = &w->cfg->queues[i];
+        worker_queue_t *q = &w->queues[i];
+        if (q->empty || (cq->limit && q->in_flight >= cq->limit)) continue;
+        q->current += cq->weight;
+        total += cq->weight;
+        if (best < 0 || q->current > w->queues[best].current) best = i;
+    }
+    if (best >= 0) w->queues[best].current -= total;
+    return best;
+}
+
+static void claim_more(worker_t *w)
+{
+    if (w->state != WORKER_RUNNING || w->claim_inflight || !rq_ready(&w->rq)) return;
+    int free_slots = w->cfg->concurrency - w->running;
+    if (free_slots <= 0) return;
+    int qi = pick_queue(w);
+    if (qi < 0) return;
+    int n = free_slots < CLAIM_MAX ? free_slots : CLAIM_MAX;
+    const config_queue_t *cq = &w->cfg->queues[qi];
+    if (cq->limit && cq->limit - w->queues[qi].in_flight < n)
+        n = cq->limit - w->queues[qi].in_flight;
+    claim_req_t *cr = malloc(sizeof *cr);
+    *cr = (claim_req_t){w, qi, n};
+    proto_argv_t a;
+    proto_argv_init(&a);
+    proto_argv_adds(&a, w->cfg->worker_id);
+    proto_argv_addll(&a, w->cfg->lease_ms);
+    proto_argv_addll(&a, n);
+    proto_argv_addll(&a, 1000);
+    w->claim_inflight = 1;
+    w->stats.claim_calls++;
+    if (rq_script(&w->rq, PROTO_CLAIM, cq->name, &a, on_claimed, cr) < 0) {
+        w->claim_inflight = 0;
+        free(cr);
+    }
+    proto_argv_free(&a);
+}
+
+/* ---- reporting outcomes ---- */
+
+typedef struct {
+    worker_t *w;
+    proto_script_t script;
+    int n;
+    char (*ids)[JOBD_ID_LEN + 1];
+    char (*tokens)[48];
+} report_t;
+
+static const char *outcome_word(job_outcome_t o, long long res)
+{
+    if (o == OUT_ACK) return "succeeded";
+    if (o == OUT_RELEASE) return res == 3 ? "canceled" : "released";
+    return res == 1 ? "failed, retry scheduled" : (res == 2 ? "dead" : "canceled");
+}
+
+static void on_reported(rq_t *rq, redisReply *r, void *arg)
+{
+    (void)rq;
+    report_t *rp = arg;
+    worker_t *w = rp->w;
+    w->flush_inflight--;
+    int ok = r && r->type == REDIS_REPLY_ARRAY && (int)r->elements == rp->n;
+    if (r && !ok)
+        log_error("reporting outcomes failed: %s", r->type == REDIS_REPLY_ERROR ? r->str : "?");
+    for (int i = 0; i < rp->n; i++) {
+        job_t *j = held_find(w, rp->ids[i], rp->tokens[i]);
+        if (!j) continue;
+        j->sent = 0;
+        if (!ok) continue; /* kept; sent again once Redis is back */
+        long long res = r->element[i]->integer;
+        if (res == 0) {
+            w->stats.stale_outcomes++;
+            w->stats.lease_lost++;
+            log_msg(LOG_WARN, &j->log, "outcome rejected: lease token is stale (another worker "
+                    "holds the job)");
+        } else {
+            if ((j->outcome == OUT_RELEASE && res == 1) || (j->outcome != OUT_ACK && res == 1)) {
+                /* The job is back (released, or a retry is scheduled): the
+                 * queue is not exhausted, whatever the last claim said. */
+                worker_queue_t *q = &w->queues[j->qidx];
+                q->exhausted = 0;
+                if (j->outcome == OUT_RELEASE) q->empty = 0;
+                else if (!q->next_sched_ms || q->next_sched_ms > jobd_now_ms() + j->retry_ms)
+                    q->next_sched_ms = jobd_now_ms() + j->retry_ms;
+            }
+            switch (j->outcome) {
+            case OUT_ACK: w->stats.succeeded++; break;
+            case OUT_RELEASE: w->stats.released++; break;
+            default:
+                w->stats.failed++;
+                if (res == 1) w->stats.retried++;
+                if (res == 2) w->stats.dead++;
+                if (res == 3) w->stats.canceled++;
+            }
+            log_level_t lvl = j->outcome == OUT_ACK || j->outcome == OUT_RELEASE ? LOG_INFO
+                                                                                   : LOG_WARN;
+            if (j->error && j->outcome != OUT_ACK)
+                log_msg(lvl, &j->log, "job %s: %s", outcome_word(j->outcome, res), j->error);
+            else
+                log_msg(lvl, &j->log, "job %s", outcome_word(j->outcome, res));
+        }
+        held_remove(w, j);
+        job_free(j);
+    }
+    free(rp->ids);
+    free(rp->tokens);
+    free(rp);
+    kick(w);
+}
+
+static proto_script_t outcome_script(job_outcome_t o)
+{
+    return o == OUT_ACK ? PROTO_ACK : (o == OUT_RELEASE ? PROTO_RELEASE : PROTO_FAIL);
+}
+
+static void add_outcome_args(worker_t *w, proto_argv_t *a, job_t *j)
+{
+    proto_argv_adds(a, j->id);
+    proto_argv_adds(a, j->token);
+    pthread_mutex_lock(&j->mu);
+    switch (j->outcome) {
+    case OUT_ACK:
+        proto_argv_adds(a, j->result);
+        break;
+    case OUT_RELEASE:
+        proto_argv_adds(a, j->checkpoint);
+        proto_argv_addd(a, j->progress);
+        break;
+    default:
+        proto_argv_adds(a, j->error ? j->error : "failed");
+        proto_argv_addll(a, j->outcome == OUT_RETRY      ? j->retry_ms
+                            : j->outcome == OUT_CANCELED ? -2
+                                                         : -1);
+    }
+    pthread_mutex_unlock(&j->mu);
+    (void)w;
+}
+
+/* Sends, per queue and script, one call with every unsent outcome. */
+static void flush_outcomes(worker_t *w)
+{
+    if (!rq_ready(&w->rq)) return;
+    static const proto_script_t scripts[] = {PROTO_ACK, PROTO_FAIL, PROTO_RELEASE};
+    for (int qi = 0; qi < w->cfg->nqueues; qi++) {
+        for (int s = 0; s < 3; s++) {
+            report_t *rp = NULL;
+            proto_argv_t a;
+            proto_argv_init(&a);
+            for (job_t *j = w->held; j; j = j->next) {
+                if (j->qidx != qi || j->sent || j->outcome == OUT_NONE ||
+                    outcome_script(j->outcome) != scripts[s])
+                    continue;
+                if (!rp) {
+                    rp = calloc(1, sizeof *rp);
+                    rp->w = w;
+                    rp->script = scripts[s];
+                    rp->ids = malloc(OUTCOME_MAX * sizeof *rp->ids);
+                    rp->tokens = malloc(OUTCOME_MAX * sizeof *rp->tokens);
+                    proto_argv_addll(&a, scripts[s] == PROTO_ACK ? w->cfg->ttl_succeeded_ms
+                                                                 : w->cfg->ttl_dead_ms);
+                }
+                add_outcome_args(w, &a, j);
+                memcpy(rp->ids[rp->n], j->id, sizeof j->id);
+                memcpy(rp->tokens[rp->n], j->token, sizeof j->token);
+                rp->n++;
+                j->sent = 1;
+                if (rp->n == OUTCOME_MAX) break;
+            }
+            if (!rp) {
+                proto_argv_free(&a);
+                continue;
+            }
+            w->flush_inflight++;
+            if (scripts[s] == PROTO_ACK) w->stats.ack_calls++;
+            if (rq_script(&w->rq, scripts[s], qname(w, qi), &a, on_reported, rp) < 0) {
+                w->flush_inflight--;
+                for (int i = 0; i < rp->n; i++) {
+                    job_t *j = held_find(w, rp->ids[i], rp->tokens[i]);
+                    if (j) j->sent = 0;
+                }
+                free(rp->ids);
+                free(rp->tokens);
+                free(rp);
+            }
+            proto_argv_free(&a);
+        }
+    }
+}
+
+/* ---- the kick: claim and report once the current callbacks are done ---- */
+
+static void on_kick(uv_idle_t *h)
+{
+    worker_t *w = h->data;
+    uv_idle_stop(h);
+    if (w->flush_inflight == 0) flush_outcomes(w);
+    claim_more(w);
+    maybe_close(w);
+}
+
+static void kick(worker_t *w)
+{
+    if (w->state != WORKER_CLOSING) uv_idle_start(&w->kick, on_kick);
+}
+
+/* ---- leases, checkpoints, registry ---- */
+
+typedef struct {
+    worker_t *w;
+    int n;
+    char (*ids)[JOBD_ID_LEN + 1];
+    char (*tokens)[48];
+} extend_req_t;
+
+static void on_extended(rq_t *rq, redisReply *r, void *arg)
+{
+    (void)rq;
+    extend_req_t *er = arg;
+    worker_t *w = er->w;
+    if (r && r->type == REDIS_REPLY_ARRAY && (int)r->elements == er->n) {
+        for (int i = 0; i < er->n; i++) {
+            job_t *j = held_find(w, er->ids[i], er->tokens[i]);
+            long long res = r->element[i]->integer;
+            if (!j || res == 1) continue;
+            if (res == 0) {
+                /* Guarantee 2: fenced off. Stop the job here; report nothing. */
+                w->stats.lease_lost++;
+                log_msg(LOG_WARN, &j->log, "lease lost: another worker may hold the job; "
+                        "stopping it here");
+                if (j->running)
+                    stop_handler(j, STOP_LEASE_LOST);
+                else if (!j->sent)
+                    set_outcome(j, OUT_DROP);
+            } else if (res == 2 && j->running && j->stop_reason == STOP_NONE) {
+                log_msg(LOG_INFO, &j->log, "cancel requested: stopping the handler");
+                stop_handler(j, STOP_CANCEL);
+            }
+        }
+    }
+    free(er->ids);
+    free(er->tokens);
+    free(er);
+}
+
+static void extend_leases(worker_t *w)
+{
+    for (int qi = 0; qi < w->cfg->nqueues; qi++) {
+        extend_req_t *er = NULL;
+        proto_argv_t a;
+        proto_argv_init(&a);
+        int cap = 0;
+        for (job_t *j = w->held; j; j = j->next) {
+            if (j->qidx != qi) continue;
+            if (!er) {
+                er = calloc(1, sizeof *er);
+                er->w = w;
+                cap = w->nheld;
+                er->ids = malloc((size_t)cap * sizeof *er->ids);
+                er->tokens = malloc((size_t)cap * sizeof *er->tokens);
+                proto_argv_addll(&a, w->cfg->lease_ms);
+            }
+            proto_argv_adds(&a, j->id);
+            proto_argv_adds(&a, j->token);
+            memcpy(er->ids[er->n], j->id, sizeof j->id);
+            memcpy(er->tokens[er->n], j->token, sizeof j->token);
+            er->n++;
+        }
+        if (er && rq_script(&w->rq, PROTO_EXTEND, qname(w, qi), &a, on_extended, er) < 0) {
+            free(er->ids);
+            free(er->tokens);
+            free(er);
+        }
+        proto_argv_free(&a);
+    }
+}
+
+static void on_ignore(rq_t *rq, redisReply *r, void *arg)
+{
+    (void)rq;
+    (void)r;
+    (void)arg;
+}
+
+static void publish_registry(worker_t *w)
+{
+    json_t *qs = json_array();
+    for (int i = 0; i < w->cfg->nqueues; i++)
+        json_array_append_new(qs, json_string(qname(w, i)));
+    char started[40], seen[40];
+    int64_t now = jobd_now_ms();
+    jobd_format_rfc3339(w->started_ms, started, sizeof started);
+    jobd_format_rfc3339(now, seen, sizeof seen);
+    json_t *o = json_pack("{s:s, s:s, s:i, s:s, s:s, s:i, s:i, s:b, s:o, s:I, s:I}", "id",
+                          w->cfg->worker_id, "host", w->host, "pid", (int)getpid(), "started_at",
+                          started, "last_seen", seen, "in_flight", w->running, "concurrency",
+                          w->cfg->concurrency, "draining", w->state != WORKER_RUNNING, "queues",
+                          qs, "claimed", (json_int_t)w->stats.claimed, "lease_lost",
+                          (json_int_t)w->stats.lease_lost);
+    char *text = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    json_decref(o);
+    char key[KEYS_MAX], name[KEYS_MAX], zkey[KEYS_MAX], ttl[32], score[32];
+    snprintf(name, sizeof name, "worker:%s", w->cfg->worker_id);
+    keys_global(key, w->cfg->prefix, name);
+    keys_global(zkey, w->cfg->prefix, "workers");
+    /* Expires after three missed heartbeats: a dead worker drops out. */
+    snprintf(ttl, sizeof ttl, "%lld", (long long)w->cfg->lease_ms);
+    snprintf(score, sizeof score, "%lld", (long long)now);
+    const char *set[] = {"SET", key, text, "PX", ttl};
+    size_t setl[] = {3, strlen(key), strlen(text), 2, strlen(ttl)};
+    rq_command(&w->rq, 5, set, setl, on_ignore, NULL);
+    const char *zadd[] = {"ZADD", zkey, score, w->cfg->worker_id};
+    size_t zaddl[] = {4, strlen(zkey), strlen(score), strlen(w->cfg->worker_id)};
+    rq_command(&w->rq, 4, zadd, zaddl, on_ignore, NULL);
+    free(text);
+}
+
+static void unpublish_registry(worker_t *w)
+{
+    char key[KEYS_MAX], name[KEYS_MAX], zkey[KEYS_MAX];
+    snprintf(name, sizeof name, "worker:%s", w->cfg->worker_id);
+    keys_global(key, w->cfg->prefix, name);
+    keys_global(zkey, w->cfg->prefix, "workers");
+    const char *del[] = {"DEL", key};
+    size_t dell[] = {3, strlen(key)};
+    rq_command(&w->rq, 2, del, dell, on_ignore, NULL);
+    const char *zrem[] = {"ZREM", zkey, w->cfg->worker_id};
+    size_t zreml[] = {4, strlen(zkey), strlen(w->cfg->worker_id)};
+    rq_command(&w->rq, 3, zrem, zreml, on_ignore, NULL);
+}
+
+static void on_heartbeat(uv_timer_t *t)
+{
+    worker_t *w = t->data;
+    if (!rq_ready(&w->rq)) return;
+    extend_leases(w);
+    publish_registry(w);
+}
+
+typedef struct {
+    worker_t *w;
+    int n;
+    char (*ids)[JOBD_ID_LEN + 1];
+    char (*tokens)[48];
+} sync_req_t;
+
+static void on_synced(rq_t *rq, redisReply *r, void *arg)
+{
+    (void)rq;
+    sync_req_t *sr = arg;
+    if (r && r->type == REDIS_REPLY_ARRAY && (int)r->elements == sr->n) {
+        for (int i = 0; i < sr->n; i++) {
+            job_t *j = held_find(sr->w, sr->ids[i], sr->tokens[i]);
+            if (j && r->element[i]->integer == 0 && j->running) {
+                sr->w->stats.lease_lost++;
+                log_msg(LOG_WARN, &j->log, "checkpoint rejected: lease lost; stopping the job");
+                stop_handler(j, STOP_LEASE_LOST);
+            }
+        }
+    } else if (!r) {
+        /* Not stored: mark them dirty again for the next sync. */
+        for (int i = 0; i < sr->n; i++) {
+            job_t *j = held_find(sr->w, sr->ids[i], sr->tokens[i]);
+            if (j) {
+                pthread_mutex_lock(&j->mu);
+                j->ckpt_dirty = 1;
+                pthread_mutex_unlock(&j->mu);
+            }
+        }
+    }
+    free(sr->ids);
+    free(sr->tokens);
+    free(sr);
+}
+
+/* Guarantee 3: checkpoints reach Redis within the sync interval. */
+static void on_sync(uv_timer_t *t)
+{
+    worker_t *w = t->data;
+    if (!rq_ready(&w->rq)) return;
+    for (int qi = 0; qi < w->cfg->nqueues; qi++) {
+        sync_req_t *sr = NULL;
+        proto_argv_t a;
+        proto_argv_init(&a);
+        for (job_t *j = w->held; j; j = j->next) {
+            if (j->qidx != qi || !j->running) continue;
+            pthread_mutex_lock(&j->mu);
+            int dirty = j->ckpt_dirty;
+            if (dirty) {
+                if (!sr) {
+                    sr = calloc(1, sizeof *sr);
+                    sr->w = w;
+                    sr->ids = malloc((size_t)w->nheld * sizeof *sr->ids);
+                    sr->tokens = malloc((size_t)w->nheld * sizeof *sr->tokens);
+                }
+                proto_argv_adds(&a, j->id);
+                proto_argv_adds(&a, j->token);
+                proto_argv_adds(&a, j->checkpoint);
+                proto_argv_addd(&a, j->progress);
+                j->ckpt_dirty = 0;
+                memcpy(sr->ids[sr->n], j->id, sizeof j->id);
+                memcpy(sr->tokens[sr->n], j->token, sizeof j->token);
+                sr->n++;
+            }
+            pthread_mutex_unlock(&j->mu);
+        }
+        if (sr && rq_script(&w->rq, PROTO_CHECKPOINT, qname(w, qi), &a, on_synced, sr) < 0) {
+            free(sr->ids);
+            free(sr->tokens);
+            free(sr);
+        }
+        proto_argv_free(&a);
+    }
+}
+
+static void on_reaped(rq_t *rq, redisReply *r, void *arg)
+{
+    (void)rq;
+    worker_t *w = arg;
+    if (r && r->type == REDIS_REPLY_ARRAY && r->elements == 3 &&
+        (r->element[0]->integer || r->element[1]->integer || r->element[2]->integer))
+        log_info("reaped expired leases: %lld requeued, %lld dead, %lld canceled",
+                 r->element[0]->integer, r->element[1]->integer, r->element[2]->integer);
+    (void)w;
+}
+
+static void on_reap(uv_timer_t *t)
+{
+    worker_t *w = t->data;
+    if (!rq_ready(&w->rq)) return;
+    for (int qi = 0; qi < w->cfg->nqueues; qi++) {
+        proto_argv_t a;
+        proto_argv_init(&a);
+        proto_argv_addll(&a, 1000);
+        proto_argv_addll(&a, w->cfg->ttl_succeeded_ms);
+        proto_argv_addll(&a, w->cfg->ttl_dead_ms);
+        rq_script(&w->rq, PROTO_REAP, qname(w, qi), &a, on_reaped, w);
+        proto_argv_free(&a);
+    }
+    /* Jitter the next run so a fleet's reaps spread out. */
+    uint64_t every = (uint64_t)w->cfg->lease_ms / 3;
+    uv_timer_start(t, on_reap, every / 2 + (uint64_t)random() % (every / 2 + 1), 0);
+}
+
+/* ---- stopping handlers, timeouts ---- */
+
+static void stop_handler(job_t *j, job_stop_t why)
+{
+    job_request_stop(j, why);
+    if (j->exec) exec_stop(j->exec, j->w->cfg->kill_grace_ms);
+    /* Built-ins see the flag; a queued uv_work that has not started yet is
+     * canceled outright (its done callback then reports it stopped). */
+    if (!j->exec && j->handler && j->handler->builtin && !j->handler->builtin->inline_ok)
+        uv_cancel((uv_req_t *)&j->work);
+}
+
+static void on_tick(uv_timer_t *t)
+{
+    worker_t *w = t->data;
+    int64_t now = jobd_now_ms();
+    for (job_t *j = w->held; j; j = j->next) {
+        if (j->running && j->deadline_ms && now >= j->deadline_ms && j->stop_reason == STOP_NONE) {
+            log_msg(LOG_WARN, &j->log, "timeout: stopping the handler");
+            stop_handler(j, STOP_TIMEOUT);
+        }
+    }
+    /* Scheduled jobs coming due: let the claim look again. */
+    int any = 0;
+    for (int i = 0; i < w->cfg->nqueues; i++) {
+        worker_queue_t *q = &w->queues[i];
+        if (q->empty && q->next_sched_ms && now >= q->next_sched_ms) {
+            q->empty = 0;
+            any = 1;
+        }
+    }
+    if (any) kick(w);
+}
+
+/* ---- drain and close ---- */
+
+static void on_closed_handle(uv_handle_t *h)
+{
+    worker_t *w = h->data;
+    w->pending_closes--;
+}
+
+static void close_handle(worker_t *w, uv_handle_t *h)
+{
+    if (uv_is_closing(h)) return;
+    w->pending_closes++;
+    uv_close(h, on_closed_handle);
+}
+
+static void on_rq_closed(rq_t *rq)
+{
+    worker_t *w = rq->arg;
+    (void)w;
+}
+
+static void close_all(worker_t *w)
+{
+    w->state = WORKER_CLOSING;
+    log_info("closing: %lld claimed, %lld succeeded, %lld failed, %lld released, %lld lease lost",
+             w->stats.claimed, w->stats.succeeded, w->stats.failed, w->stats.released,
+             w->stats.lease_lost);
+    if (rq_ready(&w->rq)) unpublish_registry(w);
+    close_handle(w, (uv_handle_t *)&w->kick);
+    close_handle(w, (uv_handle_t *)&w->heartbeat);
+    close_handle(w, (uv_handle_t *)&w->reaper);
+    close_handle(w, (uv_handle_t *)&w->ticker);
+    close_handle(w, (uv_handle_t *)&w->drain_timer);
+    close_handle(w, (uv_handle_t *)&w->sync_timer);
+    close_handle(w, (uv_handle_t *)&w->sigterm);
+    close_handle(w, (uv_handle_t *)&w->sigint);
+    rq_close(&w->rq, on_rq_closed);
+}
+
+static void maybe_close(worker_t *w)
+{
+    if (w->state == WORKER_CLOSING) return;
+    int idle = w->running == 0 && w->nheld == 0 && w->flush_inflight == 0 && !w->claim_inflight;
+    if ((w->state == WORKER_DRAINING || w->state == WORKER_STOPPING) && idle) {
+        log_info("drained: every lease reported or released");
+        close_all(w);
+        return;
+    }
+    if (w->cfg->once && w->state == WORKER_RUNNING && idle && rq_ready(&w->rq)) {
+        for (int i = 0; i < w->cfg->nqueues; i++)
+            if (!w->queues[i].exhausted) return;
+        log_info("--once: every queue is empty and nothing is in flight");
+        close_all(w);
+    }
+}
+
+static void on_hard_deadline(uv_timer_t *t)
+{
+    worker_t *w = t->data;
+    /* Redis stayed away through the drain: what is unreported will be
+     * recovered by lease expiry (at-least-once still holds). */
+    log_error("drain deadline passed with %d jobs unreported (Redis unreachable?); exiting",
+              w->nheld);
+    for (job_t *j = w->held, *next; j; j = next) {
+        next = j->next;
+        if (!j->running) {
+            held_remove(w, j);
+            job_free(j);
+        }
+    }
+    if (w->running == 0) close_all(w);
+}
+
+static void enter_stopping(worker_t *w)
+{
+    w->state = WORKER_STOPPING;
+    log_warn("stopping: asking %d running handlers to stop and checkpoint (kill grace %lld ms)",
+             w->running, (long long)w->cfg->kill_grace_ms);
+    for (job_t *j = w->held; j; j = j->next)
+        if (j->running) stop_handler(j, STOP_DRAIN);
+    uv_timer_stop(&w->drain_timer);
+    uv_timer_start(&w->drain_timer, on_hard_deadline, (uint64_t)w->cfg->kill_grace_ms + 1000, 0);
+    kick(w);
+}
+
+static void on_drain_timeout(uv_timer_t *t)
+{
+    worker_t *w = t->data;
+    if (w->state == WORKER_DRAINING) enter_stopping(w);
+}
+
+void worker_drain(worker_t *w)
+{
+    if (w->state == WORKER_RUNNING) {
+        w->state = WORKER_DRAINING;
+        log_warn("draining: not ready, no new claims; %d jobs in flight, drain timeout %lld ms",
+                 w->running, (long long)w->cfg->drain_timeout_ms);
+        if (rq_ready(&w->rq)) publish_registry(w);
+        uv_timer_start(&w->drain_timer, on_drain_timeout, (uint64_t)w->cfg->drain_timeout_ms, 0);
+        kick(w);
+    } else if (w->state == WORKER_DRAINING) {
+        log_warn("second signal: skipping the drain wait");
+        enter_stopping(w);
+    }
+}
+
+static void on_signal(uv_signal_t *s, int signum)
+{
+    worker_t *w = s->data;
+    log_info("received %s", signum == SIGTERM ? "SIGTERM" : "SIGINT");
+    worker_drain(w);
+}
+
+/* ---- Redis events ---- */
+
+static void on_rq_state(rq_t *rq, rq_state_t st, void *arg)
+{
+    (void)rq;
+    worker_t *w = arg;
+    if (st == RQ_FATAL) {
+        w->exit_code = 78;
+        if (w->state != WORKER_CLOSING) close_all(w);
+        return;
+    }
+    if (st == RQ_READY) {
+        for (int i = 0; i < w->cfg->nqueues; i++)
+            w->queues[i].empty = 0;
+        publish_registry(w);
+        extend_leases(w); /* leases may have run short while we were away */
+        kick(w);
+    } else {
+        w->claim_inflight = 0;
+    }
+}
+
+static void on_rq_message(rq_t *rq, const char *channel, const char *msg, void *arg)
+{
+    (void)rq;
+    (void)msg;
+    worker_t *w = arg;
+    for (int i = 0; i < w->cfg->nqueues; i++) {
+        char ch[KEYS_MAX];
+        keys_queue_key(ch, w->cfg->prefix, qname(w, i), "wake");
+        if (strcmp(ch, channel) == 0) {
+            w->queues[i].empty = 0;
+            w->queues[i].exhausted = 0;
+        }
+    }
+    kick(w);
+}
+
+/* ---- lifecycle ---- */
+
+static char **env_allow_list(void)
+{
+    static const char *const allow[] = {"PATH=", "HOME=", "LANG=", "LC_ALL=", "LC_CTYPE=",
+                                        "TZ=",   "TMPDIR=", "USER=", "LOGNAME=", NULL};
+    size_t n = 0;
+    for (char **e = environ; *e; e++)
+        n++;
+    char **out = calloc(n + 1, sizeof *out);
+    size_t k = 0;
+    for (char **e = environ; *e; e++)
+        for (int i = 0; allow[i]; i++)
+            if (strncmp(*e, allow[i], strlen(allow[i])) == 0) out[k++] = strdup(*e);
+    return out;
+}
+
+int worker_init(worker_t *w, uv_loop_t *loop, const config_t *cfg, const handlers_t *handlers)
+{
+    memset(w, 0, sizeof *w);
+    w->loop = loop;
+    w->cfg = cfg;
+    w->handlers = handlers;
+    w->started_ms = jobd_now_ms();
+    gethostname(w->host, sizeof w->host - 1);
+    w->child_env_base = env_allow_list();
+    srandom((unsigned)(getpid() ^ (unsigned)w->started_ms));
+    redis_url_t url;
+    char err[512];
+    if (redis_url_parse(cfg->redis_url, &url, err, sizeof err) < 0) return JOBD_EINVAL;
+    if (redis_url_password_file(&url, cfg->redis_password_file, err, sizeof err) < 0)
+        return JOBD_EINVAL;
+    rq_init(&w->rq, loop, &url, cfg->prefix, on_rq_state, on_rq_message, w);
+    memset(url.password, 0, sizeof url.password);
+    uv_idle_init(loop, &w->kick);
+    uv_timer_init(loop, &w->heartbeat);
+    uv_timer_init(loop, &w->reaper);
+    uv_timer_init(loop, &w->ticker);
+    uv_timer_init(loop, &w->drain_timer);
+    uv_timer_init(loop, &w->sync_timer);
+    uv_signal_init(loop, &w->sigterm);
+    uv_signal_init(loop, &w->sigint);
+    w->kick.data = w->heartbeat.data = w->reaper.data = w->ticker.data = w;
+    w->drain_timer.data = w->sync_timer.data = w->sigterm.data = w->sigint.data = w;
+    return 0;
+}
+
+void worker_start(worker_t *w)
+{
+    const config_t *c = w->cfg;
+    for (int i = 0; i < c->nqueues; i++) {
+        char ch[KEYS_MAX];
+        keys_queue_key(ch, c->prefix, c->queues[i].name, "wake");
+        rq_subscribe(&w->rq, ch);
+    }
+    rq_start(&w->rq);
+    uv_signal_start(&w->sigterm, on_signal, SIGTERM);
+    uv_signal_start(&w->sigint, on_signal, SIGINT);
+    uint64_t third = (uint64_t)c->lease_ms / 3;
+    uv_timer_start(&w->heartbeat, on_heartbeat, third, third);
+    uv_timer_start(&w->reaper, on_reap, third / 2 + (uint64_t)random() % (third / 2 + 1), 0);
+    uv_timer_start(&w->ticker, on_tick, TICK_MS, TICK_MS);
+    uv_timer_start(&w->sync_timer, on_sync, (uint64_t)c->sync_interval_ms,
+                   (uint64_t)c->sync_interval_ms);
+    log_info("jobd started: worker %s, queues %d, concurrency %d, lease %lld ms", c->worker_id,
+             c->nqueues, c->concurrency, (long long)c->lease_ms);
+}
+
+void worker_free(worker_t *w)
+{
+    for (job_t *j = w->held, *next; j; j = next) {
+        next = j->next;
+        job_free(j);
+    }
+    w->held = NULL;
+    free_strv(w->child_env_base);
+}

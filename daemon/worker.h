@@ -1,0 +1,84 @@
+/* worker.h - the daemon's run/drain/stop state machine: claims jobs, runs
+ * their handlers, keeps their leases, reports their outcomes.
+ *
+ * DESIGN: one loop thread. Claims go out only while a slot is free (never
+ * more jobs than free slots) and only one claim is in flight at a time;
+ * queues are picked by smooth weighted round robin, skipping queues that
+ * came back empty until a wake-up message (PREFIX:{Q}:wake, published when
+ * a queue's ready set goes from empty to non-empty) or the next scheduled
+ * job's time. Outcomes accumulate while a report is in flight and go out
+ * batched, one script call per queue and kind. Every lease/3 one extend call
+ * per queue renews every held lease; a rejected token stops that job (Guarantee
+ * 2) and counts in lease_lost. Every jobd reaps expired leases of its queues.
+ *
+ *   RUNNING --SIGTERM/SIGINT--> DRAINING --drain timeout or 2nd signal--> STOPPING
+ *   DRAINING/STOPPING --no handler running, outcomes reported--> CLOSING --> exit
+ *   RUNNING --(--once) queues empty, nothing held--> CLOSING
+ *
+ * In STOPPING every handler is asked to stop (SIGTERM to the exec group,
+ * the stop flag for built-ins), killed after the kill grace, and its lease
+ * released with its newest checkpoint, attempt not charged (Guarantee 4).
+ */
+#ifndef JOBD_WORKER_H
+#define JOBD_WORKER_H
+
+#include <stdint.h>
+#include <uv.h>
+
+#include "config.h"
+#include "handlers.h"
+#include "job.h"
+#include "rq.h"
+
+typedef enum {
+    WORKER_RUNNING = 0, /* claiming and running */
+    WORKER_DRAINING,    /* no claims; in-flight jobs run on until the drain timeout */
+    WORKER_STOPPING,    /* handlers asked to stop; leases being released */
+    WORKER_CLOSING      /* handles closing; the loop ends */
+} worker_state_t;
+
+typedef struct {
+    long long claimed, succeeded, failed, retried, dead, canceled, released;
+    long long lease_lost, stale_outcomes, checkpoints, claim_calls, ack_calls;
+} worker_stats_t;
+
+typedef struct {
+    int64_t next_sched_ms; /* Unix ms of the next scheduled job, 0: none */
+    int empty;             /* the last claim came back short */
+    int exhausted;         /* empty and nothing scheduled (for --once) */
+    int in_flight;         /* handlers of this queue running */
+    int current;           /* smooth weighted round robin state */
+} worker_queue_t;
+
+typedef struct worker {
+    uv_loop_t *loop;
+    const config_t *cfg;
+    const handlers_t *handlers;
+    rq_t rq;
+    worker_state_t state;
+    int exit_code;
+    worker_queue_t queues[CONFIG_MAX_QUEUES];
+    job_t *held;       /* doubly-linked list of held jobs */
+    int nheld, running;
+    int claim_inflight, flush_inflight;
+    uv_idle_t kick;    /* runs claim/flush once the current callbacks are done */
+    uv_timer_t heartbeat, reaper, ticker, drain_timer, sync_timer;
+    uv_signal_t sigterm, sigint;
+    int signals;
+    int64_t started_ms;
+    int pending_closes;
+    worker_stats_t stats;
+    char host[256];
+    char **child_env_base; /* allow-listed variables of our own environment */
+} worker_t;
+
+/* Sets the worker up on loop (no I/O yet). Returns 0 or a negative code. */
+int worker_init(worker_t *w, uv_loop_t *loop, const config_t *cfg, const handlers_t *handlers);
+/* Connects to Redis, installs signal handlers, starts claiming. */
+void worker_start(worker_t *w);
+/* Begins the drain (as SIGTERM would). */
+void worker_drain(worker_t *w);
+/* Frees what worker_init allocated; call after uv_run returned. */
+void worker_free(worker_t *w);
+
+#endif
