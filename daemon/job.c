@@ -90,16 +90,33 @@ void jobd_job_progress(jobd_job_t *job, double p)
     pthread_mutex_unlock(&job->mu);
 }
 
+int64_t job_store_checkpoint(job_t *j, char *text)
+{
+    pthread_mutex_lock(&j->mu);
+    free(j->checkpoint);
+    j->checkpoint = text;
+    j->ckpt_dirty = 1;
+    int64_t seq = ++j->ckpt_seq;
+    pthread_mutex_unlock(&j->mu);
+    return seq;
+}
+
 int jobd_job_checkpoint(jobd_job_t *job, json_t *state)
 {
     char *text = json_dumps(state, JSON_COMPACT | JSON_ENCODE_ANY);
     if (!text) return JOBD_ENOMEM;
+    int64_t seq = job_store_checkpoint(job, text);
+    if (!job->ckpt_async) return 0;
+    /* Guarantee 3: tell the handler only once the journal has it on disk.
+     * The loop journals it and commits (grouped with other jobs'), then
+     * wakes us. */
+    uv_async_send(job->ckpt_async);
     pthread_mutex_lock(&job->mu);
-    free(job->checkpoint);
-    job->checkpoint = text;
-    job->ckpt_dirty = 1;
+    while (job->ckpt_durable < seq && !job->ckpt_closing)
+        pthread_cond_wait(&job->cv, &job->mu);
+    int ok = job->ckpt_durable >= seq;
     pthread_mutex_unlock(&job->mu);
-    return 0;
+    return ok ? 0 : JOBD_ECONN;
 }
 
 int jobd_job_should_stop(const jobd_job_t *job)

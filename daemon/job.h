@@ -67,12 +67,18 @@ struct job {
     uv_work_t work;          /* built-in run off the loop */
     int work_rc;
     json_t *resume;          /* checkpoint to resume from (new ref) or NULL */
+    int journaled;           /* a row in the journal exists for it */
+    uv_async_t *ckpt_async;  /* wakes the loop to journal a built-in's checkpoint */
 
     pthread_mutex_t mu;      /* guards the fields below */
     pthread_cond_t cv;       /* signalled on stop, for jobd_job_sleep */
     double progress;
     char *checkpoint;        /* newest checkpoint JSON text, or NULL */
     int ckpt_dirty;          /* newer than what Redis has */
+    int64_t ckpt_seq;        /* numbers checkpoints, for the journal */
+    int64_t ckpt_journaled;  /* newest seq written to the journal */
+    int64_t ckpt_durable;    /* newest seq committed (built-ins wait for it) */
+    int ckpt_closing;        /* the loop is going away: do not wait */
     char *result;            /* result JSON text, or NULL */
     char *error;             /* failure text, or NULL */
 };
@@ -81,6 +87,10 @@ typedef struct job job_t;
 /* Allocates a job (new). Returns NULL on out-of-memory. */
 job_t *job_new(struct worker *w);
 void job_free(job_t *j);
+
+/* Stores a checkpoint (JSON text, stolen) as the job's newest, numbering
+ * it. Does not wait. Returns its sequence number. */
+int64_t job_store_checkpoint(job_t *j, char *text);
 
 /* Sets the error text (copied), replacing any earlier one. */
 void job_set_error(job_t *j, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

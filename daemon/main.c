@@ -10,6 +10,7 @@
 
 #include "config.h"
 #include "handlers.h"
+#include "journal.h"
 #include "log.h"
 #include "worker.h"
 
@@ -36,9 +37,20 @@ int main(int argc, char **argv)
         config_free(&cfg);
         return CONFIG_INVALID;
     }
+    /* The journal first: a state dir we cannot use is a configuration error
+     * at start (exit 78), never a crash later. */
+    journal_t *jn;
+    if (journal_open(&jn, cfg.state_dir, err, sizeof err) < 0) {
+        fprintf(stderr, "jobd: %s\n", err);
+        log_error("configuration error: %s", err);
+        handlers_free(&handlers);
+        config_free(&cfg);
+        return CONFIG_INVALID;
+    }
     if (cfg.check_config) {
         printf("jobd: configuration OK (%d queues, %zu handlers from file)\n", cfg.nqueues,
                handlers.n);
+        journal_close(jn);
         handlers_free(&handlers);
         config_free(&cfg);
         return 0;
@@ -53,8 +65,9 @@ int main(int argc, char **argv)
     uv_loop_t loop;
     uv_loop_init(&loop);
     worker_t w;
-    if (worker_init(&w, &loop, &cfg, &handlers) < 0) {
+    if (worker_init(&w, &loop, &cfg, &handlers, jn) < 0) {
         fprintf(stderr, "jobd: bad Redis URL or password file\n");
+        journal_close(jn);
         handlers_free(&handlers);
         config_free(&cfg);
         uv_loop_close(&loop);
@@ -64,6 +77,7 @@ int main(int argc, char **argv)
     uv_run(&loop, UV_RUN_DEFAULT);
     int code = w.exit_code;
     worker_free(&w);
+    journal_close(jn);
     if (uv_loop_close(&loop) != 0) log_error("event loop closed with handles still open");
     handlers_free(&handlers);
     config_free(&cfg);

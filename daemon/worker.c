@@ -53,6 +53,73 @@ static const char *qname(const worker_t *w, int qidx)
     return w->cfg->queues[qidx].name;
 }
 
+/* ---- the journal ---- */
+
+/* Makes sure the job has a journal row (its lease survives a crash). */
+static void journal_job(worker_t *w, job_t *j)
+{
+    if (j->journaled || !w->jn) return;
+    if (journal_put_held(w->jn, j->id, qname(w, j->qidx), j->token, j->attempt,
+                         j->started_ms) == 0)
+        j->journaled = 1;
+}
+
+static void journal_checkpoint(worker_t *w, job_t *j)
+{
+    journal_job(w, j);
+    pthread_mutex_lock(&j->mu);
+    int64_t seq = j->ckpt_seq;
+    char *text = j->checkpoint ? strdup(j->checkpoint) : NULL;
+    double progress = j->progress;
+    pthread_mutex_unlock(&j->mu);
+    if (seq > j->ckpt_journaled && journal_put_checkpoint(w->jn, j->id, seq, text, progress) == 0)
+        j->ckpt_journaled = seq;
+    free(text);
+}
+
+static const char *const outcome_names[] = {"", "ack", "retry", "dead", "canceled", "release",
+                                            ""};
+
+/* Guarantee 6: an outcome Redis has not taken yet waits in the journal. */
+static void journal_outcome(worker_t *w, job_t *j)
+{
+    if (!w->jn) return;
+    journal_job(w, j);
+    pthread_mutex_lock(&j->mu);
+    journal_put_outcome(w->jn, j->id, outcome_names[j->outcome], j->result, j->error,
+                        j->retry_ms, j->checkpoint, j->progress);
+    pthread_mutex_unlock(&j->mu);
+}
+
+static void journal_forget(worker_t *w, job_t *j)
+{
+    if (j->journaled && w->jn) journal_delete(w->jn, j->id);
+    j->journaled = 0;
+}
+
+/* Commits the journal and tells built-ins waiting on a checkpoint. */
+static void commit_journal(worker_t *w)
+{
+    if (!journal_dirty(w->jn)) return;
+    if (journal_commit(w->jn) < 0) return;
+    for (job_t *j = w->held; j; j = j->next) {
+        if (j->ckpt_journaled > j->ckpt_durable) {
+            pthread_mutex_lock(&j->mu);
+            j->ckpt_durable = j->ckpt_journaled;
+            pthread_cond_broadcast(&j->cv);
+            pthread_mutex_unlock(&j->mu);
+        }
+    }
+}
+
+static void on_ckpt_async(uv_async_t *a)
+{
+    worker_t *w = a->data;
+    for (job_t *j = w->held; j; j = j->next)
+        if (j->running && j->ckpt_seq > j->ckpt_journaled) journal_checkpoint(w, j);
+    commit_journal(w);
+}
+
 /* ---- outcomes ---- */
 
 /* Full jitter: uniform in [0, min(cap, base * 2^(attempt-1))]. */
@@ -90,8 +157,11 @@ static void set_outcome(job_t *j, job_outcome_t o)
     if (o == OUT_RETRY) j->retry_ms = retry_delay(w, j);
     j->outcome = o;
     if (o == OUT_DROP) {
+        journal_forget(w, j);
         held_remove(w, j);
         job_free(j);
+    } else if (j->journaled || !rq_ready(&w->rq)) {
+        journal_outcome(w, j);
     }
     kick(w);
 }
@@ -142,10 +212,16 @@ static void on_exec_message(void *arg, const hproto_msg_t *m)
     case HPROTO_PROGRESS:
         jobd_job_progress(j, m->progress);
         break;
-    case HPROTO_CHECKPOINT:
-        jobd_job_checkpoint(j, m->value);
-        j->w->stats.checkpoints++;
+    case HPROTO_CHECKPOINT: {
+        char *text = json_dumps(m->value, JSON_COMPACT | JSON_ENCODE_ANY);
+        if (text) {
+            job_store_checkpoint(j, text);
+            journal_checkpoint(j->w, j); /* committed by the next kick */
+            j->w->stats.checkpoints++;
+            kick(j->w);
+        }
         break;
+    }
     case HPROTO_RESULT:
         jobd_job_set_result(j, json_incref(m->value));
         break;
@@ -244,6 +320,7 @@ static void builtin_done(uv_work_t *req, int status)
 static void start_builtin(worker_t *w, job_t *j)
 {
     j->work.data = j;
+    if (w->jn) j->ckpt_async = &w->ckpt_async;
     if (j->handler->builtin->inline_ok) {
         builtin_work(&j->work);
         builtin_done(&j->work, 0);
@@ -417,7 +494,11 @@ static void on_reported(rq_t *rq, redisReply *r, void *arg)
         job_t *j = held_find(w, rp->ids[i], rp->tokens[i]);
         if (!j) continue;
         j->sent = 0;
-        if (!ok) continue; /* kept; sent again once Redis is back */
+        if (!ok) {
+            /* Kept, in the journal too, and sent again once Redis is back. */
+            if (!j->journaled) journal_outcome(w, j);
+            continue;
+        }
         long long res = r->element[i]->integer;
         if (res == 0) {
             w->stats.stale_outcomes++;
@@ -450,6 +531,7 @@ static void on_reported(rq_t *rq, redisReply *r, void *arg)
             else
                 log_msg(lvl, &j->log, "job %s", outcome_word(j->outcome, res));
         }
+        journal_forget(w, j);
         held_remove(w, j);
         job_free(j);
     }
@@ -544,6 +626,7 @@ static void on_kick(uv_idle_t *h)
 {
     worker_t *w = h->data;
     uv_idle_stop(h);
+    commit_journal(w); /* group commit: one per loop iteration at most */
     if (w->flush_inflight == 0) flush_outcomes(w);
     claim_more(w);
     maybe_close(w);
@@ -581,7 +664,7 @@ static void on_extended(rq_t *rq, redisReply *r, void *arg)
                 if (j->running)
                     stop_handler(j, STOP_LEASE_LOST);
                 else if (!j->sent)
-                    set_outcome(j, OUT_DROP);
+                    set_outcome(j, OUT_DROP); /* also forgets its journal row */
             } else if (res == 2 && j->running && j->stop_reason == STOP_NONE) {
                 log_msg(LOG_INFO, &j->log, "cancel requested: stopping the handler");
                 stop_handler(j, STOP_CANCEL);
@@ -809,6 +892,11 @@ static void on_tick(uv_timer_t *t)
     worker_t *w = t->data;
     int64_t now = jobd_now_ms();
     for (job_t *j = w->held; j; j = j->next) {
+        /* A job that has run a while is worth resuming after a crash. */
+        if (j->running && !j->journaled && now - j->started_ms >= 1000) {
+            journal_job(w, j);
+            kick(w);
+        }
         if (j->running && j->deadline_ms && now >= j->deadline_ms && j->stop_reason == STOP_NONE) {
             log_msg(LOG_WARN, &j->log, "timeout: stopping the handler");
             stop_handler(j, STOP_TIMEOUT);
@@ -862,6 +950,8 @@ static void close_all(worker_t *w)
     close_handle(w, (uv_handle_t *)&w->sync_timer);
     close_handle(w, (uv_handle_t *)&w->sigterm);
     close_handle(w, (uv_handle_t *)&w->sigint);
+    close_handle(w, (uv_handle_t *)&w->ckpt_async);
+    commit_journal(w);
     rq_close(&w->rq, on_rq_closed);
 }
 
@@ -994,10 +1084,12 @@ static char **env_allow_list(void)
     return out;
 }
 
-int worker_init(worker_t *w, uv_loop_t *loop, const config_t *cfg, const handlers_t *handlers)
+int worker_init(worker_t *w, uv_loop_t *loop, const config_t *cfg, const handlers_t *handlers,
+                journal_t *jn)
 {
     memset(w, 0, sizeof *w);
     w->loop = loop;
+    w->jn = jn;
     w->cfg = cfg;
     w->handlers = handlers;
     w->started_ms = jobd_now_ms();
@@ -1012,6 +1104,8 @@ int worker_init(worker_t *w, uv_loop_t *loop, const config_t *cfg, const handler
     rq_init(&w->rq, loop, &url, cfg->prefix, on_rq_state, on_rq_message, w);
     memset(url.password, 0, sizeof url.password);
     uv_idle_init(loop, &w->kick);
+    uv_async_init(loop, &w->ckpt_async, on_ckpt_async);
+    w->ckpt_async.data = w;
     uv_timer_init(loop, &w->heartbeat);
     uv_timer_init(loop, &w->reaper);
     uv_timer_init(loop, &w->ticker);
@@ -1024,9 +1118,58 @@ int worker_init(worker_t *w, uv_loop_t *loop, const config_t *cfg, const handler
     return 0;
 }
 
+static job_outcome_t outcome_parse(const char *s)
+{
+    for (int o = OUT_ACK; o <= OUT_RELEASE; o++)
+        if (s && strcmp(s, outcome_names[o]) == 0) return (job_outcome_t)o;
+    return OUT_RELEASE;
+}
+
+static void on_journal_row(void *arg, const journal_row_t *r)
+{
+    worker_t *w = arg;
+    int qidx = -1;
+    for (int i = 0; i < w->cfg->nqueues; i++)
+        if (strcmp(r->queue, qname(w, i)) == 0) qidx = i;
+    if (qidx < 0 || strlen(r->id) > JOBD_ID_LEN) {
+        log_warn("journal holds job %s of queue %s, which this jobd does not serve; its lease "
+                 "will expire instead", r->id, r->queue);
+        journal_delete(w->jn, r->id);
+        return;
+    }
+    job_t *j = job_new(w);
+    if (!j) return;
+    j->qidx = qidx;
+    snprintf(j->id, sizeof j->id, "%s", r->id);
+    snprintf(j->token, sizeof j->token, "%s", r->token);
+    j->attempt = r->attempt;
+    j->journaled = 1;
+    j->started_ms = r->claimed_at;
+    j->checkpoint = r->checkpoint ? strdup(r->checkpoint) : NULL;
+    j->progress = r->progress;
+    j->result = r->result ? strdup(r->result) : NULL;
+    j->error = r->error ? strdup(r->error) : NULL;
+    j->retry_ms = r->retry_ms;
+    /* A lease with no outcome was cut short by a crash: release it now with
+     * the journal's newest checkpoint instead of waiting for it to expire. */
+    j->outcome = r->outcome ? outcome_parse(r->outcome) : OUT_RELEASE;
+    j->log = (log_job_t){.job_id = j->id, .queue = qname(w, qidx), .attempt = j->attempt};
+    held_add(w, j);
+}
+
+static void recover(worker_t *w)
+{
+    if (!w->jn) return;
+    if (journal_load(w->jn, on_journal_row, w) < 0) log_error("reading the journal failed");
+    commit_journal(w);
+    if (w->nheld)
+        log_info("journal: %d jobs from an earlier run to release or report", w->nheld);
+}
+
 void worker_start(worker_t *w)
 {
     const config_t *c = w->cfg;
+    recover(w);
     for (int i = 0; i < c->nqueues; i++) {
         char ch[KEYS_MAX];
         keys_queue_key(ch, c->prefix, c->queues[i].name, "wake");
@@ -1047,6 +1190,7 @@ void worker_start(worker_t *w)
 
 void worker_free(worker_t *w)
 {
+    commit_journal(w);
     for (job_t *j = w->held, *next; j; j = next) {
         next = j->next;
         job_free(j);

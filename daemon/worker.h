@@ -28,6 +28,7 @@
 #include "config.h"
 #include "handlers.h"
 #include "job.h"
+#include "journal.h"
 #include "rq.h"
 
 typedef enum {
@@ -55,6 +56,8 @@ typedef struct worker {
     const config_t *cfg;
     const handlers_t *handlers;
     rq_t rq;
+    journal_t *jn;     /* borrowed; opened and closed by main */
+    uv_async_t ckpt_async; /* a built-in checkpointed: journal and commit it */
     worker_state_t state;
     int exit_code;
     worker_queue_t queues[CONFIG_MAX_QUEUES];
@@ -73,8 +76,12 @@ typedef struct worker {
 } worker_t;
 
 /* Sets the worker up on loop (no I/O yet). Returns 0 or a negative code. */
-int worker_init(worker_t *w, uv_loop_t *loop, const config_t *cfg, const handlers_t *handlers);
-/* Connects to Redis, installs signal handlers, starts claiming. */
+int worker_init(worker_t *w, uv_loop_t *loop, const config_t *cfg, const handlers_t *handlers,
+                journal_t *jn);
+/* Takes back what the journal holds from an earlier run (Guarantee 5:
+ * leases are released at once with their newest checkpoint, outcomes are
+ * reported, fenced by their tokens), connects to Redis, installs signal
+ * handlers, starts claiming. */
 void worker_start(worker_t *w);
 /* Begins the drain (as SIGTERM would). */
 void worker_drain(worker_t *w);

@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# make run: a private redis-server, a demo batch, and jobd working it off.
+#
+# Starts redis-server on a unix socket under .run/ (no TCP port, no
+# persistence), submits a demo batch with jobctl (no-op jobs, built-in sleeps,
+# a Python exec handler that checkpoints, a flaky job that ends dead, a job of
+# an unknown type), runs jobd --once until the queues are empty, prints the
+# queue stats, and stops redis-server by its pid.
+set -euo pipefail
+build=${1:-build}
+top=$(cd "$(dirname "$0")/.." && pwd)
+cd "$top"
+run="$top/.run"
+mkdir -p "$run"
+redis_dir="$run/redis"
+export JOBD_REDIS_URL="unix://$redis_dir/redis.sock"
+export JOBD_PREFIX=demo
+bash tests/harness/redis-fixture.sh start "$redis_dir"
+trap 'bash tests/harness/redis-fixture.sh stop "$redis_dir"' EXIT
+
+jobctl="$build/jobctl"
+jobd="$build/jobd"
+echo "== submitting a demo batch to $JOBD_REDIS_URL (prefix $JOBD_PREFIX)"
+{
+  for i in $(seq 1 200); do echo "{\"queue\":\"default\",\"type\":\"noop\",\"payload\":{\"n\":$i}}"; done
+  for i in $(seq 1 8); do echo "{\"queue\":\"default\",\"type\":\"demo.sleep\",\"payload\":{\"ms\":300},\"priority\":7}"; done
+  for i in $(seq 1 4); do echo "{\"queue\":\"batch\",\"type\":\"demo.count\",\"payload\":{\"to\":25}}"; done
+  echo '{"queue":"default","type":"demo.flaky","payload":{"message":"the demo flaky job always fails"}}'
+  echo '{"queue":"default","type":"no.such.type","payload":{}}'
+} > "$run/batch.jsonl"
+"$jobctl" submit --batch "$run/batch.jsonl" > "$run/ids.txt"
+echo "   $(wc -l < "$run/ids.txt") jobs submitted"
+"$jobctl" stats
+
+echo "== running jobd --once (JSON log lines follow)"
+"$jobd" --queues default:3,batch:1 --concurrency 8 --handlers deploy/examples/handlers.json \
+  --state-dir "$run/state" --once --log-level info
+
+echo "== done"
+"$jobctl" stats
+echo "   the dead jobs, and why:"
+"$jobctl" list default --state dead
