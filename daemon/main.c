@@ -73,7 +73,9 @@ int main(int argc, char **argv)
         uv_loop_close(&loop);
         return CONFIG_INVALID;
     }
-    worker_start(&w);
+    if (worker_start(&w) < 0)
+        fprintf(stderr, "jobd: cannot serve HTTP on %s (--http HOST:PORT, or \"off\")\n",
+                cfg.http);
     uv_run(&loop, UV_RUN_DEFAULT);
     int code = w.exit_code;
     worker_free(&w);

@@ -19,6 +19,7 @@ extern char **environ;
 static void kick(worker_t *w);
 static void stop_handler(job_t *j, job_stop_t why);
 static void maybe_close(worker_t *w);
+static void close_all(worker_t *w);
 
 /* ---- held list ---- */
 
@@ -152,6 +153,7 @@ static void set_outcome(job_t *j, job_outcome_t o)
         j->running = 0;
         w->running--;
         w->queues[j->qidx].in_flight--;
+        metrics_hist_observe(&w->durations, (double)(jobd_now_ms() - j->started_ms) / 1000.0);
     }
     if (o == OUT_RETRY && j->attempt >= max_attempts(j)) o = OUT_DEAD;
     if (o == OUT_RETRY) j->retry_ms = retry_delay(w, j);
@@ -875,6 +877,92 @@ static void on_reap(uv_timer_t *t)
     uv_timer_start(t, on_reap, every / 2 + (uint64_t)random() % (every / 2 + 1), 0);
 }
 
+/* ---- metrics and health ---- */
+
+typedef struct {
+    worker_t *w;
+    int qidx;
+} depth_req_t;
+
+static void on_depth(rq_t *rq, redisReply *r, void *arg)
+{
+    (void)rq;
+    depth_req_t *d = arg;
+    if (r && r->type == REDIS_REPLY_ARRAY && r->elements >= 6)
+        for (int s = 0; s < 6; s++)
+            d->w->depth[d->qidx][s] = r->element[s]->integer;
+    free(d);
+}
+
+static void poll_depths(worker_t *w)
+{
+    if (!rq_ready(&w->rq)) return;
+    for (int qi = 0; qi < w->cfg->nqueues; qi++) {
+        depth_req_t *d = malloc(sizeof *d);
+        *d = (depth_req_t){w, qi};
+        proto_argv_t a;
+        proto_argv_init(&a);
+        if (rq_script(&w->rq, PROTO_STATS, qname(w, qi), &a, on_depth, d) < 0) free(d);
+        proto_argv_free(&a);
+    }
+}
+
+static void http_not_ready(void *arg, metrics_buf_t *b)
+{
+    worker_t *w = arg;
+    const char *sep = "";
+    if (!rq_ready(&w->rq)) {
+        metrics_printf(b, "\"redis unreachable\"");
+        sep = ",";
+    }
+    if (!w->jn) {
+        metrics_printf(b, "%s\"journal not open\"", sep);
+        sep = ",";
+    }
+    if (w->state != WORKER_RUNNING) metrics_printf(b, "%s\"draining\"", sep);
+}
+
+static void counter(metrics_buf_t *b, const char *name, const char *help, long long v)
+{
+    metrics_printf(b, "# HELP %s %s\n# TYPE %s counter\n%s %lld\n", name, help, name, name, v);
+}
+
+static void gauge(metrics_buf_t *b, const char *name, const char *help, long long v)
+{
+    metrics_printf(b, "# HELP %s %s\n# TYPE %s gauge\n%s %lld\n", name, help, name, name, v);
+}
+
+static void http_metrics(void *arg, metrics_buf_t *b)
+{
+    worker_t *w = arg;
+    const worker_stats_t *s = &w->stats;
+    counter(b, "jobd_jobs_claimed_total", "Jobs claimed from Redis.", s->claimed);
+    metrics_printf(b, "# HELP jobd_jobs_finished_total Job outcomes confirmed by Redis.\n"
+                      "# TYPE jobd_jobs_finished_total counter\n");
+    const char *names[] = {"succeeded", "retried", "dead", "canceled", "released"};
+    long long vals[] = {s->succeeded, s->retried, s->dead, s->canceled, s->released};
+    for (int i = 0; i < 5; i++)
+        metrics_printf(b, "jobd_jobs_finished_total{outcome=\"%s\"} %lld\n", names[i], vals[i]);
+    gauge(b, "jobd_jobs_in_flight", "Handlers running now.", w->running);
+    metrics_hist_render(b, "jobd_job_duration_seconds", "Handler run time per attempt.",
+                        &w->durations);
+    counter(b, "jobd_checkpoints_total", "Checkpoints reported by handlers.", s->checkpoints);
+    counter(b, "jobd_lease_lost_total", "Leases lost: stale token on extend, checkpoint or outcome.",
+            s->lease_lost);
+    gauge(b, "jobd_redis_up", "1 when the Redis connection is ready.", rq_ready(&w->rq));
+    gauge(b, "jobd_draining", "1 once a drain has begun.", w->state != WORKER_RUNNING);
+    counter(b, "jobd_journal_commits_total", "SQLite journal commits (group commits).",
+            journal_commits(w->jn));
+    counter(b, "jobd_redis_commands_total", "Commands sent to Redis.", w->rq.commands_sent);
+    metrics_printf(b, "# HELP jobd_queue_depth Jobs per queue and state (polled every 5 s).\n"
+                      "# TYPE jobd_queue_depth gauge\n");
+    for (int qi = 0; qi < w->cfg->nqueues; qi++)
+        for (int st = 0; st < 6; st++)
+            if (w->depth[qi][st] >= 0)
+                metrics_printf(b, "jobd_queue_depth{queue=\"%s\",state=\"%s\"} %lld\n",
+                               qname(w, qi), jobd_state_name((jobd_state_t)st), w->depth[qi][st]);
+}
+
 /* ---- stopping handlers, timeouts ---- */
 
 static void stop_handler(job_t *j, job_stop_t why)
@@ -902,6 +990,7 @@ static void on_tick(uv_timer_t *t)
             stop_handler(j, STOP_TIMEOUT);
         }
     }
+    if (++w->ticks % 50 == 0) poll_depths(w); /* every 5 s */
     /* Scheduled jobs coming due: let the claim look again. */
     int any = 0;
     for (int i = 0; i < w->cfg->nqueues; i++) {
@@ -951,6 +1040,11 @@ static void close_all(worker_t *w)
     close_handle(w, (uv_handle_t *)&w->sigterm);
     close_handle(w, (uv_handle_t *)&w->sigint);
     close_handle(w, (uv_handle_t *)&w->ckpt_async);
+    if (w->http.open) {
+        w->pending_closes++;
+        w->http.server.data = w; /* its close callback counts like ours */
+        http_stop(&w->http, on_closed_handle);
+    }
     commit_journal(w);
     rq_close(&w->rq, on_rq_closed);
 }
@@ -1044,6 +1138,7 @@ static void on_rq_state(rq_t *rq, rq_state_t st, void *arg)
         for (int i = 0; i < w->cfg->nqueues; i++)
             w->queues[i].empty = 0;
         publish_registry(w);
+        poll_depths(w);
         extend_leases(w); /* leases may have run short while we were away */
         kick(w);
     } else {
@@ -1093,6 +1188,8 @@ int worker_init(worker_t *w, uv_loop_t *loop, const config_t *cfg, const handler
     w->cfg = cfg;
     w->handlers = handlers;
     w->started_ms = jobd_now_ms();
+    metrics_hist_init(&w->durations);
+    memset(w->depth, 0xff, sizeof w->depth); /* -1: not polled yet */
     gethostname(w->host, sizeof w->host - 1);
     w->child_env_base = env_allow_list();
     srandom((unsigned)(getpid() ^ (unsigned)w->started_ms));
@@ -1166,9 +1263,21 @@ static void recover(worker_t *w)
         log_info("journal: %d jobs from an earlier run to release or report", w->nheld);
 }
 
-void worker_start(worker_t *w)
+int worker_start(worker_t *w)
 {
     const config_t *c = w->cfg;
+    if (c->http && *c->http && strcmp(c->http, "off") != 0) {
+        http_cbs_t cbs = {http_not_ready, http_metrics, w};
+        int rc = http_start(&w->http, w->loop, c->http, &cbs);
+        if (rc < 0) {
+            log_error("cannot serve HTTP on %s: %s", c->http, uv_strerror(rc));
+            w->exit_code = 78;
+            close_all(w); /* uv_run then only finishes the closes */
+            return rc;
+        }
+        log_info("HTTP on %s (port %d): /health/live /health/ready /metrics", c->http,
+                 w->http.port);
+    }
     recover(w);
     for (int i = 0; i < c->nqueues; i++) {
         char ch[KEYS_MAX];
@@ -1186,6 +1295,7 @@ void worker_start(worker_t *w)
                    (uint64_t)c->sync_interval_ms);
     log_info("jobd started: worker %s, queues %d, concurrency %d, lease %lld ms", c->worker_id,
              c->nqueues, c->concurrency, (long long)c->lease_ms);
+    return 0;
 }
 
 void worker_free(worker_t *w)

@@ -28,7 +28,9 @@
 #include "config.h"
 #include "handlers.h"
 #include "job.h"
+#include "http.h"
 #include "journal.h"
+#include "metrics.h"
 #include "rq.h"
 
 typedef enum {
@@ -71,6 +73,10 @@ typedef struct worker {
     int64_t started_ms;
     int pending_closes;
     worker_stats_t stats;
+    metrics_hist_t durations;
+    long long depth[CONFIG_MAX_QUEUES][6]; /* polled from Redis; -1: unknown */
+    int ticks;
+    http_t http;
     char host[256];
     char **child_env_base; /* allow-listed variables of our own environment */
 } worker_t;
@@ -81,8 +87,9 @@ int worker_init(worker_t *w, uv_loop_t *loop, const config_t *cfg, const handler
 /* Takes back what the journal holds from an earlier run (Guarantee 5:
  * leases are released at once with their newest checkpoint, outcomes are
  * reported, fenced by their tokens), connects to Redis, installs signal
- * handlers, starts claiming. */
-void worker_start(worker_t *w);
+ * handlers, starts claiming and the HTTP endpoints. Returns 0, or a negative
+ * libuv error if --http cannot listen (nothing started then). */
+int worker_start(worker_t *w);
 /* Begins the drain (as SIGTERM would). */
 void worker_drain(worker_t *w);
 /* Frees what worker_init allocated; call after uv_run returned. */
