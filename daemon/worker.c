@@ -991,6 +991,7 @@ static void on_tick(uv_timer_t *t)
         }
     }
     if (++w->ticks % 50 == 0) poll_depths(w); /* every 5 s */
+    if (w->cfg->once && w->ticks % 10 == 0) maybe_close(w);
     /* Scheduled jobs coming due: let the claim look again. */
     int any = 0;
     for (int i = 0; i < w->cfg->nqueues; i++) {
@@ -1049,6 +1050,55 @@ static void close_all(worker_t *w)
     rq_close(&w->rq, on_rq_closed);
 }
 
+/* --once: the claims came back empty; ask Redis whether anything is still
+ * queued, scheduled or active (a crashed worker's leases count: the reaper
+ * will hand them back). One check in flight at a time; the ticker retries. */
+typedef struct {
+    worker_t *w;
+    int pending, busy;
+} once_req_t;
+
+static void on_once_stats(rq_t *rq, redisReply *r, void *arg)
+{
+    (void)rq;
+    once_req_t *o = arg;
+    worker_t *w = o->w;
+    if (!r || r->type != REDIS_REPLY_ARRAY || r->elements < 3 || r->element[0]->integer ||
+        r->element[1]->integer || r->element[2]->integer)
+        o->busy = 1;
+    if (--o->pending > 0) return;
+    w->once_checking = 0;
+    int busy = o->busy;
+    free(o);
+    if (w->state != WORKER_RUNNING || w->nheld || w->claim_inflight) return;
+    if (!busy) {
+        log_info("--once: every queue is empty and nothing is in flight");
+        close_all(w);
+    }
+}
+
+static void once_check(worker_t *w)
+{
+    if (w->once_checking) return;
+    once_req_t *o = calloc(1, sizeof *o);
+    o->w = w;
+    w->once_checking = 1;
+    for (int qi = 0; qi < w->cfg->nqueues; qi++) {
+        proto_argv_t a;
+        proto_argv_init(&a);
+        o->pending++;
+        if (rq_script(&w->rq, PROTO_STATS, qname(w, qi), &a, on_once_stats, o) < 0) {
+            o->pending--;
+            o->busy = 1;
+        }
+        proto_argv_free(&a);
+    }
+    if (o->pending == 0) {
+        w->once_checking = 0;
+        free(o);
+    }
+}
+
 static void maybe_close(worker_t *w)
 {
     if (w->state == WORKER_CLOSING) return;
@@ -1061,8 +1111,7 @@ static void maybe_close(worker_t *w)
     if (w->cfg->once && w->state == WORKER_RUNNING && idle && rq_ready(&w->rq)) {
         for (int i = 0; i < w->cfg->nqueues; i++)
             if (!w->queues[i].exhausted) return;
-        log_info("--once: every queue is empty and nothing is in flight");
-        close_all(w);
+        once_check(w);
     }
 }
 

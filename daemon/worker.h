@@ -66,6 +66,7 @@ typedef struct worker {
     job_t *held;       /* doubly-linked list of held jobs */
     int nheld, running;
     int claim_inflight, flush_inflight;
+    int once_checking; /* a --once emptiness check is in flight */
     uv_idle_t kick;    /* runs claim/flush once the current callbacks are done */
     uv_timer_t heartbeat, reaper, ticker, drain_timer, sync_timer;
     uv_signal_t sigterm, sigint;
