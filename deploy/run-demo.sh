@@ -4,7 +4,8 @@
 # Starts redis-server on a unix socket under .run/ (no TCP port, no
 # persistence), submits a demo batch with jobctl (no-op jobs, built-in sleeps,
 # a Python exec handler that checkpoints, a flaky job that ends dead, a job of
-# an unknown type), runs jobd --once until the queues are empty, prints the
+# an unknown type, and one FTS5 indexing job each for the built-in index.fts
+# and its Python twin), runs jobd --once until the queues are empty, prints the
 # queue stats, and stops redis-server by its pid.
 set -euo pipefail
 build=${1:-build}
@@ -18,6 +19,9 @@ export JOBD_PREFIX=demo
 bash tests/harness/redis-fixture.sh start "$redis_dir"
 trap 'bash tests/harness/redis-fixture.sh stop "$redis_dir"' EXIT
 
+python3 deploy/examples/make_docs.py 20000 > "$run/docs.jsonl"
+rm -f "$run"/index-*.db*
+
 jobctl="$build/jobctl"
 jobd="$build/jobd"
 echo "== submitting a demo batch to $JOBD_REDIS_URL (prefix $JOBD_PREFIX)"
@@ -27,6 +31,9 @@ echo "== submitting a demo batch to $JOBD_REDIS_URL (prefix $JOBD_PREFIX)"
   for i in $(seq 1 4); do echo "{\"queue\":\"batch\",\"type\":\"demo.count\",\"payload\":{\"to\":25}}"; done
   echo '{"queue":"default","type":"demo.flaky","payload":{"message":"the demo flaky job always fails"}}'
   echo '{"queue":"default","type":"no.such.type","payload":{}}'
+  # The same indexing job twice: the built-in C handler and the Python one.
+  echo "{\"queue\":\"batch\",\"type\":\"index.fts\",\"payload\":{\"source\":\"$run/docs.jsonl\",\"index\":\"$run/index-c.db\",\"batch\":1000}}"
+  echo "{\"queue\":\"batch\",\"type\":\"index.fts.py\",\"payload\":{\"source\":\"$run/docs.jsonl\",\"index\":\"$run/index-py.db\",\"batch\":1000}}"
 } > "$run/batch.jsonl"
 "$jobctl" submit --batch "$run/batch.jsonl" > "$run/ids.txt"
 echo "   $(wc -l < "$run/ids.txt") jobs submitted"
@@ -34,9 +41,18 @@ echo "   $(wc -l < "$run/ids.txt") jobs submitted"
 
 echo "== running jobd --once (JSON log lines follow)"
 "$jobd" --queues default:3,batch:1 --concurrency 8 --handlers deploy/examples/handlers.json \
-  --state-dir "$run/state" --once --log-level info
+  --state-dir "$run/state" --http 127.0.0.1:0 --once --log-level info
 
 echo "== done"
 "$jobctl" stats
 echo "   the dead jobs, and why:"
 "$jobctl" list default --state dead
+echo "   the two FTS5 indexes (C built-in and Python exec handler):"
+python3 - "$run/index-c.db" "$run/index-py.db" <<'PY'
+import sqlite3, sys
+for path in sys.argv[1:]:
+    db = sqlite3.connect(path)
+    n = db.execute("SELECT count(*) FROM docs").fetchone()[0]
+    hits = db.execute("SELECT count(*) FROM docs WHERE docs MATCH 'checkpoint AND drain'").fetchone()[0]
+    print(f"   {path}: {n} documents, {hits} match 'checkpoint AND drain'")
+PY

@@ -7,6 +7,7 @@ static const builtin_t *const table[] = {
     &builtin_noop,
     &builtin_sleep,
     &builtin_fail,
+    &builtin_index_fts,
 };
 
 const builtin_t *builtin_find(const char *name)

@@ -16,6 +16,6 @@ typedef struct {
 /* Returns the built-in named name, or NULL. */
 const builtin_t *builtin_find(const char *name);
 
-extern const builtin_t builtin_noop, builtin_sleep, builtin_fail;
+extern const builtin_t builtin_noop, builtin_sleep, builtin_fail, builtin_index_fts;
 
 #endif
