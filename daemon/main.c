@@ -78,6 +78,12 @@ int main(int argc, char **argv)
                 cfg.http);
     uv_run(&loop, UV_RUN_DEFAULT);
     int code = w.exit_code;
+    if (w.forced) {
+        /* Handler threads still run: freeing what they use would be a use
+         * after free. The journal is committed; the process exit ends them. */
+        log_info("jobd exiting with status %d", code);
+        return code;
+    }
     worker_free(&w);
     journal_close(jn);
     if (uv_loop_close(&loop) != 0) log_error("event loop closed with handles still open");

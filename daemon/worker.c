@@ -1129,7 +1129,19 @@ static void on_hard_deadline(uv_timer_t *t)
             job_free(j);
         }
     }
-    if (w->running == 0) close_all(w);
+    if (w->running == 0) {
+        close_all(w);
+        return;
+    }
+    /* A built-in that never looks at should_stop cannot be killed (it is a
+     * thread): leave the loop and let main exit without waiting for it, so
+     * the drain still ends within its budget (Guarantee 4). Its lease
+     * expires and another worker runs it again. */
+    log_error("%d built-in handlers did not stop within the kill grace; exiting without them",
+              w->running);
+    commit_journal(w);
+    w->forced = 1;
+    uv_stop(w->loop);
 }
 
 static void enter_stopping(worker_t *w)
@@ -1328,6 +1340,12 @@ int worker_start(worker_t *w)
                  w->http.port);
     }
     recover(w);
+    int wants_resources = c->resources && json_object_size(c->resources) > 0;
+    for (size_t i = 0; i < w->handlers->n; i++)
+        wants_resources |= w->handlers->items[i].resources != NULL;
+    if (wants_resources)
+        log_warn("\"resources\" limits are read but not enforced by this version: jobs run "
+                 "as if unlimited");
     for (int i = 0; i < c->nqueues; i++) {
         char ch[KEYS_MAX];
         keys_queue_key(ch, c->prefix, c->queues[i].name, "wake");

@@ -62,6 +62,7 @@ typedef struct worker {
     uv_async_t ckpt_async; /* a built-in checkpointed: journal and commit it */
     worker_state_t state;
     int exit_code;
+    int forced;        /* left the loop with handler threads still running */
     worker_queue_t queues[CONFIG_MAX_QUEUES];
     job_t *held;       /* doubly-linked list of held jobs */
     int nheld, running;
