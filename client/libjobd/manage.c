@@ -1,5 +1,6 @@
 /* manage.c - status, cancel, list, stats, retry and workers. */
 #define _GNU_SOURCE
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -7,6 +8,8 @@
 #include "client_int.h"
 #include "envelope.h"
 #include "keys.h"
+
+#define RETRY_SLICE 1000 /* dead jobs moved per retry.lua call */
 
 int jobd_queues(jobd_client_t *c, json_t **out)
 {
@@ -138,7 +141,9 @@ static int list_state(jobd_client_t *c, const char *queue, int state, size_t lim
     char key[KEYS_MAX];
     keys_queue_key(key, c->prefix, queue, keys_state_set(state));
     redisReply *ids;
-    int rc = client_command(c, &ids, "ZRANGE %s 0 %lld", key, (long long)limit - 1);
+    /* ZRANGE's stop is inclusive; -1 (everything) for a huge limit. */
+    long long stop = limit > (size_t)LLONG_MAX ? -1 : (long long)limit - 1;
+    int rc = client_command(c, &ids, "ZRANGE %s 0 %lld", key, stop);
     if (rc < 0) return rc;
     rc = fetch_statuses(c, queue, ids, arr);
     freeReplyObject(ids);
@@ -216,7 +221,7 @@ static int retry_call(jobd_client_t *c, const char *queue, const char *id, long 
 {
     client_script_begin(c, PROTO_RETRY, queue);
     proto_argv_adds(&c->argv, id);
-    proto_argv_addll(&c->argv, 1000);
+    proto_argv_addll(&c->argv, RETRY_SLICE);
     redisReply *r;
     int rc = client_script_call(c, &r);
     if (rc < 0) return rc;
@@ -242,13 +247,23 @@ int jobd_retry_dead(jobd_client_t *c, const char *queue)
     char err[256];
     int rc = envelope_check_name("queue", queue, err, sizeof err);
     if (rc < 0) return client_err(c, rc, "%s", err);
+    char key[KEYS_MAX];
+    keys_queue_key(key, c->prefix, queue, keys_state_set(JOBD_DEAD));
+    redisReply *r;
+    if ((rc = client_command(c, &r, "ZCARD %s", key)) < 0) return rc;
+    long long slices = r->integer / RETRY_SLICE + 1;
+    freeReplyObject(r);
+    /* In slices, so one call never blocks Redis for long, and as many as
+     * the dead set held when we started: jobs that die meanwhile (perhaps
+     * the very ones retried, if workers fail them at once) wait for the next
+     * retry instead of keeping this loop going. */
     long long total = 0, moved;
-    /* In slices of 1000, so one call never blocks Redis for long. */
-    do {
+    for (long long k = 0; k < slices; k++) {
         if ((rc = retry_call(c, queue, "", &moved)) < 0) return rc;
         total += moved;
-    } while (moved > 0);
-    return (int)total;
+        if (moved == 0) break; /* retry.lua: the set is empty */
+    }
+    return total > INT_MAX ? INT_MAX : (int)total;
 }
 
 int jobd_workers(jobd_client_t *c, json_t **out)

@@ -5,7 +5,11 @@
  * watched job on PREFIX:{QUEUE}:ev:ID, so no change falls between the read
  * and the subscription. The loop then sleeps in poll() on the subscriber's
  * socket. Every RESYNC_MS it re-reads the states once, a cheap safety net
- * should a message be lost with a connection. */
+ * should a message be lost with a connection.
+ *
+ * `jobctl submit --batch --wait` waits for 100,000 jobs at once, so every
+ * per-job step is pipelined in windows of WINDOW commands, and a message
+ * finds its job by binary search over the channels, not a scan. */
 #define _GNU_SOURCE
 #include <poll.h>
 #include <stdio.h>
@@ -16,132 +20,213 @@
 #include "keys.h"
 
 #define RESYNC_MS 10000
+#define WINDOW 512
 
 typedef struct {
     const char *id;
-    char queue[128];
-    char channel[KEYS_MAX];
+    const char *queue; /* borrowed from waitset_t.queues */
+    char *channel;     /* malloc'd: PREFIX:{QUEUE}:ev:ID */
     jobd_state_t state;
     double progress;
 } watched_t;
+
+typedef struct {
+    watched_t *w;
+    watched_t **by_channel; /* sorted by channel, for on_message */
+    json_t *queues;         /* the queue names, kept while w points into them */
+    size_t n;
+    jobd_wait_cb cb;
+    void *arg;
+} waitset_t;
 
 static int terminal(jobd_state_t s)
 {
     return s == JOBD_SUCCEEDED || s == JOBD_DEAD || s == JOBD_CANCELED;
 }
 
+/* Finds each job's queue: one SMEMBERS, then EXISTS per job and queue,
+ * pipelined. Returns 0 or JOBD_ENOTFOUND naming the first unknown id. */
+static int find_queues(jobd_client_t *c, waitset_t *ws)
+{
+    watched_t *w = ws->w;
+    size_t n = ws->n;
+    int rc = jobd_queues(c, &ws->queues);
+    if (rc < 0) return rc;
+    json_t *queues = ws->queues;
+    size_t nq = json_array_size(queues);
+    size_t per = nq ? (WINDOW + nq - 1) / nq : WINDOW; /* jobs per window */
+    for (size_t start = 0; start < n && rc == 0; start += per) {
+        size_t end = start + per < n ? start + per : n;
+        for (size_t i = start; i < end; i++) {
+            char key[KEYS_MAX], suffix[KEYS_MAX];
+            snprintf(suffix, sizeof suffix, "job:%s", w[i].id);
+            for (size_t q = 0; q < nq; q++) {
+                keys_queue_key(key, c->prefix, json_string_value(json_array_get(queues, q)),
+                               suffix);
+                redisAppendCommand(c->rc, "EXISTS %s", key);
+            }
+        }
+        for (size_t i = start; i < end; i++) {
+            for (size_t q = 0; q < nq; q++) {
+                redisReply *r;
+                if (redisGetReply(c->rc, (void **)&r) != REDIS_OK)
+                    return client_err(c, JOBD_ECONN, "Redis: %s", c->rc->errstr);
+                if (r->type == REDIS_REPLY_INTEGER && r->integer == 1 && !w[i].queue)
+                    w[i].queue = json_string_value(json_array_get(queues, q));
+                freeReplyObject(r);
+            }
+            if (!w[i].queue && rc == 0)
+                rc = client_err(c, JOBD_ENOTFOUND, "no such job: %s", w[i].id);
+        }
+    }
+    return rc;
+}
+
+/* Applies a state read by watch.lua to job i; returns 1 if it is terminal. */
+static int apply_state(waitset_t *ws, watched_t *w, redisReply *r)
+{
+    if (r->type != REDIS_REPLY_ARRAY || r->elements != 2) return -1;
+    int s = jobd_state_parse(r->element[0]->str);
+    double p = strtod(r->element[1]->str, NULL);
+    if (s < 0) return -1;
+    if ((jobd_state_t)s != w->state || p != w->progress) {
+        w->state = (jobd_state_t)s;
+        w->progress = p;
+        if (ws->cb) ws->cb(ws->arg, w->id, jobd_state_name(w->state), p);
+    }
+    return terminal(w->state);
+}
+
+static void add_watch(jobd_client_t *c, const watched_t *w)
+{
+    client_script_begin(c, PROTO_WATCH, w->queue);
+    proto_argv_adds(&c->argv, w->id);
+}
+
 /* Reads (and marks watched) the state of every job; returns how many are
  * terminal, or an error. */
-static int read_states(jobd_client_t *c, watched_t *w, size_t n, jobd_wait_cb cb, void *arg)
+static int read_states(jobd_client_t *c, waitset_t *ws)
 {
+    watched_t *w = ws->w;
+    size_t n = ws->n;
     int done = 0;
-    for (size_t i = 0; i < n; i++) {
-        client_script_begin(c, PROTO_WATCH, w[i].queue);
-        proto_argv_adds(&c->argv, w[i].id);
-        redisReply *r;
-        int rc = client_script_call(c, &r);
-        if (rc < 0) return rc;
-        if (r->elements != 2) {
+    if (n == 0) return 0;
+    /* The first call alone, so a NOSCRIPT (Redis restarted) is reloaded and
+     * retried before the pipelined ones, which cannot retry in place. */
+    redisReply *r;
+    add_watch(c, &w[0]);
+    int rc = client_script_call(c, &r);
+    if (rc < 0) return rc;
+    int t = apply_state(ws, &w[0], r);
+    freeReplyObject(r);
+    if (t < 0) return client_err(c, JOBD_ENOTFOUND, "no such job: %s", w[0].id);
+    done += t;
+    for (size_t start = 1; start < n; start += WINDOW) {
+        size_t end = start + WINDOW < n ? start + WINDOW : n;
+        for (size_t i = start; i < end; i++) {
+            add_watch(c, &w[i]);
+            if ((rc = client_script_send(c)) < 0) return rc;
+        }
+        for (size_t i = start; i < end; i++) {
+            if ((rc = client_script_reply(c, PROTO_WATCH, &r, 0)) < 0) return rc;
+            t = apply_state(ws, &w[i], r);
             freeReplyObject(r);
-            return client_err(c, JOBD_ENOTFOUND, "no such job: %s", w[i].id);
+            /* Its record expired between the find and now. */
+            if (t < 0) return client_err(c, JOBD_ENOTFOUND, "no such job: %s", w[i].id);
+            done += t;
         }
-        int s = jobd_state_parse(r->element[0]->str);
-        double p = strtod(r->element[1]->str, NULL);
-        freeReplyObject(r);
-        if (s < 0) return client_err(c, JOBD_EREDIS, "job %s has unknown state", w[i].id);
-        if ((jobd_state_t)s != w[i].state || p != w[i].progress) {
-            w[i].state = (jobd_state_t)s;
-            w[i].progress = p;
-            if (cb) cb(arg, w[i].id, jobd_state_name(w[i].state), p);
-        }
-        done += terminal(w[i].state);
     }
     return done;
 }
 
-/* Applies one pub/sub message; returns 1 if a job became terminal. */
-static int on_message(watched_t *w, size_t n, const redisReply *m, jobd_wait_cb cb, void *arg)
+static int cmp_channel(const void *a, const void *b)
+{
+    return strcmp((*(watched_t *const *)a)->channel, (*(watched_t *const *)b)->channel);
+}
+
+static int cmp_key_channel(const void *key, const void *elem)
+{
+    return strcmp((const char *)key, (*(watched_t *const *)elem)->channel);
+}
+
+/* Applies one message to job w; returns 1 if it became terminal. */
+static int apply_message(waitset_t *ws, watched_t *w, const char *what)
+{
+    if (terminal(w->state)) return 0;
+    if (strncmp(what, "progress", 8) == 0) {
+        if (what[8] == ':') w->progress = strtod(what + 9, NULL);
+        /* claim.lua publishes nothing, so progress is how a waiter learns
+         * that a job it saw queued now runs. */
+        if (w->state == JOBD_QUEUED || w->state == JOBD_SCHEDULED) w->state = JOBD_ACTIVE;
+    } else {
+        int s = jobd_state_parse(what);
+        if (s >= 0) w->state = (jobd_state_t)s;
+        if (w->state == JOBD_SUCCEEDED) w->progress = 1;
+    }
+    if (ws->cb) ws->cb(ws->arg, w->id, jobd_state_name(w->state), w->progress);
+    return terminal(w->state);
+}
+
+/* Applies one pub/sub message; returns how many jobs became terminal. */
+static int on_message(waitset_t *ws, const redisReply *m)
 {
     if (m->type != REDIS_REPLY_ARRAY || m->elements != 3 ||
-        strcmp(m->element[0]->str, "message") != 0)
+        m->element[0]->type != REDIS_REPLY_STRING || strcmp(m->element[0]->str, "message") != 0)
         return 0;
-    for (size_t i = 0; i < n; i++) {
-        if (strcmp(w[i].channel, m->element[1]->str) != 0 || terminal(w[i].state)) continue;
-        const char *what = m->element[2]->str;
-        if (strncmp(what, "progress", 8) == 0) {
-            if (what[8] == ':') w[i].progress = strtod(what + 9, NULL);
-        } else {
-            int s = jobd_state_parse(what);
-            if (s >= 0) w[i].state = (jobd_state_t)s;
-            if (w[i].state == JOBD_SUCCEEDED) w[i].progress = 1;
-        }
-        if (cb) cb(arg, w[i].id, jobd_state_name(w[i].state), w[i].progress);
-        return terminal(w[i].state);
-    }
-    return 0;
+    const char *channel = m->element[1]->str;
+    watched_t **hit = bsearch(channel, ws->by_channel, ws->n, sizeof *hit, cmp_key_channel);
+    if (!hit) return 0;
+    /* The same id given twice has one channel: update every entry. */
+    while (hit > ws->by_channel && strcmp(hit[-1]->channel, channel) == 0)
+        hit--;
+    int done = 0;
+    for (; hit < ws->by_channel + ws->n && strcmp((*hit)->channel, channel) == 0; hit++)
+        done += apply_message(ws, *hit, m->element[2]->str);
+    return done;
 }
 
 static int subscribe(jobd_client_t *c, redisContext *sub, watched_t *w, size_t n)
 {
-    for (size_t i = 0; i < n; i++) {
-        char suffix[KEYS_MAX];
-        snprintf(suffix, sizeof suffix, "ev:%s", w[i].id);
-        keys_queue_key(w[i].channel, c->prefix, w[i].queue, suffix);
-        redisAppendCommand(sub, "SUBSCRIBE %s", w[i].channel);
-    }
-    for (size_t i = 0; i < n; i++) {
-        redisReply *r;
-        if (redisGetReply(sub, (void **)&r) != REDIS_OK)
-            return client_err(c, JOBD_ECONN, "Redis: subscribe failed: %s", sub->errstr);
-        freeReplyObject(r);
+    for (size_t start = 0; start < n; start += WINDOW) {
+        size_t end = start + WINDOW < n ? start + WINDOW : n;
+        for (size_t i = start; i < end; i++)
+            redisAppendCommand(sub, "SUBSCRIBE %s", w[i].channel);
+        for (size_t i = start; i < end; i++) {
+            redisReply *r;
+            if (redisGetReply(sub, (void **)&r) != REDIS_OK)
+                return client_err(c, JOBD_ECONN, "Redis: subscribe failed: %s", sub->errstr);
+            freeReplyObject(r);
+        }
     }
     return 0;
 }
 
-int jobd_wait(jobd_client_t *c, const char *const *ids, size_t n, int64_t timeout_ms,
-              jobd_wait_cb cb, void *arg, jobd_state_t *states_out)
+static int wait_loop(jobd_client_t *c, redisContext *sub, waitset_t *ws, int64_t timeout_ms)
 {
-    watched_t *w = calloc(n ? n : 1, sizeof *w);
-    if (!w) return client_err(c, JOBD_ENOMEM, "out of memory");
-    redisContext *sub = NULL;
-    int rc = 0;
-    for (size_t i = 0; i < n && rc == 0; i++) {
-        w[i].id = ids[i];
-        w[i].state = (jobd_state_t)-1;
-        w[i].progress = -1;
-        rc = client_find_queue(c, ids[i], w[i].queue, sizeof w[i].queue);
-    }
-    if (rc < 0) goto out;
-    if ((rc = client_connect(c, &sub)) < 0) goto out;
-    if ((rc = subscribe(c, sub, w, n)) < 0) goto out;
     int64_t deadline = timeout_ms > 0 ? jobd_now_ms() + timeout_ms : 0;
     int64_t resync = jobd_now_ms() + RESYNC_MS;
-    size_t done;
-    if ((rc = read_states(c, w, n, cb, arg)) < 0) goto out;
-    done = (size_t)rc;
-    rc = 0;
+    int rc = read_states(c, ws);
+    if (rc < 0) return rc;
+    size_t done = (size_t)rc, n = ws->n;
     while (done < n) {
         /* Replies already buffered by an earlier read come first. */
         redisReply *m = NULL;
-        if (redisGetReplyFromReader(sub, (void **)&m) != REDIS_OK) {
-            rc = client_err(c, JOBD_ECONN, "Redis: %s", sub->errstr);
-            break;
-        }
+        if (redisGetReplyFromReader(sub, (void **)&m) != REDIS_OK)
+            return client_err(c, JOBD_ECONN, "Redis: %s", sub->errstr);
         if (m) {
-            done += (size_t)on_message(w, n, m, cb, arg);
+            done += (size_t)on_message(ws, m);
             freeReplyObject(m);
             continue;
         }
         int64_t now = jobd_now_ms();
-        if (deadline && now >= deadline) {
-            rc = client_err(c, JOBD_ETIMEDOUT, "timed out waiting for %zu of %zu jobs", n - done,
-                            n);
-            break;
-        }
+        if (deadline && now >= deadline)
+            return client_err(c, JOBD_ETIMEDOUT,
+                              "timed out after %lldms waiting for %zu of %zu "
+                              "jobs",
+                              (long long)timeout_ms, n - done, n);
         if (now >= resync) {
-            if ((rc = read_states(c, w, n, cb, arg)) < 0) break;
+            if ((rc = read_states(c, ws)) < 0) return rc;
             done = (size_t)rc;
-            rc = 0;
             resync = now + RESYNC_MS;
             continue;
         }
@@ -149,16 +234,54 @@ int jobd_wait(jobd_client_t *c, const char *const *ids, size_t n, int64_t timeou
         if (deadline && deadline - now < wait) wait = deadline - now;
         struct pollfd pfd = {.fd = sub->fd, .events = POLLIN};
         int pr = poll(&pfd, 1, (int)wait);
-        if (pr > 0 && redisBufferRead(sub) != REDIS_OK) {
-            rc = client_err(c, JOBD_ECONN, "Redis connection lost while waiting: %s", sub->errstr);
-            break;
-        }
+        if (pr > 0 && redisBufferRead(sub) != REDIS_OK)
+            return client_err(c, JOBD_ECONN, "Redis connection lost while waiting: %s",
+                              sub->errstr);
     }
-    if (rc == 0 && states_out)
+    return 0;
+}
+
+int jobd_wait(jobd_client_t *c, const char *const *ids, size_t n, int64_t timeout_ms,
+              jobd_wait_cb cb, void *arg, jobd_state_t *states_out)
+{
+    waitset_t ws = {.n = n, .cb = cb, .arg = arg};
+    ws.w = calloc(n ? n : 1, sizeof *ws.w);
+    ws.by_channel = calloc(n ? n : 1, sizeof *ws.by_channel);
+    redisContext *sub = NULL;
+    int rc;
+    if (!ws.w || !ws.by_channel) {
+        rc = client_err(c, JOBD_ENOMEM, "out of memory");
+        goto out;
+    }
+    for (size_t i = 0; i < n; i++) {
+        ws.w[i].id = ids[i];
+        ws.w[i].state = (jobd_state_t)-1;
+        ws.w[i].progress = -1;
+    }
+    if ((rc = find_queues(c, &ws)) < 0) goto out;
+    for (size_t i = 0; i < n; i++) {
+        char suffix[KEYS_MAX], channel[KEYS_MAX];
+        snprintf(suffix, sizeof suffix, "ev:%s", ws.w[i].id);
+        keys_queue_key(channel, c->prefix, ws.w[i].queue, suffix);
+        if (!(ws.w[i].channel = strdup(channel))) {
+            rc = client_err(c, JOBD_ENOMEM, "out of memory");
+            goto out;
+        }
+        ws.by_channel[i] = &ws.w[i];
+    }
+    qsort(ws.by_channel, n, sizeof *ws.by_channel, cmp_channel);
+    if ((rc = client_connect(c, &sub)) < 0) goto out;
+    if ((rc = subscribe(c, sub, ws.w, n)) < 0) goto out;
+    if ((rc = wait_loop(c, sub, &ws, timeout_ms)) < 0) goto out;
+    if (states_out)
         for (size_t i = 0; i < n; i++)
-            states_out[i] = w[i].state;
+            states_out[i] = ws.w[i].state;
 out:
     if (sub) redisFree(sub);
-    free(w);
+    for (size_t i = 0; ws.w && i < n; i++)
+        free(ws.w[i].channel);
+    json_decref(ws.queues);
+    free(ws.by_channel);
+    free(ws.w);
     return rc;
 }
