@@ -2,6 +2,8 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <hiredis/hiredis.h>
+#include <hiredis/sds.h>
+#include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -36,13 +38,17 @@ const char *jobd_client_prefix(const jobd_client_t *c)
 /* Turns a failed or error reply into a code, freeing it. */
 static int reply_error(jobd_client_t *c, redisContext *rc, redisReply *r, const char *what)
 {
+    if (!r && !rc) return client_err(c, JOBD_ECONN, "Redis: %s: not connected", what);
     if (!r) {
         char where[600];
         redis_url_describe(&c->url, where, sizeof where);
         return client_err(c, JOBD_ECONN, "Redis at %s: %s failed: %s", where, what,
                           rc->errstr[0] ? rc->errstr : "connection lost");
     }
-    int code = client_err(c, JOBD_EREDIS, "Redis: %s: %.*s", what, (int)r->len, r->str);
+    int code = r->type == REDIS_REPLY_ERROR
+                   ? client_err(c, JOBD_EREDIS, "Redis: %s: %.*s", what, (int)r->len, r->str)
+                   : client_err(c, JOBD_EREDIS, "Redis: %s: unexpected reply (type %d)", what,
+                                r->type);
     freeReplyObject(r);
     return code;
 }
@@ -86,19 +92,31 @@ int client_connect(jobd_client_t *c, redisContext **out)
     return 0;
 }
 
-/* Reads PREFIX:schema, claiming an empty Redis for this layout version. */
+/* Reads PREFIX:schema, claiming an empty Redis for this layout version.
+ * SET NX then GET, pipelined (SET NX GET would need Redis 7). */
 static int check_schema(jobd_client_t *c)
 {
     char key[KEYS_MAX];
     keys_global(key, c->prefix, "schema");
-    redisReply *r = redisCommand(c->rc, "SET %s %d NX GET", key, JOBD_REDIS_SCHEMA);
+    redisAppendCommand(c->rc, "SET %s %d NX", key, JOBD_REDIS_SCHEMA);
+    redisAppendCommand(c->rc, "GET %s", key);
+    redisReply *r = NULL;
+    if (redisGetReply(c->rc, (void **)&r) != REDIS_OK) r = NULL;
+    if (!r || r->type == REDIS_REPLY_ERROR) return reply_error(c, c->rc, r, "schema check");
+    freeReplyObject(r);
+    if (redisGetReply(c->rc, (void **)&r) != REDIS_OK) r = NULL;
     if (!r || r->type == REDIS_REPLY_ERROR) return reply_error(c, c->rc, r, "schema check");
     int rc = 0;
-    if (r->type == REDIS_REPLY_STRING && atoi(r->str) != JOBD_REDIS_SCHEMA)
+    char want[16];
+    snprintf(want, sizeof want, "%d", JOBD_REDIS_SCHEMA);
+    /* Anything but our exact version is another layout ("1x" included). */
+    if (r->type == REDIS_REPLY_STRING && strcmp(r->str, want) != 0)
         rc = client_err(c, JOBD_ESCHEMA,
                         "Redis key %s holds jobd layout version %s, but this build speaks "
                         "version %d; refusing to touch it (use another --prefix or upgrade)",
                         key, r->str, JOBD_REDIS_SCHEMA);
+    else if (r->type != REDIS_REPLY_STRING)
+        rc = client_err(c, JOBD_EREDIS, "Redis: %s vanished during the schema check", key);
     freeReplyObject(r);
     return rc;
 }
@@ -126,7 +144,10 @@ int jobd_client_new(const jobd_client_opts_t *opts, jobd_client_t **out, char *e
     jobd_client_opts_t o = {0};
     if (opts) o = *opts;
     jobd_client_t *c = calloc(1, sizeof *c);
-    if (!c) return JOBD_ENOMEM;
+    if (!c) {
+        snprintf(errbuf, errlen, "out of memory");
+        return JOBD_ENOMEM;
+    }
     int rc = redis_url_parse(o.url, &c->url, errbuf, errlen);
     const char *pwfile = o.password_file ? o.password_file : getenv("JOBD_REDIS_PASSWORD_FILE");
     if (rc == 0) rc = redis_url_password_file(&c->url, pwfile, errbuf, errlen);
@@ -135,6 +156,8 @@ int jobd_client_new(const jobd_client_opts_t *opts, jobd_client_t **out, char *e
     c->timeout_ms = o.timeout_ms > 0 ? o.timeout_ms : 5000;
     c->payload_max = o.payload_max ? o.payload_max : JOBD_PAYLOAD_MAX;
     proto_argv_init(&c->argv);
+    for (int i = 0; i < CLIENT_SUBMIT_WINDOW; i++)
+        proto_argv_init(&c->chunk[i]);
     if ((rc = client_connect(c, &c->rc)) < 0) goto fail_msg;
     if ((rc = check_schema(c)) < 0) goto fail_msg;
     for (int s = 0; s < PROTO_NSCRIPTS; s++)
@@ -148,11 +171,41 @@ fail:
     return rc;
 }
 
+/* Returns 1 if rc cannot serve a new call as it is: the server closed it,
+ * or a call before gave up halfway, leaving commands unsent or replies
+ * unread that the next call would take for its own. With nothing pending,
+ * a healthy connection has nothing to read: anything readable is EOF, an
+ * error or garbage. One poll(2), no wait. */
+static int conn_unusable(redisContext *rc)
+{
+    if (sdslen(rc->obuf) > 0 || rc->reader->pos < rc->reader->len) return 1;
+    struct pollfd p = {.fd = rc->fd, .events = POLLIN};
+    return poll(&p, 1, 0) != 0;
+}
+
+int client_ensure_conn(jobd_client_t *c)
+{
+    /* Checked before sending, so that a Redis restart since the last call
+     * costs a reconnect rather than a failed call: after sending, a lost
+     * reply cannot tell whether the command ran. */
+    if (c->rc && !c->rc->err && !conn_unusable(c->rc)) return 0;
+    if (c->rc) {
+        redisFree(c->rc);
+        c->rc = NULL;
+    }
+    /* The script SHAs stay valid (they name the text); a restarted Redis
+     * answers NOSCRIPT once and the call reloads the script. */
+    return client_connect(c, &c->rc);
+}
+
 void jobd_client_free(jobd_client_t *c)
 {
     if (!c) return;
     if (c->rc) redisFree(c->rc);
     proto_argv_free(&c->argv);
+    for (int i = 0; i < CLIENT_SUBMIT_WINDOW; i++)
+        proto_argv_free(&c->chunk[i]);
+    envelope_buf_free(&c->env);
     memset(c->url.password, 0, sizeof c->url.password);
     free(c);
 }
@@ -171,20 +224,27 @@ static int is_noscript(const redisReply *r)
     return r && r->type == REDIS_REPLY_ERROR && strncmp(r->str, "NOSCRIPT", 8) == 0;
 }
 
-int client_script_send(jobd_client_t *c)
+/* Appends the command in a to c's output buffer. */
+static int append_argv(jobd_client_t *c, proto_argv_t *a)
 {
-    const size_t *lens;
-    const char **argv = proto_argv_finish(&c->argv, &lens);
-    if (!argv) return client_err(c, JOBD_ENOMEM, "out of memory building a command");
-    if (redisAppendCommandArgv(c->rc, c->argv.argc, argv, lens) != REDIS_OK)
+    if (!c->rc) return client_err(c, JOBD_ECONN, "Redis: not connected");
+    size_t len;
+    const char *cmd = proto_argv_resp(a, &len);
+    if (!cmd) return client_err(c, JOBD_ENOMEM, "out of memory building a command");
+    if (redisAppendFormattedCommand(c->rc, cmd, len) != REDIS_OK)
         return client_err(c, JOBD_ECONN, "Redis: %s", c->rc->errstr);
     return 0;
+}
+
+int client_script_send(jobd_client_t *c)
+{
+    return append_argv(c, &c->argv);
 }
 
 int client_script_reply(jobd_client_t *c, proto_script_t s, redisReply **out, int can_retry)
 {
     redisReply *r = NULL;
-    if (redisGetReply(c->rc, (void **)&r) != REDIS_OK) r = NULL;
+    if (!c->rc || redisGetReply(c->rc, (void **)&r) != REDIS_OK) r = NULL;
     if (can_retry && is_noscript(r)) {
         /* Redis restarted or failed over and lost its script cache: load the
          * script again and retry once. A SHA1 is always 40 characters, so
@@ -203,13 +263,16 @@ int client_script_reply(jobd_client_t *c, proto_script_t s, redisReply **out, in
 
 int client_script_call(jobd_client_t *c, redisReply **out)
 {
-    int rc = client_script_send(c);
+    int rc = client_ensure_conn(c);
     if (rc < 0) return rc;
+    if ((rc = client_script_send(c)) < 0) return rc;
     return client_script_reply(c, c->argv_script, out, 1);
 }
 
 int client_command(jobd_client_t *c, redisReply **out, const char *fmt, ...)
 {
+    int rc = client_ensure_conn(c);
+    if (rc < 0) return rc;
     va_list ap;
     va_start(ap, fmt);
     redisReply *r = redisvCommand(c->rc, fmt, ap);
@@ -219,48 +282,204 @@ int client_command(jobd_client_t *c, redisReply **out, const char *fmt, ...)
     return 0;
 }
 
-/* ---- submitting ---- */
+/* ---- submitting ----
+ *
+ * A batch goes out as enqueue.lua calls of up to JOBD_BATCH_CHUNK
+ * consecutive jobs of one queue, pipelined: each call is written as soon as
+ * it is built, with at most CLIENT_SUBMIT_WINDOW calls unanswered, so that
+ * Redis runs one chunk while we encode the next. Every reply is read before
+ * we return, on every path, so the connection never holds a stale reply. */
 
-static int register_queue(jobd_client_t *c, const char *queue)
+typedef struct {
+    size_t first, count; /* count 0: a queue registration (SADD) */
+    int slot;            /* c->chunk[slot] holds the enqueue command */
+    int resent;          /* already sent again after NOSCRIPT */
+} chunk_t;
+
+typedef struct {
+    jobd_client_t *c;
+    char *ids;
+    int *created;
+    chunk_t ring[CLIENT_SUBMIT_WINDOW];
+    size_t head, inflight;
+    chunk_t resend[CLIENT_SUBMIT_WINDOW];
+    size_t nresend;
+} submit_t;
+
+/* Writes everything appended so far to the socket. */
+static int flush(jobd_client_t *c)
 {
-    char key[KEYS_MAX];
-    keys_global(key, c->prefix, "queues");
-    return redisAppendCommand(c->rc, "SADD %s %s", key, queue) == REDIS_OK
-               ? 0
-               : client_err(c, JOBD_ECONN, "Redis: %s", c->rc->errstr);
+    int done = 0;
+    while (!done)
+        if (redisBufferWrite(c->rc, &done) != REDIS_OK)
+            return reply_error(c, c->rc, NULL, "enqueue");
+    return 0;
 }
 
-static void add_job_args(jobd_client_t *c, const jobd_job_spec_t *s, const char *id,
-                         const char *env, size_t envlen, int64_t now)
+static void push(submit_t *st, chunk_t ch)
 {
-    proto_argv_t *a = &c->argv;
-    proto_argv_adds(a, id);
-    proto_argv_add(a, env, envlen);
-    proto_argv_addll(a, s->priority < 0 ? JOBD_DEFAULT_PRIORITY : s->priority);
-    proto_argv_addll(a, s->max_attempts ? s->max_attempts : JOBD_DEFAULT_MAX_ATTEMPTS);
-    proto_argv_addll(a, s->run_at_ms ? s->run_at_ms : (s->delay_ms ? now + s->delay_ms : 0));
-    proto_argv_adds(a, s->idempotency_key);
+    st->ring[(st->head + st->inflight) % CLIENT_SUBMIT_WINDOW] = ch;
+    st->inflight++;
 }
 
-/* Reads one enqueue reply into ids[first..first+count). */
-static int enqueue_reply(jobd_client_t *c, char *ids, size_t first, size_t count, int *created)
+/* Reads one enqueue reply into ids[first..first+count): per job 1 (created),
+ * 0 (the id existed) or the id of the job that first used the idempotency
+ * key. Frees r. */
+static int enqueue_reply(submit_t *st, const chunk_t *ch, redisReply *r)
 {
-    redisReply *r;
-    /* Pipelined: c->argv may hold a later chunk, so no in-place retry. A
-     * NOSCRIPT here means the script cache was flushed mid-batch. */
-    int rc = client_script_reply(c, PROTO_ENQUEUE, &r, 0);
-    if (rc < 0) return rc;
-    if (r->type != REDIS_REPLY_ARRAY || r->elements != count * 2) {
+    jobd_client_t *c = st->c;
+    if (r->type != REDIS_REPLY_ARRAY || r->elements != ch->count) {
         freeReplyObject(r);
         return client_err(c, JOBD_EREDIS, "unexpected reply from enqueue");
     }
-    for (size_t i = 0; i < count; i++) {
-        redisReply *id = r->element[2 * i];
-        char *dst = ids + (first + i) * (JOBD_ID_LEN + 1);
-        snprintf(dst, JOBD_ID_LEN + 1, "%.*s", (int)id->len, id->str);
-        if (created) *created = (int)r->element[2 * i + 1]->integer;
+    for (size_t i = 0; i < ch->count; i++) {
+        redisReply *e = r->element[i];
+        if (e->type == REDIS_REPLY_STRING) {
+            char *dst = st->ids + (ch->first + i) * (JOBD_ID_LEN + 1);
+            size_t n = e->len < JOBD_ID_LEN ? e->len : JOBD_ID_LEN;
+            memcpy(dst, e->str, n);
+            dst[n] = '\0';
+        }
+        if (st->created) *st->created = e->type == REDIS_REPLY_INTEGER && e->integer == 1;
     }
     freeReplyObject(r);
+    return 0;
+}
+
+/* Reads the reply at the head of the window. A NOSCRIPT reply (the script
+ * cache was flushed: Redis restarted, failed over, SCRIPT FLUSH) puts the
+ * chunk on the resend list instead of failing. */
+static int read_head(submit_t *st)
+{
+    jobd_client_t *c = st->c;
+    chunk_t ch = st->ring[st->head % CLIENT_SUBMIT_WINDOW];
+    st->head++;
+    st->inflight--;
+    redisReply *r = NULL;
+    const char *what = ch.count ? "enqueue" : "SADD";
+    if (redisGetReply(c->rc, (void **)&r) != REDIS_OK) return reply_error(c, c->rc, NULL, what);
+    if (ch.count && !ch.resent && is_noscript(r)) {
+        freeReplyObject(r);
+        st->resend[st->nresend++] = ch;
+        return 0;
+    }
+    if (r->type == REDIS_REPLY_ERROR) return reply_error(c, c->rc, r, what);
+    if (!ch.count) {
+        freeReplyObject(r);
+        return 0;
+    }
+    return enqueue_reply(st, &ch, r);
+}
+
+/* Reads every pending reply. Returns the first error; after a broken
+ * connection nothing more can be read (the next call reconnects). */
+static int settle(submit_t *st)
+{
+    int first = 0;
+    while (st->inflight) {
+        int rc = read_head(st);
+        if (rc < 0 && !first) first = rc;
+        if (rc == JOBD_ECONN) break;
+    }
+    return first;
+}
+
+/* Answers NOSCRIPT: with nothing left in flight, loads the script and sends
+ * the refused chunks again (once). Chunks of one batch can then land out of
+ * order; each is still applied whole, exactly once. */
+static int resend(submit_t *st)
+{
+    jobd_client_t *c = st->c;
+    int rc = settle(st);
+    if (rc < 0) return rc;
+    if ((rc = load_script(c, PROTO_ENQUEUE)) < 0) return rc;
+    for (size_t i = 0; i < st->nresend; i++) {
+        chunk_t ch = st->resend[i];
+        proto_argv_t *a = &c->chunk[ch.slot];
+        memcpy(a->buf + a->offs[1], c->sha[PROTO_ENQUEUE], 40);
+        ch.resent = 1;
+        if ((rc = append_argv(c, a)) < 0) return rc;
+        push(st, ch);
+    }
+    st->nresend = 0;
+    if ((rc = flush(c)) < 0) return rc;
+    return settle(st);
+}
+
+/* Reads the head reply, answering a NOSCRIPT there; on error it reads the
+ * rest of the window too. */
+static int step(submit_t *st)
+{
+    int rc = read_head(st);
+    if (rc == 0 && st->nresend) rc = resend(st);
+    if (rc < 0 && rc != JOBD_ECONN) settle(st);
+    return rc;
+}
+
+static int spec_prio(const jobd_job_spec_t *s)
+{
+    return s->priority < 0 ? JOBD_DEFAULT_PRIORITY : s->priority;
+}
+
+static int spec_max(const jobd_job_spec_t *s)
+{
+    return s->max_attempts ? s->max_attempts : JOBD_DEFAULT_MAX_ATTEMPTS;
+}
+
+static int64_t spec_run_at(const jobd_job_spec_t *s, int64_t now)
+{
+    return s->run_at_ms ? s->run_at_ms : (s->delay_ms ? now + s->delay_ms : 0);
+}
+
+/* Builds the enqueue call for specs[first..first+count) in window slot. */
+static int build_chunk(jobd_client_t *c, const jobd_job_spec_t *specs, size_t first, size_t count,
+                       int slot, char *ids)
+{
+    char qp[KEYS_MAX], err[512];
+    proto_argv_t *a = &c->chunk[slot];
+    const jobd_job_spec_t *s0 = &specs[first];
+    int64_t now = jobd_now_ms();
+    /* Ids we make are fresh; only ids the caller chose are checked. Jobs
+     * that differ only in id and envelope (the usual batch) send the rest
+     * once: a third of the arguments for Redis to parse. */
+    int check_ids = 0, uniform = 1;
+    for (size_t i = first; i < first + count; i++) {
+        const jobd_job_spec_t *s = &specs[i];
+        check_ids |= s->id != NULL;
+        uniform &= !s->idempotency_key && spec_prio(s) == spec_prio(s0) &&
+                   spec_max(s) == spec_max(s0) && spec_run_at(s, now) == spec_run_at(s0, now);
+    }
+    keys_queue_prefix(qp, c->prefix, s0->queue);
+    proto_argv_reset(a);
+    proto_argv_script(a, c->sha[PROTO_ENQUEUE], qp);
+    proto_argv_addll(a, JOBD_TTL_IDEMPOTENCY_S);
+    proto_argv_addll(a, (long long)count);
+    proto_argv_adds(a, check_ids ? "1" : "0");
+    proto_argv_adds(a, uniform ? "2" : "6");
+    if (uniform) {
+        proto_argv_addll(a, spec_prio(s0));
+        proto_argv_addll(a, spec_max(s0));
+        proto_argv_addll(a, spec_run_at(s0, now));
+    }
+    for (size_t i = first; i < first + count; i++) {
+        const jobd_job_spec_t *s = &specs[i];
+        char *id = ids + i * (JOBD_ID_LEN + 1);
+        if (s->id)
+            snprintf(id, JOBD_ID_LEN + 1, "%s", s->id);
+        else
+            jobd_id_new(id);
+        /* Checked by client_submit before anything was sent. */
+        int rc = envelope_encode_buf(s, id, now, c->payload_max, 1, &c->env, err, sizeof err);
+        if (rc < 0) return client_err(c, rc, "job %zu: %s", i + 1, err);
+        proto_argv_adds(a, id);
+        proto_argv_add(a, c->env.buf, c->env.len);
+        if (!uniform) {
+            proto_argv_addll(a, spec_prio(s));
+            proto_argv_addll(a, spec_max(s));
+            proto_argv_addll(a, spec_run_at(s, now));
+            proto_argv_adds(a, s->idempotency_key);
+        }
+    }
     return 0;
 }
 
@@ -274,23 +493,6 @@ int jobd_submit_batch(jobd_client_t *c, const jobd_job_spec_t *specs, size_t n, 
     return client_submit(c, specs, n, ids_out, NULL);
 }
 
-/* Pipelines the jobs in chunks of consecutive same-queue jobs, with at most
- * WINDOW chunks unanswered so Redis works while we encode the next ones. */
-#define WINDOW 8
-typedef struct {
-    size_t first, count; /* count 0: the reply of a queue registration */
-} chunk_t;
-
-static int read_chunk(jobd_client_t *c, const chunk_t *ch, char *ids, int *created)
-{
-    if (ch->count)
-        return enqueue_reply(c, ids, ch->first, ch->count, created);
-    redisReply *r;
-    if (redisGetReply(c->rc, (void **)&r) != REDIS_OK) return reply_error(c, c->rc, NULL, "SADD");
-    freeReplyObject(r);
-    return 0;
-}
-
 int client_submit(jobd_client_t *c, const jobd_job_spec_t *specs, size_t n, char *ids_out,
                   int *created)
 {
@@ -302,63 +504,50 @@ int client_submit(jobd_client_t *c, const jobd_job_spec_t *specs, size_t n, char
             return n == 1 ? client_err(c, rc, "%s", err)
                           : client_err(c, rc, "job %zu: %s", i + 1, err);
     }
-    chunk_t pending[WINDOW];
-    size_t head = 0, inflight = 0;
-    int rc = 0;
+    int rc = client_ensure_conn(c);
+    if (rc < 0) return rc;
+    submit_t st = {.c = c, .ids = ids_out, .created = created};
     const char *last_queue = NULL;
     size_t i = 0;
     while (i < n) {
-        if (inflight == WINDOW) {
-            if ((rc = read_chunk(c, &pending[head % WINDOW], ids_out, created)) < 0) return rc;
-            head++;
-            inflight--;
+        if (st.inflight == CLIENT_SUBMIT_WINDOW) {
+            if ((rc = step(&st)) < 0) return rc;
             continue;
         }
-        /* Queue registration is idempotent and outside the script: the
-         * queue set is a global key, in no queue's hash slot. */
+        int slot = (int)((st.head + st.inflight) % CLIENT_SUBMIT_WINDOW);
         if (!last_queue || strcmp(last_queue, specs[i].queue) != 0) {
-            if ((rc = register_queue(c, specs[i].queue)) < 0) return rc;
+            /* Queue registration is idempotent and outside the script: the
+             * queue set is a global key, in no queue's hash slot. */
+            char key[KEYS_MAX];
+            keys_global(key, c->prefix, "queues");
+            if (redisAppendCommand(c->rc, "SADD %s %s", key, specs[i].queue) != REDIS_OK) {
+                rc = client_err(c, JOBD_ECONN, "Redis: %s", c->rc->errstr);
+                break;
+            }
             last_queue = specs[i].queue;
-            pending[(head + inflight) % WINDOW] = (chunk_t){0, 0};
-            inflight++;
+            push(&st, (chunk_t){.slot = slot});
             continue;
         }
-        size_t first = i;
-        int64_t now = jobd_now_ms();
-        client_script_begin(c, PROTO_ENQUEUE, specs[i].queue);
-        proto_argv_addll(&c->argv, JOBD_TTL_IDEMPOTENCY_S);
-        size_t count_pos = (size_t)c->argv.argc;
-        proto_argv_adds(&c->argv, "0000000000"); /* N, patched below */
-        size_t count = 0;
-        while (i < n && count < JOBD_BATCH_CHUNK && strcmp(specs[i].queue, last_queue) == 0) {
-            char id[JOBD_ID_LEN + 1];
-            if (specs[i].id)
-                snprintf(id, sizeof id, "%s", specs[i].id);
-            else
-                jobd_id_new(id);
-            char *env;
-            size_t envlen;
-            rc = envelope_encode(&specs[i], id, now, c->payload_max, &env, &envlen, err,
-                                 sizeof err);
-            if (rc < 0) return client_err(c, rc, "job %zu: %s", i + 1, err);
-            add_job_args(c, &specs[i], id, env, envlen, now);
-            free(env);
+        size_t count = 1;
+        while (i + count < n && count < JOBD_BATCH_CHUNK &&
+               strcmp(specs[i + count].queue, last_queue) == 0)
             count++;
-            i++;
-        }
-        char num[16];
-        int nl = snprintf(num, sizeof num, "%zu", count);
-        memcpy(c->argv.buf + c->argv.offs[count_pos], num, (size_t)nl + 1);
-        c->argv.lens[count_pos] = (size_t)nl;
-        if ((rc = client_script_send(c)) < 0) return rc;
-        pending[(head + inflight) % WINDOW].first = first;
-        pending[(head + inflight) % WINDOW].count = count;
-        inflight++;
+        if ((rc = build_chunk(c, specs, i, count, slot, ids_out)) < 0) break;
+        if ((rc = append_argv(c, &c->chunk[slot])) < 0) break;
+        /* Written now, not at the next read, so Redis starts on it while we
+         * encode the next chunk. */
+        if ((rc = flush(c)) < 0) break;
+        push(&st, (chunk_t){.first = i, .count = count, .slot = slot});
+        i += count;
     }
-    while (inflight) {
-        if ((rc = read_chunk(c, &pending[head % WINDOW], ids_out, created)) < 0) return rc;
-        head++;
-        inflight--;
+    if (rc < 0) {
+        /* Every appended command has its place in the window, and reading
+         * writes what is still buffered: settling leaves nothing behind. A
+         * broken connection is replaced by the next call instead. */
+        if (rc != JOBD_ECONN) settle(&st);
+        return rc;
     }
+    while (st.inflight)
+        if ((rc = step(&st)) < 0) return rc;
     return 0;
 }

@@ -5,12 +5,16 @@
 
 #include <hiredis/hiredis.h>
 
+#include "envelope.h"
 #include "jobd/client.h"
 #include "proto.h"
 #include "redis_url.h"
 
+/* Most enqueue calls of one batch awaiting their replies. */
+#define CLIENT_SUBMIT_WINDOW 8
+
 struct jobd_client {
-    redisContext *rc;
+    redisContext *rc;  /* NULL or broken: reconnected before the next call */
     redis_url_t url;
     char prefix[128];
     int timeout_ms;
@@ -18,6 +22,11 @@ struct jobd_client {
     char sha[PROTO_NSCRIPTS][41];
     proto_argv_t argv; /* the command being built */
     proto_script_t argv_script;
+    /* Batch submission: one command per window slot, kept until its reply
+     * is read so that a NOSCRIPT reply can be answered by sending it again;
+     * and the envelope being encoded. Reused from batch to batch. */
+    proto_argv_t chunk[CLIENT_SUBMIT_WINDOW];
+    envelope_buf_t env;
     char errmsg[1024];
 };
 
@@ -27,6 +36,10 @@ int client_err(jobd_client_t *c, int code, const char *fmt, ...)
 
 /* Opens a new connection with c's URL, AUTH and SELECT done. */
 int client_connect(jobd_client_t *c, redisContext **out);
+/* Makes sure c->rc is a live connection: after a broken one (Redis
+ * restarted, network loss) it connects again. Call only when no reply is
+ * pending. Returns 0 or JOBD_ECONN. */
+int client_ensure_conn(jobd_client_t *c);
 
 /* Starts a script call on c->argv: EVALSHA sha 1 PREFIX:{queue}: */
 void client_script_begin(jobd_client_t *c, proto_script_t s, const char *queue);
@@ -37,9 +50,10 @@ int client_script_send(jobd_client_t *c);
  * retries once. On success *out is the reply (caller frees). An error reply
  * becomes JOBD_EREDIS with the text in c's message. */
 int client_script_reply(jobd_client_t *c, proto_script_t s, redisReply **out, int can_retry);
-/* Sends c->argv and reads its reply. */
+/* Sends c->argv and reads its reply (after client_ensure_conn). */
 int client_script_call(jobd_client_t *c, redisReply **out);
-/* Runs one plain command; on success *out is the reply (caller frees). */
+/* Runs one plain command (after client_ensure_conn); on success *out is
+ * the reply (caller frees). */
 int client_command(jobd_client_t *c, redisReply **out, const char *fmt, ...);
 
 /* Finds which queue holds job id; writes its name into queue (128 bytes). */

@@ -1,6 +1,5 @@
 /* envelope.c - see envelope.h. */
 #define _GNU_SOURCE
-#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,12 +15,18 @@ void jobd_job_spec_init(jobd_job_spec_t *s)
     s->priority = -1;
 }
 
+/* ASCII only: <ctype.h> would follow the caller's locale. */
+static int ascii_alnum(unsigned char ch)
+{
+    return (ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z');
+}
+
 static int name_ok(const char *s, const char *extra)
 {
     size_t n = 0;
     for (; s[n]; n++) {
         unsigned char ch = (unsigned char)s[n];
-        if (!isalnum(ch) && !strchr(extra, ch)) return 0;
+        if (!ascii_alnum(ch) && !strchr(extra, ch)) return 0;
     }
     return n >= 1 && n <= NAME_MAX_LEN;
 }
@@ -49,31 +54,41 @@ static int traceparent_ok(const char *t)
     const char *p = t;
     for (int i = 0; i < 4; i++) {
         for (int k = 0; k < parts[i]; k++, p++)
-            if (!isxdigit((unsigned char)*p) || isupper((unsigned char)*p)) return 0;
+            if (!((*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'f'))) return 0;
         if (i < 3 && *p++ != '-') return 0;
     }
     return *p == '\0';
 }
 
-/* Parses the spec's payload into a new reference; NULL payload is JSON null. */
-static int payload_value(const jobd_job_spec_t *s, json_t **out, char *err, size_t errlen)
+/* Returns 1 if s[0..n) is well-formed UTF-8 (no overlongs, no surrogates). */
+static int utf8_ok(const unsigned char *s, size_t n)
 {
-    if (s->payload) {
-        *out = json_incref(s->payload);
-        return 0;
+    size_t i = 0;
+    while (i < n) {
+        unsigned c = s[i];
+        size_t k;
+        unsigned min;
+        if (c < 0x80) {
+            i++;
+            continue;
+        } else if ((c & 0xe0) == 0xc0) {
+            k = 1, min = 0x80, c &= 0x1f;
+        } else if ((c & 0xf0) == 0xe0) {
+            k = 2, min = 0x800, c &= 0x0f;
+        } else if ((c & 0xf8) == 0xf0) {
+            k = 3, min = 0x10000, c &= 0x07;
+        } else {
+            return 0;
+        }
+        if (n - i <= k) return 0; /* truncated sequence */
+        for (size_t j = 1; j <= k; j++) {
+            if ((s[i + j] & 0xc0) != 0x80) return 0;
+            c = (c << 6) | (s[i + j] & 0x3f);
+        }
+        if (c < min || c > 0x10ffff || (c >= 0xd800 && c <= 0xdfff)) return 0;
+        i += k + 1;
     }
-    if (!s->payload_json) {
-        *out = json_null();
-        return 0;
-    }
-    json_error_t je;
-    *out = json_loads(s->payload_json, JSON_DECODE_ANY | JSON_REJECT_DUPLICATES, &je);
-    if (!*out) {
-        snprintf(err, errlen, "payload is not valid JSON: %s (line %d, column %d)", je.text,
-                 je.line, je.column);
-        return JOBD_EJSON;
-    }
-    return 0;
+    return 1;
 }
 
 static int check_fields(const jobd_job_spec_t *s, char *err, size_t errlen)
@@ -99,9 +114,19 @@ static int check_fields(const jobd_job_spec_t *s, char *err, size_t errlen)
         snprintf(err, errlen, "timeout, run_at and delay must not be negative");
         return JOBD_EINVAL;
     }
-    if (s->idempotency_key && (!*s->idempotency_key || strlen(s->idempotency_key) > KEY_MAX_LEN)) {
-        snprintf(err, errlen, "idempotency key must be 1..%d bytes", KEY_MAX_LEN);
+    /* Far beyond any real use, and keeps run_at_ms + delay and the RFC 3339
+     * years (<= 9999) in range. */
+    if (s->timeout_s > 100LL * 365 * 86400 || s->run_at_ms > 253402300799999LL ||
+        s->delay_ms > 100LL * 365 * 86400 * 1000) {
+        snprintf(err, errlen, "timeout, run_at or delay is out of range");
         return JOBD_EINVAL;
+    }
+    if (s->idempotency_key) {
+        size_t kl = strlen(s->idempotency_key);
+        if (kl == 0 || kl > KEY_MAX_LEN || !utf8_ok((const unsigned char *)s->idempotency_key, kl)) {
+            snprintf(err, errlen, "idempotency key must be 1..%d bytes of UTF-8", KEY_MAX_LEN);
+            return JOBD_EINVAL;
+        }
     }
     if (s->traceparent && !traceparent_ok(s->traceparent)) {
         snprintf(err, errlen, "traceparent \"%.64s\" is not a W3C traceparent", s->traceparent);
@@ -110,13 +135,46 @@ static int check_fields(const jobd_job_spec_t *s, char *err, size_t errlen)
     return 0;
 }
 
-static int check_payload_size(json_t *payload, size_t max, char *err, size_t errlen)
+#define PAYLOAD_DUMP_FLAGS (JSON_COMPACT | JSON_ENCODE_ANY | JSON_PRESERVE_ORDER)
+
+/* Copies JSON text s without its insignificant whitespace (outside strings)
+ * to out, if out is not NULL. Returns the length of the compact text. The
+ * text is not validated here. */
+static size_t json_compact(const char *s, char *out)
 {
-    /* json_dumpb with a NULL buffer only measures. */
-    size_t n = json_dumpb(payload, NULL, 0, JSON_COMPACT | JSON_ENCODE_ANY);
-    if (n > max) {
-        snprintf(err, errlen, "payload is %zu bytes, over the limit of %zu", n, max);
-        return JOBD_ETOOBIG;
+    size_t n = 0;
+    int in_str = 0, esc = 0;
+    for (; *s; s++) {
+        char ch = *s;
+        if (in_str) {
+            if (esc)
+                esc = 0;
+            else if (ch == '\\')
+                esc = 1;
+            else if (ch == '"')
+                in_str = 0;
+        } else if (ch == ' ' || ch == '\t' || ch == '\n' || ch == '\r') {
+            continue;
+        } else if (ch == '"') {
+            in_str = 1;
+        }
+        if (out) out[n] = ch;
+        n++;
+    }
+    return n;
+}
+
+/* The size of the payload as the envelope stores it. */
+static int payload_size(const jobd_job_spec_t *s, size_t *n, char *err, size_t errlen)
+{
+    if (s->payload) {
+        *n = json_dumpb(s->payload, NULL, 0, PAYLOAD_DUMP_FLAGS);
+        if (*n == 0) {
+            snprintf(err, errlen, "payload cannot be encoded as JSON");
+            return JOBD_EJSON;
+        }
+    } else {
+        *n = s->payload_json ? json_compact(s->payload_json, NULL) : 4; /* null */
     }
     return 0;
 }
@@ -125,16 +183,24 @@ int jobd_job_spec_check(const jobd_job_spec_t *s, size_t payload_max, char *err,
 {
     int rc = check_fields(s, err, errlen);
     if (rc < 0) return rc;
-    if (!s->payload && s->payload_json && strlen(s->payload_json) > (payload_max ? payload_max : JOBD_PAYLOAD_MAX) * 2 + 64) {
-        snprintf(err, errlen, "payload is %zu bytes, over the limit of %zu",
-                 strlen(s->payload_json), payload_max ? payload_max : (size_t)JOBD_PAYLOAD_MAX);
+    size_t max = payload_max ? payload_max : JOBD_PAYLOAD_MAX, n;
+    /* Size first: it needs no parse, so an oversized payload costs one scan. */
+    if ((rc = payload_size(s, &n, err, errlen)) < 0) return rc;
+    if (n > max) {
+        snprintf(err, errlen, "payload is %zu bytes, over the limit of %zu", n, max);
         return JOBD_ETOOBIG;
     }
-    json_t *payload;
-    if ((rc = payload_value(s, &payload, err, errlen)) < 0) return rc;
-    rc = check_payload_size(payload, payload_max ? payload_max : JOBD_PAYLOAD_MAX, err, errlen);
-    json_decref(payload);
-    return rc;
+    if (!s->payload && s->payload_json) {
+        json_error_t je;
+        json_t *v = json_loads(s->payload_json, JSON_DECODE_ANY | JSON_REJECT_DUPLICATES, &je);
+        if (!v) {
+            snprintf(err, errlen, "payload is not valid JSON: %s (line %d, column %d)", je.text,
+                     je.line, je.column);
+            return JOBD_EJSON;
+        }
+        json_decref(v);
+    }
+    return 0;
 }
 
 static int get_str(json_t *obj, const char *k, const char **out, char *err, size_t errlen)
@@ -227,42 +293,161 @@ int jobd_job_spec_from_json(jobd_job_spec_t *s, json_t *obj, char *err, size_t e
     return 0;
 }
 
+void envelope_buf_free(envelope_buf_t *b)
+{
+    free(b->buf);
+    memset(b, 0, sizeof *b);
+}
+
+/* Makes room for extra more bytes plus a NUL. Returns 0 or -1. */
+static int reserve(envelope_buf_t *b, size_t extra)
+{
+    if (b->len + extra + 1 <= b->cap) return 0;
+    size_t ncap = b->cap ? b->cap : 256;
+    while (ncap < b->len + extra + 1)
+        ncap *= 2;
+    char *nb = realloc(b->buf, ncap);
+    if (!nb) return -1;
+    b->buf = nb;
+    b->cap = ncap;
+    return 0;
+}
+
+static void put(envelope_buf_t *b, const char *s, size_t n)
+{
+    memcpy(b->buf + b->len, s, n);
+    b->len += n;
+}
+
+#define PUT_LIT(b, lit) put(b, lit, sizeof lit - 1)
+
+static void put_ll(envelope_buf_t *b, long long v)
+{
+    char t[24];
+    int i = sizeof t;
+    unsigned long long u = v < 0 ? 0ULL - (unsigned long long)v : (unsigned long long)v;
+    do {
+        t[--i] = (char)('0' + u % 10);
+        u /= 10;
+    } while (u);
+    if (v < 0) t[--i] = '-';
+    put(b, t + i, sizeof t - (size_t)i);
+}
+
+/* Appends s as a JSON string (quotes included). Needs 6 * strlen(s) + 2
+ * bytes reserved. s is valid UTF-8 (checked by the caller). */
+static void put_str(envelope_buf_t *b, const char *s)
+{
+    static const char hex[] = "0123456789abcdef";
+    char *p = b->buf + b->len;
+    *p++ = '"';
+    for (; *s; s++) {
+        unsigned char ch = (unsigned char)*s;
+        if (ch == '"' || ch == '\\') {
+            *p++ = '\\';
+            *p++ = (char)ch;
+        } else if (ch < 0x20) {
+            memcpy(p, "\\u00", 4);
+            p[4] = hex[ch >> 4];
+            p[5] = hex[ch & 15];
+            p += 6;
+        } else {
+            *p++ = (char)ch;
+        }
+    }
+    *p++ = '"';
+    b->len = (size_t)(p - b->buf);
+}
+
+static void put_time(envelope_buf_t *b, int64_t ms)
+{
+    char t[40];
+    jobd_format_rfc3339(ms, t, sizeof t);
+    put(b, t, strlen(t));
+}
+
+static size_t slen(const char *s)
+{
+    return s ? strlen(s) : 0;
+}
+
+int envelope_encode_buf(const jobd_job_spec_t *s, const char *id, int64_t created_ms,
+                        size_t payload_max, int checked, envelope_buf_t *b, char *err,
+                        size_t errlen)
+{
+    int rc;
+    if (!checked && (rc = jobd_job_spec_check(s, payload_max, err, errlen)) < 0) return rc;
+    b->len = 0;
+    /* Room for everything but the payload: strings escaped at worst 6:1,
+     * numbers and times under 200 bytes in all. */
+    size_t fixed = 6 * (slen(id) + slen(s->queue) + slen(s->type) + slen(s->idempotency_key) +
+                        slen(s->traceparent)) + 400;
+    if (reserve(b, fixed) < 0) goto oom;
+    PUT_LIT(b, "{\"v\":1,\"id\":");
+    put_str(b, id);
+    PUT_LIT(b, ",\"queue\":");
+    put_str(b, s->queue);
+    PUT_LIT(b, ",\"type\":");
+    put_str(b, s->type);
+    PUT_LIT(b, ",\"payload\":");
+    if (s->payload) {
+        size_t n = json_dumpb(s->payload, NULL, 0, PAYLOAD_DUMP_FLAGS);
+        if (n == 0) {
+            snprintf(err, errlen, "payload cannot be encoded as JSON");
+            return JOBD_EJSON;
+        }
+        if (reserve(b, n + fixed) < 0) goto oom;
+        b->len += json_dumpb(s->payload, b->buf + b->len, n, PAYLOAD_DUMP_FLAGS);
+    } else if (s->payload_json) {
+        if (reserve(b, strlen(s->payload_json) + fixed) < 0) goto oom;
+        b->len += json_compact(s->payload_json, b->buf + b->len);
+    } else {
+        PUT_LIT(b, "null");
+    }
+    PUT_LIT(b, ",\"priority\":");
+    put_ll(b, s->priority < 0 ? JOBD_DEFAULT_PRIORITY : s->priority);
+    PUT_LIT(b, ",\"max_attempts\":");
+    put_ll(b, s->max_attempts ? s->max_attempts : JOBD_DEFAULT_MAX_ATTEMPTS);
+    PUT_LIT(b, ",\"created_at\":\"");
+    put_time(b, created_ms);
+    PUT_LIT(b, "\"");
+    if (s->timeout_s) {
+        PUT_LIT(b, ",\"timeout_s\":");
+        put_ll(b, s->timeout_s);
+    }
+    int64_t run_at = s->run_at_ms ? s->run_at_ms : (s->delay_ms ? created_ms + s->delay_ms : 0);
+    if (run_at) {
+        PUT_LIT(b, ",\"run_at\":\"");
+        put_time(b, run_at);
+        PUT_LIT(b, "\"");
+    }
+    if (s->idempotency_key) {
+        PUT_LIT(b, ",\"idempotency_key\":");
+        put_str(b, s->idempotency_key);
+    }
+    if (s->traceparent) {
+        PUT_LIT(b, ",\"traceparent\":");
+        put_str(b, s->traceparent);
+    }
+    PUT_LIT(b, "}");
+    b->buf[b->len] = '\0';
+    return 0;
+oom:
+    snprintf(err, errlen, "out of memory encoding a job");
+    return JOBD_ENOMEM;
+}
+
 int envelope_encode(const jobd_job_spec_t *s, const char *id, int64_t created_ms,
                     size_t payload_max, char **out, size_t *outlen, char *err, size_t errlen)
 {
-    int rc = check_fields(s, err, errlen);
-    if (rc < 0) return rc;
-    json_t *payload;
-    if ((rc = payload_value(s, &payload, err, errlen)) < 0) return rc;
-    if ((rc = check_payload_size(payload, payload_max ? payload_max : JOBD_PAYLOAD_MAX, err,
-                                 errlen)) < 0) {
-        json_decref(payload);
+    envelope_buf_t b = {0};
+    int rc = envelope_encode_buf(s, id, created_ms, payload_max, 0, &b, err, errlen);
+    if (rc < 0) {
+        envelope_buf_free(&b);
         return rc;
     }
-    char created[40];
-    jobd_format_rfc3339(created_ms, created, sizeof created);
-    /* json_pack's "o" steals payload, success or not. */
-    json_t *env = json_pack("{s:i, s:s, s:s, s:s, s:o, s:i, s:i, s:s}", "v", ENVELOPE_VERSION,
-                            "id", id, "queue", s->queue, "type", s->type, "payload", payload,
-                            "priority", s->priority < 0 ? JOBD_DEFAULT_PRIORITY : s->priority,
-                            "max_attempts",
-                            s->max_attempts ? s->max_attempts : JOBD_DEFAULT_MAX_ATTEMPTS,
-                            "created_at", created);
-    if (!env) return JOBD_ENOMEM;
-    if (s->timeout_s) json_object_set_new(env, "timeout_s", json_integer(s->timeout_s));
-    int64_t run_at = s->run_at_ms ? s->run_at_ms : (s->delay_ms ? created_ms + s->delay_ms : 0);
-    if (run_at) {
-        char when[40];
-        jobd_format_rfc3339(run_at, when, sizeof when);
-        json_object_set_new(env, "run_at", json_string(when));
-    }
-    if (s->idempotency_key)
-        json_object_set_new(env, "idempotency_key", json_string(s->idempotency_key));
-    if (s->traceparent) json_object_set_new(env, "traceparent", json_string(s->traceparent));
-    *out = json_dumps(env, JSON_COMPACT | JSON_PRESERVE_ORDER);
-    json_decref(env);
-    if (!*out) return JOBD_ENOMEM;
-    *outlen = strlen(*out);
+    *out = b.buf;
+    *outlen = b.len;
     return 0;
 }
 
@@ -331,13 +516,22 @@ json_t *envelope_status(const char *const *fields, const char *const *values,
                         const size_t *vlens, size_t n)
 {
     json_t *env = NULL;
+    size_t envi = n;
     for (size_t i = 0; i < n; i++)
-        if (strcmp(fields[i], "env") == 0) env = json_loadb(values[i], vlens[i], 0, NULL);
-    if (!env) {
-        for (size_t i = 0; i < n; i++)
-            if (strcmp(fields[i], "env") == 0) env = json_pack("{s:s%}", "raw_envelope", values[i], vlens[i]);
-        if (!env) return NULL;
+        if (strcmp(fields[i], "env") == 0) envi = i;
+    if (envi == n) return NULL;
+    env = json_loadb(values[envi], vlens[envi], 0, NULL);
+    if (!json_is_object(env)) {
+        /* A malformed envelope (it goes dead when claimed) is still shown,
+         * as text, with the state fields below; JSON strings must be UTF-8,
+         * so text that is not gets a placeholder. */
+        json_decref(env);
+        env = json_object();
+        json_t *raw = json_stringn(values[envi], vlens[envi]);
+        if (!raw) raw = json_string("(envelope is not UTF-8)");
+        json_object_set_new(env, "raw_envelope", raw);
     }
+    json_object_set_new(env, "attempt", json_integer(0));
     json_object_set_new(env, "progress", json_real(0));
     json_object_set_new(env, "checkpoint", json_null());
     json_object_set_new(env, "result", json_null());

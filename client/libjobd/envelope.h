@@ -15,9 +15,34 @@
 
 /* Encodes spec as a v1 envelope with the given id and creation time. On
  * success *out is a new malloc'd NUL-terminated string (the caller frees it)
- * and *outlen its length. Returns 0 or a JOBD_E* code with a message. */
+ * and *outlen its length. Returns 0 or a JOBD_E* code with a message.
+ *
+ * The envelope is compact JSON with the fields in this order: v, id, queue,
+ * type, payload, priority, max_attempts, created_at, then timeout_s, run_at,
+ * idempotency_key, traceparent when set (schema/job.v1.schema.json). The
+ * payload is stored as the caller's JSON text with the insignificant
+ * whitespace removed (numbers and escapes kept as written); its size limit
+ * applies to that compact text. */
 int envelope_encode(const jobd_job_spec_t *spec, const char *id, int64_t created_ms,
                     size_t payload_max, char **out, size_t *outlen, char *err, size_t errlen);
+
+/* A growing byte buffer, reused from job to job so that encoding a batch
+ * costs no allocation per job. Zero-initialize it; free with
+ * envelope_buf_free. */
+typedef struct {
+    char *buf;
+    size_t len, cap;
+} envelope_buf_t;
+
+void envelope_buf_free(envelope_buf_t *b);
+
+/* Like envelope_encode, but writes the envelope into b (replacing what it
+ * held; b->buf stays NUL-terminated). With checked set the caller vouches
+ * that jobd_job_spec_check(spec, payload_max) returned 0, and the spec is
+ * not validated (nor its payload parsed) a second time. */
+int envelope_encode_buf(const jobd_job_spec_t *spec, const char *id, int64_t created_ms,
+                        size_t payload_max, int checked, envelope_buf_t *b, char *err,
+                        size_t errlen);
 
 /* A decoded envelope; the strings and payload are borrowed from root. */
 typedef struct {

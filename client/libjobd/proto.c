@@ -35,6 +35,7 @@ void proto_argv_free(proto_argv_t *a)
     free(a->offs);
     free(a->lens);
     free(a->argv);
+    free(a->resp);
     memset(a, 0, sizeof *a);
 }
 
@@ -83,11 +84,23 @@ void proto_argv_adds(proto_argv_t *a, const char *s)
     proto_argv_add(a, s ? s : "", s ? strlen(s) : 0);
 }
 
+/* Writes v in decimal ending just before end; returns where it starts.
+ * Batches format several numbers per job: no printf. */
+static char *fmt_ull(char *end, unsigned long long v)
+{
+    do {
+        *--end = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    return end;
+}
+
 void proto_argv_addll(proto_argv_t *a, long long v)
 {
-    char b[32];
-    int n = snprintf(b, sizeof b, "%lld", v);
-    proto_argv_add(a, b, (size_t)n);
+    char b[24], *end = b + sizeof b;
+    char *p = fmt_ull(end, v < 0 ? 0ULL - (unsigned long long)v : (unsigned long long)v);
+    if (v < 0) *--p = '-';
+    proto_argv_add(a, p, (size_t)(end - p));
 }
 
 void proto_argv_addd(proto_argv_t *a, double v)
@@ -115,4 +128,38 @@ const char **proto_argv_finish(proto_argv_t *a, const size_t **lens)
         v[i] = a->buf + a->offs[i];
     *lens = a->lens;
     return v;
+}
+
+const char *proto_argv_resp(proto_argv_t *a, size_t *len)
+{
+    if (a->oom) return NULL;
+    /* Each argument costs at most "$" + 20 digits + 2 CRLFs beyond its bytes. */
+    size_t need = 32 + a->len + (size_t)a->argc * 25;
+    if (need > a->resp_cap) {
+        char *nr = realloc(a->resp, need);
+        if (!nr) return NULL;
+        a->resp = nr;
+        a->resp_cap = need;
+    }
+    char num[24], *p = a->resp;
+    char *d = fmt_ull(num + sizeof num, (unsigned long long)a->argc);
+    *p++ = '*';
+    memcpy(p, d, (size_t)(num + sizeof num - d));
+    p += num + sizeof num - d;
+    *p++ = '\r';
+    *p++ = '\n';
+    for (int i = 0; i < a->argc; i++) {
+        d = fmt_ull(num + sizeof num, a->lens[i]);
+        *p++ = '$';
+        memcpy(p, d, (size_t)(num + sizeof num - d));
+        p += num + sizeof num - d;
+        *p++ = '\r';
+        *p++ = '\n';
+        memcpy(p, a->buf + a->offs[i], a->lens[i]);
+        p += a->lens[i];
+        *p++ = '\r';
+        *p++ = '\n';
+    }
+    *len = (size_t)(p - a->resp);
+    return a->resp;
 }

@@ -38,6 +38,8 @@ typedef struct {
     size_t *offs, *lens; /* per argument */
     int argc, acap;
     const char **argv;   /* built by proto_argv_finish */
+    char *resp;          /* built by proto_argv_resp */
+    size_t resp_cap;
     int oom;             /* set when an allocation failed; finish returns NULL */
 } proto_argv_t;
 
@@ -54,5 +56,10 @@ void proto_argv_script(proto_argv_t *a, const char *sha, const char *queue_prefi
 /* Returns the argv array (valid until the next add/reset/free) and sets
  * *lens, or NULL if an allocation failed. */
 const char **proto_argv_finish(proto_argv_t *a, const size_t **lens);
+/* Returns the command in the Redis protocol (RESP), ready for hiredis'
+ * redisAppendFormattedCommand / redisAsyncFormattedCommand, and sets *len;
+ * NULL if an allocation failed. Valid until the next add/reset/free. Cheaper
+ * than letting hiredis format an argv: one pass, no printf. */
+const char *proto_argv_resp(proto_argv_t *a, size_t *len);
 
 #endif

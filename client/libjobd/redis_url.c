@@ -15,17 +15,43 @@ static int copy(char *dst, size_t cap, const char *s, size_t n)
     return 0;
 }
 
-/* Splits "[user]:password@" off the front of *rest, if present. */
-static int userinfo(redis_url_t *u, const char **rest)
+static int hexval(char ch)
 {
-    const char *at = strchr(*rest, '@');
+    if (ch >= '0' && ch <= '9') return ch - '0';
+    if (ch >= 'a' && ch <= 'f') return ch - 'a' + 10;
+    if (ch >= 'A' && ch <= 'F') return ch - 'A' + 10;
+    return -1;
+}
+
+/* Copies s[0..n) to dst, decoding %XX escapes (a URL's userinfo encodes
+ * '@', ':' and '/' that way); a '%' not followed by two hex digits is kept. */
+static int copy_decoded(char *dst, size_t cap, const char *s, size_t n)
+{
+    size_t o = 0;
+    for (size_t i = 0; i < n; i++) {
+        char ch = s[i];
+        if (ch == '%' && i + 2 < n && hexval(s[i + 1]) >= 0 && hexval(s[i + 2]) >= 0) {
+            ch = (char)(hexval(s[i + 1]) * 16 + hexval(s[i + 2]));
+            i += 2;
+        }
+        if (o + 1 >= cap) return -1;
+        dst[o++] = ch;
+    }
+    dst[o] = '\0';
+    return 0;
+}
+
+/* Splits "[user]:password@" off the front of *rest, where at is the '@'
+ * that ends it (NULL: none). */
+static int userinfo(redis_url_t *u, const char **rest, const char *at)
+{
     if (!at) return 0;
     const char *colon = memchr(*rest, ':', (size_t)(at - *rest));
     if (colon) {
-        if (copy(u->user, sizeof u->user, *rest, (size_t)(colon - *rest)) < 0 ||
-            copy(u->password, sizeof u->password, colon + 1, (size_t)(at - colon - 1)) < 0)
+        if (copy_decoded(u->user, sizeof u->user, *rest, (size_t)(colon - *rest)) < 0 ||
+            copy_decoded(u->password, sizeof u->password, colon + 1, (size_t)(at - colon - 1)) < 0)
             return -1;
-    } else if (copy(u->password, sizeof u->password, *rest, (size_t)(at - *rest)) < 0) {
+    } else if (copy_decoded(u->password, sizeof u->password, *rest, (size_t)(at - *rest)) < 0) {
         return -1;
     }
     *rest = at + 1;
@@ -40,7 +66,9 @@ int redis_url_parse(const char *url, redis_url_t *u, char *err, size_t errlen)
     const char *rest;
     if (strncmp(url, "redis://", 8) == 0) {
         rest = url + 8;
-        if (userinfo(u, &rest) < 0) goto bad;
+        /* The last '@': neither host, port nor db contains one, while an
+         * unencoded password might. */
+        if (userinfo(u, &rest, strrchr(rest, '@')) < 0) goto bad;
         size_t hl = strcspn(rest, ":/");
         if (hl == 0) {
             strcpy(u->host, "127.0.0.1");
@@ -71,7 +99,8 @@ int redis_url_parse(const char *url, redis_url_t *u, char *err, size_t errlen)
     if (strncmp(url, "unix://", 7) == 0) {
         u->is_unix = 1;
         rest = url + 7;
-        if (*rest != '/' && userinfo(u, &rest) < 0) goto bad;
+        /* The path starts with '/', so "@/" ends the userinfo. */
+        if (*rest != '/' && userinfo(u, &rest, strstr(rest, "@/")) < 0) goto bad;
         size_t pl = strcspn(rest, "?");
         if (pl == 0 || *rest != '/' || copy(u->path, sizeof u->path, rest, pl) < 0) goto bad;
         rest += pl;

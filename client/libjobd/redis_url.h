@@ -4,7 +4,9 @@
  *   unix://[[user]:password@]/path/to.sock[?db=N]
  *
  * A password in the URL wins; otherwise it is read from a file (the first
- * line, trailing newline dropped). Pure parsing plus one file read. */
+ * line, trailing newline dropped). User and password may use %XX escapes
+ * (%40 for '@'); an unescaped '@' in a redis:// password works too, the last
+ * '@' ending the userinfo. Pure parsing plus one file read. */
 #ifndef JOBD_REDIS_URL_H
 #define JOBD_REDIS_URL_H
 

@@ -55,12 +55,23 @@ int64_t jobd_parse_duration_ms(const char *s)
     if (!s || !*s) return -1;
     int64_t total = 0;
     const char *p = s;
-    /* Sums parts like "1h30m"; a bare number is seconds. */
+    /* Sums parts like "1h30m"; a bare number is seconds. Each part is
+     * digits with an optional fraction: strtod alone would also take hex,
+     * exponents and "inf". */
     while (*p) {
-        if (!isdigit((unsigned char)*p)) return -1;
+        const char *q = p;
+        while (isdigit((unsigned char)*q))
+            q++;
+        if (q == p) return -1;
+        if (*q == '.') {
+            q++;
+            if (!isdigit((unsigned char)*q)) return -1;
+            while (isdigit((unsigned char)*q))
+                q++;
+        }
         char *end;
         double v = strtod(p, &end);
-        if (end == p || v < 0) return -1;
+        if (end != q) return -1;
         double mult;
         if (strncmp(end, "ms", 2) == 0) {
             mult = 1;
@@ -83,7 +94,7 @@ int64_t jobd_parse_duration_ms(const char *s)
             return -1;
         }
         double ms = v * mult;
-        if (ms > 9.2e15) return -1;
+        if (ms > 9.2e15 || (double)total + ms > 9.2e15) return -1;
         total += (int64_t)ms;
         p = end;
     }
@@ -124,8 +135,12 @@ int64_t jobd_parse_rfc3339_ms(const char *s)
     if (*p == 'Z' || *p == 'z') {
         p++;
     } else if (*p == '+' || *p == '-') {
-        int oh, om;
-        if (sscanf(p + 1, "%2d:%2d", &oh, &om) != 2) return -1;
+        /* Exactly "+HH:MM": checked character by character, so a short
+         * offset cannot move p past the end of the string. */
+        for (int k = 1; k <= 5; k++)
+            if (k == 3 ? p[k] != ':' : !isdigit((unsigned char)p[k])) return -1;
+        int oh = (p[1] - '0') * 10 + (p[2] - '0'), om = (p[4] - '0') * 10 + (p[5] - '0');
+        if (oh > 23 || om > 59) return -1;
         off_s = (int64_t)(oh * 3600 + om * 60) * (*p == '-' ? -1 : 1);
         p += 6;
     } else {
@@ -137,11 +152,61 @@ int64_t jobd_parse_rfc3339_ms(const char *s)
     return secs * 1000 + frac_ms;
 }
 
+/* Inverse of days_from_civil (Howard Hinnant's civil_from_days). */
+static void civil_from_days(int64_t z, int *y, unsigned *m, unsigned *d)
+{
+    z += 719468;
+    const int64_t era = (z >= 0 ? z : z - 146096) / 146097;
+    const unsigned doe = (unsigned)(z - era * 146097);
+    const unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+    const unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    const unsigned mp = (5 * doy + 2) / 153;
+    *d = doy - (153 * mp + 2) / 5 + 1;
+    *m = mp < 10 ? mp + 3 : mp - 9;
+    *y = (int)(yoe + era * 400 + (*m <= 2));
+}
+
+static char *put_digits(char *p, unsigned v, int width)
+{
+    for (int i = width - 1; i >= 0; i--) {
+        p[i] = (char)('0' + v % 10);
+        v /= 10;
+    }
+    return p + width;
+}
+
+/* Pure arithmetic, no gmtime_r or printf: batch submission formats a time
+ * for every job. Negative times (before 1970) round down, as a clock does. */
 void jobd_format_rfc3339(int64_t ms, char *out, size_t len)
 {
-    time_t t = (time_t)(ms / 1000);
-    struct tm tm;
-    gmtime_r(&t, &tm);
-    snprintf(out, len, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1,
-             tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(ms % 1000));
+    /* Years 0000..9999 only; beyond, the nearest end (no overflow below). */
+    if (ms < -62167219200000LL) ms = -62167219200000LL;
+    if (ms > 253402300799999LL) ms = 253402300799999LL;
+    int64_t secs = ms >= 0 ? ms / 1000 : -((-ms + 999) / 1000);
+    unsigned msec = (unsigned)(ms - secs * 1000);
+    int64_t days = secs >= 0 ? secs / 86400 : -((-secs + 86399) / 86400);
+    unsigned sod = (unsigned)(secs - days * 86400);
+    int y;
+    unsigned mo, d;
+    civil_from_days(days, &y, &mo, &d);
+    char b[32], *p = b;
+    p = put_digits(p, (unsigned)y, 4);
+    *p++ = '-';
+    p = put_digits(p, mo, 2);
+    *p++ = '-';
+    p = put_digits(p, d, 2);
+    *p++ = 'T';
+    p = put_digits(p, sod / 3600, 2);
+    *p++ = ':';
+    p = put_digits(p, sod / 60 % 60, 2);
+    *p++ = ':';
+    p = put_digits(p, sod % 60, 2);
+    *p++ = '.';
+    p = put_digits(p, msec, 3);
+    *p++ = 'Z';
+    if (len == 0) return;
+    size_t n = (size_t)(p - b);
+    if (n > len - 1) n = len - 1;
+    memcpy(out, b, n);
+    out[n] = '\0';
 }

@@ -29,6 +29,10 @@ int jobd_claim(jobd_client_t *c, const char *queue, const char *worker_id, int64
     redisReply *r;
     int rc = client_script_call(c, &r);
     if (rc < 0) return rc;
+    if (r->type != REDIS_REPLY_ARRAY || r->elements < 1 || (r->elements - 1) % 5 != 0) {
+        freeReplyObject(r);
+        return client_err(c, JOBD_EREDIS, "unexpected reply from claim");
+    }
     size_t n = (r->elements - 1) / 5;
     for (size_t i = 0; i < n && i < max; i++) {
         redisReply **e = r->element + 1 + 5 * i;
@@ -51,9 +55,12 @@ static int one(jobd_client_t *c, long long *result)
     redisReply *r;
     int rc = client_script_call(c, &r);
     if (rc < 0) return rc;
-    *result = (r->type == REDIS_REPLY_ARRAY && r->elements == 1) ? r->element[0]->integer : -99;
+    int ok = r->type == REDIS_REPLY_ARRAY && r->elements == 1 &&
+             r->element[0]->type == REDIS_REPLY_INTEGER;
+    if (ok) *result = r->element[0]->integer;
     freeReplyObject(r);
-    return 0;
+    return ok ? 0 : client_err(c, JOBD_EREDIS, "unexpected reply from %s",
+                               proto_script_name(c->argv_script));
 }
 
 static int stale(jobd_client_t *c, const char *id)
@@ -144,6 +151,10 @@ int jobd_reap(jobd_client_t *c, const char *queue, jobd_reap_t *out)
     redisReply *r;
     int rc = client_script_call(c, &r);
     if (rc < 0) return rc;
+    if (r->type != REDIS_REPLY_ARRAY || r->elements != 3) {
+        freeReplyObject(r);
+        return client_err(c, JOBD_EREDIS, "unexpected reply from reap");
+    }
     if (out) {
         out->requeued = (long)r->element[0]->integer;
         out->dead = (long)r->element[1]->integer;

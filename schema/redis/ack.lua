@@ -2,11 +2,13 @@
 --
 -- KEYS[1]  queue prefix
 -- ARGV[1]  retention of succeeded records in ms (0: keep)
--- then per job 3 values: id, token, result JSON ('' for none)
--- Reply:   array, per job: 1 acked, 0 rejected (stale token).
-local now = now_ms()
+-- then per job 3 values: id, lease token, result JSON ('' for none)
+-- Reply:   array, per job: 1 acked, 0 rejected (stale token: the lease was
+--          lost, or the job already finished).
+local now = istr(now_ms())
 local ttl = ARGV[1]
 local out = {}
+local acked = 0
 for i = 2, #ARGV, 3 do
   local id, token, result = ARGV[i], ARGV[i + 1], ARGV[i + 2]
   local jk = jobkey(id)
@@ -15,13 +17,14 @@ for i = 2, #ARGV, 3 do
     out[#out + 1] = 0
   else
     if result ~= '' then
-      redis.call('HSET', jk, 'result', result, 'progress', 1)
+      finish(id, jk, 'succeeded', now, ttl, 'progress', '1', 'result', result)
     else
-      redis.call('HSET', jk, 'progress', 1)
+      finish(id, jk, 'succeeded', now, ttl, 'progress', '1')
     end
-    finish(id, jk, 'succeeded', now, ttl)
     notify(id, f[2], 'succeeded')
+    acked = acked + 1
     out[#out + 1] = 1
   end
 end
+count('succeeded', acked)
 return out

@@ -5,9 +5,8 @@
 -- ARGV[2]  retention of canceled records in ms (0: keep)
 -- Reply:   {code, state}: code 1 canceled now (it was queued or scheduled);
 --          2 requested (it is active: the holder sees the flag on its next
---          extend and ends it canceled); 3 already finished (state says how);
---          0 no such job.
-local now = now_ms()
+--          extend and ends it canceled, or reap does if the lease expires);
+--          3 already finished (state says how); 0 no such job.
 local id = ARGV[1]
 local jk = jobkey(id)
 local f = redis.call('HMGET', jk, 'state', 'watch')
@@ -18,8 +17,9 @@ end
 if state == 'queued' or state == 'scheduled' then
   redis.call('ZREM', P .. 'ready', id)
   redis.call('ZREM', P .. 'scheduled', id)
-  finish(id, jk, 'canceled', now, ARGV[2])
+  finish(id, jk, 'canceled', istr(now_ms()), ARGV[2])
   notify(id, f[2], 'canceled')
+  count('canceled', 1)
   return { 1, 'canceled' }
 elseif state == 'active' then
   redis.call('HSET', jk, 'cancel', '1')

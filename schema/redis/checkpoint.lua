@@ -1,8 +1,8 @@
 -- checkpoint.lua - stores the newest checkpoint and progress of many jobs.
 --
 -- KEYS[1]  queue prefix
--- then per job 4 values: id, token, checkpoint JSON ('' keeps the stored
---          one), progress 0..1 ('' keeps the stored one)
+-- then per job 4 values: id, lease token, checkpoint JSON ('' keeps the
+--          stored one), progress 0..1 ('' keeps the stored one)
 -- Reply:   array, per job: 1 stored, 0 rejected (stale token).
 local out = {}
 for i = 1, #ARGV, 4 do
@@ -12,10 +12,11 @@ for i = 1, #ARGV, 4 do
   if f[1] ~= token then
     out[#out + 1] = 0
   else
-    if ckpt ~= '' then
+    if ckpt ~= '' and progress ~= '' then
+      redis.call('HSET', jk, 'checkpoint', ckpt, 'progress', progress)
+    elseif ckpt ~= '' then
       redis.call('HSET', jk, 'checkpoint', ckpt)
-    end
-    if progress ~= '' then
+    elseif progress ~= '' then
       redis.call('HSET', jk, 'progress', progress)
     end
     notify(id, f[2], progress ~= '' and ('progress:' .. progress) or 'progress')

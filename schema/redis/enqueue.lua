@@ -1,67 +1,100 @@
--- enqueue.lua - adds N jobs to one queue (N >= 1; a batch is one call).
+-- enqueue.lua - adds N jobs to one queue (N >= 1; a batch is a few calls).
 --
 -- KEYS[1]  queue prefix
 -- ARGV[1]  idempotency key TTL in seconds
 -- ARGV[2]  N
--- then per job, 6 values:
+-- ARGV[3]  '1': some ids were chosen by the caller, check whether they exist;
+--          '0': every id is a fresh UUIDv7 made by the client (unique by
+--          time, counter and 62 random bits), so no check is made, as BullMQ
+--          does for its generated ids
+-- ARGV[4]  W, values per job: 6 or 2
+-- W = 6:   per job, 6 values from ARGV[5]:
 --          id, envelope JSON, priority 0..9, max_attempts,
 --          run_at in ms (0: now), idempotency key ('' for none)
--- Reply:   flat array, per job: id, 1 if created or 0 if an existing job was
---          returned (same idempotency key, or the id already exists).
+-- W = 2:   the jobs share priority, max_attempts and run_at, given once in
+--          ARGV[5..7], and have no idempotency key; per job, 2 values from
+--          ARGV[8]: id, envelope JSON (the common case of a batch, in a
+--          third of the arguments)
+-- Reply:   array, one value per job: 1 created; 0 not created because the
+--          id exists already; or a string, the id of the job that first used
+--          the same idempotency key (not created).
 -- Errors:  none of its own; bad arguments are refused by the client.
+--
+-- Cost per new job: one HSET of five fields (plus a SET with an idempotency
+-- key). Existence checks, when needed, are one EXISTS and one MGET for the
+-- whole call.
 local now = now_ms()
-local ttl = tonumber(ARGV[1])
+local nows = istr(now)
+local ttl = ARGV[1]
 local n = tonumber(ARGV[2])
+local check_ids = ARGV[3] == '1'
+local w = tonumber(ARGV[4])
+local first_arg = w == 2 and 8 or 5
 local was_empty = redis.call('EXISTS', P .. 'ready') == 0
 local seq = redis.call('INCRBY', P .. 'seq', n) - n
-local out, ready, sched = {}, {}, {}
-local created = 0
-for i = 0, n - 1 do
-  local o = 3 + i * 6
-  local id, env, prio, max = ARGV[o], ARGV[o + 1], ARGV[o + 2], ARGV[o + 3]
-  local run_at, key = tonumber(ARGV[o + 4]), ARGV[o + 5]
-  local first = false
-  if key ~= '' then
-    first = redis.call('GET', P .. 'idem:' .. key)
+
+local jks, iks, ilist = {}, {}, {}
+for i = 1, n do
+  local o = first_arg + (i - 1) * w
+  jks[i] = P .. 'job:' .. ARGV[o]
+  if w == 6 and ARGV[o + 5] ~= '' then
+    iks[i] = P .. 'idem:' .. ARGV[o + 5]
+    ilist[#ilist + 1] = iks[i]
   end
-  local jk = jobkey(id)
+end
+local some_exist = check_ids and count_existing(jks) > 0
+local firsts = {} -- idempotency key -> id of the job that holds it
+if #ilist > 0 then
+  local vals = mget_all(ilist)
+  for j = 1, #ilist do
+    if vals[j] then
+      firsts[ilist[j]] = vals[j]
+    end
+  end
+end
+
+local out, ready, sched, made = {}, {}, {}, {}
+local created = 0
+local prio, max, run_at = ARGV[5], ARGV[6], ARGV[7]
+for i = 1, n do
+  local o = first_arg + (i - 1) * w
+  local id, env = ARGV[o], ARGV[o + 1]
+  if w == 6 then
+    prio, max, run_at = ARGV[o + 2], ARGV[o + 3], ARGV[o + 4]
+  end
+  local jk, ik = jks[i], iks[i]
+  local first = ik and firsts[ik]
   if first then
-    out[#out + 1] = first
-    out[#out + 1] = 0
-  elseif redis.call('EXISTS', jk) == 1 then
-    out[#out + 1] = id
-    out[#out + 1] = 0
+    out[i] = first
+  elseif check_ids and (made[jk] or (some_exist and redis.call('EXISTS', jk) == 1)) then
+    out[i] = 0
   else
-    local score = ready_score(prio, seq + i + 1)
-    if run_at > now then
-      redis.call('HSET', jk, 'env', env, 'state', 'scheduled', 'prio', prio, 'max', max,
-        'score', score, 'attempt', 0, 'claims', 0, 'run_at', run_at, 'enq_at', now)
+    local score = ready_score(prio, seq + i)
+    -- 'attempt' is absent until the first claim (read as 0).
+    if tonumber(run_at) > now then
+      redis.call('HSET', jk, 'env', env, 'state', 'scheduled', 'max', max, 'score', score,
+        'run_at', run_at)
       sched[#sched + 1] = run_at
       sched[#sched + 1] = id
     else
-      redis.call('HSET', jk, 'env', env, 'state', 'queued', 'prio', prio, 'max', max,
-        'score', score, 'attempt', 0, 'claims', 0, 'ready_at', now, 'enq_at', now)
+      redis.call('HSET', jk, 'env', env, 'state', 'queued', 'max', max, 'score', score,
+        'ready_at', nows)
       ready[#ready + 1] = score
       ready[#ready + 1] = id
     end
-    if key ~= '' then
-      redis.call('SET', P .. 'idem:' .. key, id, 'EX', ttl)
+    if ik then
+      redis.call('SET', ik, id, 'EX', ttl)
+      firsts[ik] = id
+    end
+    if check_ids then
+      made[jk] = true
     end
     created = created + 1
-    out[#out + 1] = id
-    out[#out + 1] = 1
+    out[i] = 1
   end
 end
--- Lua's unpack is bounded by the C stack; 2 * N stays far below it for the
--- batch sizes the client sends (<= 1000 jobs per call).
-if #ready > 0 then
-  redis.call('ZADD', P .. 'ready', unpack(ready))
-end
-if #sched > 0 then
-  redis.call('ZADD', P .. 'scheduled', unpack(sched))
-end
-if created > 0 then
-  redis.call('HINCRBY', P .. 'stats', 'enqueued', created)
-end
+call_sliced('ZADD', P .. 'ready', ready, 2 * SLICE)
+call_sliced('ZADD', P .. 'scheduled', sched, 2 * SLICE)
+count('enqueued', created)
 wake_if(was_empty and #ready > 0)
 return out

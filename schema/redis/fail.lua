@@ -2,15 +2,18 @@
 --
 -- KEYS[1]  queue prefix
 -- ARGV[1]  retention of dead and canceled records in ms (0: keep)
--- then per job 4 values: id, token, error text, then the disposition:
+-- then per job 4 values: id, lease token, error text, then the disposition:
 --          delay >= 0: retry after that many ms if attempts remain, else dead;
 --          -1: dead now (bad input, unknown type: retrying cannot help);
 --          -2: canceled (the holder saw a cancel request and stopped).
 -- Reply:   array, per job: 0 rejected (stale token), 1 retry scheduled,
---          2 dead, 3 canceled.
+--          2 dead, 3 canceled. A job with a pending cancel request ends
+--          canceled whatever the disposition.
 local now = now_ms()
+local nows = istr(now)
 local ttl = ARGV[1]
 local out = {}
+local failed, dead, canceled = 0, 0, 0
 for i = 2, #ARGV, 4 do
   local id, token, err, how = ARGV[i], ARGV[i + 1], ARGV[i + 2], tonumber(ARGV[i + 3])
   local jk = jobkey(id)
@@ -18,24 +21,29 @@ for i = 2, #ARGV, 4 do
   if f[1] ~= token then
     out[#out + 1] = 0
   else
-    redis.call('HSET', jk, 'error', err)
-    redis.call('HINCRBY', P .. 'stats', 'failed', 1)
+    failed = failed + 1
     if how == -2 or f[5] == '1' then
-      finish(id, jk, 'canceled', now, ttl)
+      finish(id, jk, 'canceled', nows, ttl, 'error', err)
       notify(id, f[2], 'canceled')
+      canceled = canceled + 1
       out[#out + 1] = 3
     elseif how < 0 or tonumber(f[3]) >= tonumber(f[4]) then
-      finish(id, jk, 'dead', now, ttl)
+      finish(id, jk, 'dead', nows, ttl, 'error', err)
       notify(id, f[2], 'dead')
+      dead = dead + 1
       out[#out + 1] = 2
     else
+      local run_at = istr(now + how)
       redis.call('ZREM', P .. 'active', id)
-      redis.call('ZADD', P .. 'scheduled', now + how, id)
-      redis.call('HSET', jk, 'state', 'scheduled', 'run_at', now + how)
+      redis.call('ZADD', P .. 'scheduled', run_at, id)
+      redis.call('HSET', jk, 'state', 'scheduled', 'run_at', run_at, 'error', err)
       redis.call('HDEL', jk, 'token', 'lease_until')
       notify(id, f[2], 'scheduled')
       out[#out + 1] = 1
     end
   end
 end
+count('failed', failed)
+count('dead', dead)
+count('canceled', canceled)
 return out

@@ -6,6 +6,8 @@
 --   queue's hash tag and the script runs on one Redis Cluster slot.
 --   Times are milliseconds on the Redis server's clock (TIME), so workers with
 --   skewed clocks still agree on lease deadlines.
+--   A number handed to redis.call is formatted with printf by Redis; hot
+--   loops pass strings (now_str, ARGV values) instead.
 
 local P = KEYS[1]
 
@@ -14,14 +16,60 @@ local function now_ms()
   return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 end
 
+-- An integer as Redis writes it ("1700000000000", never "1.7e+12").
+local function istr(n)
+  return string.format('%d', n)
+end
+
 -- Ready-set score: higher priority first, FIFO within a priority by a
 -- per-queue sequence. Stays below 1e14, exact in a double and in '%d'.
 local function ready_score(prio, seq)
   return string.format('%d', (9 - tonumber(prio)) * 1e13 + seq)
 end
 
+-- The priority a ready-set score was made with (the job hash keeps the
+-- score, not the priority).
+local function score_prio(score)
+  return 9 - math.floor(tonumber(score) / 1e13)
+end
+
 local function jobkey(id)
   return P .. 'job:' .. id
+end
+
+-- Lua's unpack is bounded by the C stack (LUAI_MAXCSTACK, 8000 values in
+-- Redis's Lua), so long argument lists go to Redis in slices of this many.
+local SLICE = 1000
+
+-- redis.call(cmd, key, ...list) in slices of step values (keep step even for
+-- score/member pairs). Returns the sum of the integer replies.
+local function call_sliced(cmd, key, list, step)
+  local total = 0
+  for i = 1, #list, step do
+    total = total + redis.call(cmd, key, unpack(list, i, math.min(i + step - 1, #list)))
+  end
+  return total
+end
+
+-- How many of keys exist (a key listed twice counts twice).
+local function count_existing(keys)
+  local total = 0
+  for i = 1, #keys, SLICE do
+    total = total + redis.call('EXISTS', unpack(keys, i, math.min(i + SLICE - 1, #keys)))
+  end
+  return total
+end
+
+-- MGET of any number of keys; a missing key gives false.
+local function mget_all(keys)
+  local out = {}
+  for i = 1, #keys, SLICE do
+    local part = redis.call('MGET', unpack(keys, i, math.min(i + SLICE - 1, #keys)))
+    for j = 1, #part do
+      out[#out + 1] = part[j]
+    end
+  end
+  return out
 end
 
 -- Tells `jobctl wait` about a change, but only for jobs somebody watches, so
@@ -39,22 +87,32 @@ local function wake_if(was_empty)
   end
 end
 
--- Moves a finished job into its terminal set and sets its retention.
-local function finish(id, jk, state, now, ttl_ms)
+-- Adds n to a counter of PREFIX:{QUEUE}:stats (once per call, not per job).
+local function count(field, n)
+  if n > 0 then
+    redis.call('HINCRBY', P .. 'stats', field, n)
+  end
+end
+
+-- Moves a job into its terminal set and sets its retention; the lease
+-- fields go, so no token matches any more. Extra field/value pairs (result,
+-- error, ...) are written in the same HSET. The caller counts it in stats.
+local function finish(id, jk, state, now, ttl_ms, ...)
   redis.call('ZREM', P .. 'active', id)
   redis.call('ZADD', P .. state, now, id)
-  redis.call('HSET', jk, 'state', state, 'finished_at', now)
+  redis.call('HSET', jk, 'state', state, 'finished_at', now, ...)
   redis.call('HDEL', jk, 'token', 'lease_until', 'cancel')
   if tonumber(ttl_ms) > 0 then
     redis.call('PEXPIRE', jk, ttl_ms)
   end
-  redis.call('HINCRBY', P .. 'stats', state, 1)
 end
 
--- Puts a job back at its own place in the ready set.
-local function requeue(id, jk, score, now)
+-- Puts a leased job back at its own place in the ready set (its score is
+-- kept, so it runs before jobs queued after it). Extra field/value pairs are
+-- written in the same HSET.
+local function requeue(id, jk, score, now, ...)
   redis.call('ZREM', P .. 'active', id)
   redis.call('ZADD', P .. 'ready', score, id)
-  redis.call('HSET', jk, 'state', 'queued', 'ready_at', now)
+  redis.call('HSET', jk, 'state', 'queued', 'ready_at', now, ...)
   redis.call('HDEL', jk, 'token', 'lease_until')
 end

@@ -8,8 +8,11 @@
 -- ARGV[3]  retention of dead and canceled records in ms (0: keep)
 -- Reply:   {requeued, dead, canceled}
 -- An expired lease charges its attempt (it was charged at claim and is not
--- given back), so a job that keeps killing its worker ends dead.
+-- given back), so a job that keeps killing its worker ends dead, with the
+-- error "lease expired on attempt N of M". A job with a pending cancel
+-- request ends canceled. Its old token is void either way.
 local now = now_ms()
+local nows = istr(now)
 local ttl_ok, ttl_dead = tonumber(ARGV[2]), tonumber(ARGV[3])
 local was_empty = redis.call('EXISTS', P .. 'ready') == 0
 local requeued, dead, canceled = 0, 0, 0
@@ -20,23 +23,23 @@ for _, id in ipairs(expired) do
   if not f[4] then
     redis.call('ZREM', P .. 'active', id)
   elseif f[3] == '1' then
-    finish(id, jk, 'canceled', now, ttl_dead)
+    finish(id, jk, 'canceled', nows, ttl_dead)
     notify(id, f[5], 'canceled')
     canceled = canceled + 1
   elseif tonumber(f[1]) >= tonumber(f[2]) then
-    redis.call('HSET', jk, 'error', 'lease expired on attempt ' .. f[1] .. ' of ' .. f[2])
-    finish(id, jk, 'dead', now, ttl_dead)
+    finish(id, jk, 'dead', nows, ttl_dead,
+      'error', 'lease expired on attempt ' .. f[1] .. ' of ' .. f[2])
     notify(id, f[5], 'dead')
     dead = dead + 1
   else
-    requeue(id, jk, f[4], now)
+    requeue(id, jk, f[4], nows)
     notify(id, f[5], 'queued')
     requeued = requeued + 1
   end
 end
-if requeued > 0 then
-  redis.call('HINCRBY', P .. 'stats', 'reaped', requeued)
-end
+count('reaped', requeued)
+count('dead', dead)
+count('canceled', canceled)
 wake_if(was_empty and requeued > 0)
 -- Finished records expire by PEXPIRE; drop their ids from the state sets too.
 if ttl_ok > 0 then

@@ -3,44 +3,48 @@
 --
 -- KEYS[1]  queue prefix
 -- ARGV[1]  retention of canceled records in ms (0: keep)
--- then per job 4 values: id, token, checkpoint JSON ('' keeps the stored
---          one), progress 0..1 ('' keeps the stored one)
--- Reply:   array, per job: 1 released, 3 canceled (a cancel was requested
---          while it ran), 0 rejected (stale token).
-local now = now_ms()
+-- then per job 4 values: id, lease token, checkpoint JSON ('' keeps the
+--          stored one), progress 0..1 ('' keeps the stored one)
+-- Reply:   array, per job: 1 released (queued again at its old place, so it
+--          runs before jobs that came after it), 3 canceled (a cancel was
+--          requested while it ran), 0 rejected (stale token).
+local now = istr(now_ms())
 local ttl = ARGV[1]
 local was_empty = redis.call('EXISTS', P .. 'ready') == 0
-local woke = false
+local released, canceled = 0, 0
 local out = {}
 for i = 2, #ARGV, 4 do
   local id, token, ckpt, progress = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3]
   local jk = jobkey(id)
-  local f = redis.call('HMGET', jk, 'token', 'watch', 'score', 'cancel')
+  local f = redis.call('HMGET', jk, 'token', 'watch', 'score', 'cancel', 'attempt')
   if f[1] ~= token then
     out[#out + 1] = 0
   else
+    local extra = {}
     if ckpt ~= '' then
-      redis.call('HSET', jk, 'checkpoint', ckpt)
+      extra[#extra + 1] = 'checkpoint'
+      extra[#extra + 1] = ckpt
     end
     if progress ~= '' then
-      redis.call('HSET', jk, 'progress', progress)
+      extra[#extra + 1] = 'progress'
+      extra[#extra + 1] = progress
     end
     if f[4] == '1' then
-      finish(id, jk, 'canceled', now, ttl)
+      finish(id, jk, 'canceled', now, ttl, unpack(extra))
       notify(id, f[2], 'canceled')
+      canceled = canceled + 1
       out[#out + 1] = 3
     else
-      local attempt = redis.call('HINCRBY', jk, 'attempt', -1)
-      if attempt < 0 then
-        redis.call('HSET', jk, 'attempt', 0)
-      end
-      requeue(id, jk, f[3], now)
-      redis.call('HINCRBY', P .. 'stats', 'released', 1)
+      -- The claim charged this attempt; give it back.
+      local attempt = math.max((tonumber(f[5]) or 1) - 1, 0)
+      requeue(id, jk, f[3], now, 'attempt', istr(attempt), unpack(extra))
       notify(id, f[2], 'queued')
-      woke = true
+      released = released + 1
       out[#out + 1] = 1
     end
   end
 end
-wake_if(was_empty and woke)
+count('released', released)
+count('canceled', canceled)
+wake_if(was_empty and released > 0)
 return out

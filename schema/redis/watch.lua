@@ -1,6 +1,7 @@
--- watch.lua - marks a job as watched, so ack/fail/checkpoint publish its
--- changes on PREFIX:{QUEUE}:ev:ID, and returns its state. The caller
--- subscribes first, then calls this, so no change falls between the two.
+-- watch.lua - marks a job as watched, so that every script changing it
+-- publishes the change on PREFIX:{QUEUE}:ev:ID, and returns its state. The
+-- caller subscribes first, then calls this, so no change falls between the
+-- two.
 --
 -- KEYS[1]  queue prefix
 -- ARGV[1]  job id
