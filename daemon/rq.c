@@ -1,6 +1,5 @@
 /* rq.c - see rq.h. */
 #define _GNU_SOURCE
-#include <hiredis/adapters/libuv.h>
 #include <hiredis/hiredis.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,6 +9,7 @@
 #include "keys.h"
 #include "log.h"
 #include "rq.h"
+#include "rq_uv.h"
 
 #define BACKOFF_BASE_MS 100
 #define BACKOFF_CAP_MS 5000
@@ -236,7 +236,13 @@ static void connect_conn(rq_conn_t *c)
     }
     ac->data = c;
     c->ac = ac;
-    redisLibuvAttach(ac, rq->loop);
+    if (rq_uv_attach(ac, rq->loop) < 0) {
+        log_error("Redis: cannot watch the connection's socket");
+        redisAsyncFree(ac); /* not connected yet: no callback runs */
+        c->ac = NULL;
+        schedule_reconnect(c);
+        return;
+    }
     redisAsyncSetConnectCallback(ac, on_connect);
     redisAsyncSetDisconnectCallback(ac, on_disconnect);
     handshake(c);

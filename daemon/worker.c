@@ -381,6 +381,7 @@ typedef struct {
     worker_t *w;
     int qidx;
     int asked;
+    unsigned wakes; /* the queue's wake count when the claim went out */
 } claim_req_t;
 
 static void on_claimed(rq_t *rq, redisReply *r, void *arg)
@@ -399,7 +400,11 @@ static void on_claimed(rq_t *rq, redisReply *r, void *arg)
     long long next = r->element[0]->integer;
     q->next_sched_ms = next > 0 ? next : 0;
     size_t n = (r->elements - 1) / 5;
-    q->empty = (int)n < cr->asked;
+    /* A short claim means empty, unless a wake-up arrived (on the other
+     * connection) while the claim was in flight: then a job may have come
+     * after the claim looked, and the queue must be tried again. */
+    int woken = q->wakes != cr->wakes;
+    q->empty = (int)n < cr->asked && !woken;
     q->exhausted = q->empty && next < 0;
     w->stats.claimed += (long long)n;
     for (size_t i = 0; i < n; i++) {
@@ -450,7 +455,7 @@ static void claim_more(worker_t *w)
     if (cq->limit && cq->limit - w->queues[qi].in_flight < n)
         n = cq->limit - w->queues[qi].in_flight;
     claim_req_t *cr = malloc(sizeof *cr);
-    *cr = (claim_req_t){w, qi, n};
+    *cr = (claim_req_t){w, qi, n, w->queues[qi].wakes};
     proto_argv_t a;
     proto_argv_init(&a);
     proto_argv_adds(&a, w->cfg->worker_id);
@@ -1218,6 +1223,7 @@ static void on_rq_message(rq_t *rq, const char *channel, const char *msg, void *
         if (strcmp(ch, channel) == 0) {
             w->queues[i].empty = 0;
             w->queues[i].exhausted = 0;
+            w->queues[i].wakes++;
         }
     }
     kick(w);

@@ -51,6 +51,7 @@ typedef struct {
     int exhausted;         /* empty and nothing scheduled (for --once) */
     int in_flight;         /* handlers of this queue running */
     int current;           /* smooth weighted round robin state */
+    unsigned wakes;        /* wake-up messages seen for this queue */
 } worker_queue_t;
 
 typedef struct worker {
