@@ -75,7 +75,7 @@ int jobd_extend(jobd_client_t *c, const char *queue, const char *id, const char 
     proto_argv_addll(&c->argv, lease_ms);
     proto_argv_adds(&c->argv, id);
     proto_argv_adds(&c->argv, token);
-    long long res;
+    long long res = 0;
     int rc = one(c, &res);
     if (rc < 0) return rc;
     return res == 0 ? stale(c, id) : (res == 2 ? 1 : 0);
@@ -89,7 +89,7 @@ int jobd_ack(jobd_client_t *c, const char *queue, const char *id, const char *to
     proto_argv_adds(&c->argv, id);
     proto_argv_adds(&c->argv, token);
     proto_argv_adds(&c->argv, result_json);
-    long long res;
+    long long res = 0;
     int rc = one(c, &res);
     if (rc < 0) return rc;
     return res == 1 ? 0 : stale(c, id);
@@ -104,7 +104,7 @@ int jobd_fail(jobd_client_t *c, const char *queue, const char *id, const char *t
     proto_argv_adds(&c->argv, token);
     proto_argv_adds(&c->argv, error);
     proto_argv_addll(&c->argv, retry_delay_ms);
-    long long res;
+    long long res = 0;
     int rc = one(c, &res);
     if (rc < 0) return rc;
     return res > 0 ? (int)res : stale(c, id);
@@ -119,7 +119,7 @@ int jobd_release(jobd_client_t *c, const char *queue, const char *id, const char
     proto_argv_adds(&c->argv, token);
     proto_argv_adds(&c->argv, checkpoint_json);
     proto_argv_adds(&c->argv, "");
-    long long res;
+    long long res = 0;
     int rc = one(c, &res);
     if (rc < 0) return rc;
     return res == 1 ? 0 : (res == 3 ? JOBD_FAILED_CANCELED : stale(c, id));
@@ -136,7 +136,7 @@ int jobd_checkpoint(jobd_client_t *c, const char *queue, const char *id, const c
         proto_argv_addd(&c->argv, progress);
     else
         proto_argv_adds(&c->argv, "");
-    long long res;
+    long long res = 0;
     int rc = one(c, &res);
     if (rc < 0) return rc;
     return res == 1 ? 0 : stale(c, id);
