@@ -140,7 +140,7 @@ static int64_t retry_delay(const worker_t *w, const job_t *j)
 static int max_attempts(const job_t *j)
 {
     /* The job's own setting, else the handler's, else the default. */
-    if (j->env.root && json_object_get(j->env.root, "max_attempts")) return j->env.max_attempts;
+    if (j->env.max_attempts > 0) return j->env.max_attempts;
     if (j->handler && j->handler->max_attempts) return j->handler->max_attempts;
     return JOBD_DEFAULT_MAX_ATTEMPTS;
 }
@@ -571,6 +571,7 @@ static void add_outcome_args(worker_t *w, proto_argv_t *a, job_t *j)
         proto_argv_addll(a, j->outcome == OUT_RETRY      ? j->retry_ms
                             : j->outcome == OUT_CANCELED ? -2
                                                          : -1);
+        proto_argv_addll(a, max_attempts(j)); /* the handler's, for a job that sets none */
     }
     pthread_mutex_unlock(&j->mu);
     (void)w;

@@ -423,7 +423,7 @@ static int spec_prio(const jobd_job_spec_t *s)
 
 static int spec_max(const jobd_job_spec_t *s)
 {
-    return s->max_attempts ? s->max_attempts : JOBD_DEFAULT_MAX_ATTEMPTS;
+    return s->max_attempts; /* 0: not set; the handler's or the default applies */
 }
 
 static int64_t spec_run_at(const jobd_job_spec_t *s, int64_t now)

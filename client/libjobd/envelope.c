@@ -406,8 +406,12 @@ int envelope_encode_buf(const jobd_job_spec_t *s, const char *id, int64_t create
     }
     PUT_LIT(b, ",\"priority\":");
     put_ll(b, s->priority < 0 ? JOBD_DEFAULT_PRIORITY : s->priority);
-    PUT_LIT(b, ",\"max_attempts\":");
-    put_ll(b, s->max_attempts ? s->max_attempts : JOBD_DEFAULT_MAX_ATTEMPTS);
+    /* Absent when the job does not set it: the handler's max_attempts
+     * applies then, else JOBD_DEFAULT_MAX_ATTEMPTS (decided by the worker). */
+    if (s->max_attempts) {
+        PUT_LIT(b, ",\"max_attempts\":");
+        put_ll(b, s->max_attempts);
+    }
     PUT_LIT(b, ",\"created_at\":\"");
     put_time(b, created_ms);
     PUT_LIT(b, "\"");
@@ -484,7 +488,7 @@ int envelope_decode(const char *text, size_t len, envelope_t *e, char *err, size
         goto bad;
     }
     e->priority = p ? (int)json_integer_value(p) : JOBD_DEFAULT_PRIORITY;
-    e->max_attempts = m ? (int)json_integer_value(m) : JOBD_DEFAULT_MAX_ATTEMPTS;
+    e->max_attempts = m ? (int)json_integer_value(m) : 0; /* 0: not set by the job */
     e->timeout_s = t ? json_integer_value(t) : 0;
     return 0;
 bad:

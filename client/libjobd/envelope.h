@@ -49,7 +49,7 @@ typedef struct {
     json_t *root; /* new reference, freed by envelope_clear */
     const char *id, *queue, *type, *traceparent, *idempotency_key;
     json_t *payload; /* borrowed; JSON null if absent */
-    int priority, max_attempts;
+    int priority, max_attempts; /* max_attempts 0: the job did not set it */
     int64_t timeout_s; /* 0: none */
 } envelope_t;
 

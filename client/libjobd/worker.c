@@ -104,6 +104,7 @@ int jobd_fail(jobd_client_t *c, const char *queue, const char *id, const char *t
     proto_argv_adds(&c->argv, token);
     proto_argv_adds(&c->argv, error);
     proto_argv_addll(&c->argv, retry_delay_ms);
+    proto_argv_addll(&c->argv, 0); /* max_attempts: the job's, else the default */
     long long res = 0;
     int rc = one(c, &res);
     if (rc < 0) return rc;

@@ -2,10 +2,11 @@
 --
 -- KEYS[1]  queue prefix
 -- ARGV[1]  retention of dead and canceled records in ms (0: keep)
--- then per job 4 values: id, lease token, error text, then the disposition:
+-- then per job 5 values: id, lease token, error text, the disposition:
 --          delay >= 0: retry after that many ms if attempts remain, else dead;
 --          -1: dead now (bad input, unknown type: retrying cannot help);
---          -2: canceled (the holder saw a cancel request and stopped).
+--          -2: canceled (the holder saw a cancel request and stopped);
+--          and the caller's max_attempts for a job that sets none (0: 5).
 -- Reply:   array, per job: 0 rejected (stale token), 1 retry scheduled,
 --          2 dead, 3 canceled. A job with a pending cancel request ends
 --          canceled whatever the disposition.
@@ -14,8 +15,9 @@ local nows = istr(now)
 local ttl = ARGV[1]
 local out = {}
 local failed, dead, canceled = 0, 0, 0
-for i = 2, #ARGV, 4 do
+for i = 2, #ARGV, 5 do
   local id, token, err, how = ARGV[i], ARGV[i + 1], ARGV[i + 2], tonumber(ARGV[i + 3])
+  local given_max = ARGV[i + 4]
   local jk = jobkey(id)
   local f = redis.call('HMGET', jk, 'token', 'watch', 'attempt', 'max', 'cancel')
   if f[1] ~= token then
@@ -27,7 +29,7 @@ for i = 2, #ARGV, 4 do
       notify(id, f[2], 'canceled')
       canceled = canceled + 1
       out[#out + 1] = 3
-    elseif how < 0 or tonumber(f[3]) >= tonumber(f[4]) then
+    elseif how < 0 or tonumber(f[3]) >= max_attempts(f[4], given_max) then
       finish(id, jk, 'dead', nows, ttl, 'error', err)
       notify(id, f[2], 'dead')
       dead = dead + 1

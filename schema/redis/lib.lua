@@ -41,6 +41,19 @@ end
 -- Redis's Lua), so long argument lists go to Redis in slices of this many.
 local SLICE = 1000
 
+-- Attempts when neither the job nor the caller says (JOBD_DEFAULT_MAX_ATTEMPTS).
+local DEFAULT_MAX_ATTEMPTS = 5
+
+-- The job's max_attempts (hash field 'max', 0 when the job did not set one),
+-- else the caller's (a worker knows its handler's), else the default.
+local function max_attempts(stored, given)
+  local m = tonumber(stored) or 0
+  if m > 0 then return m end
+  m = tonumber(given) or 0
+  if m > 0 then return m end
+  return DEFAULT_MAX_ATTEMPTS
+end
+
 -- redis.call(cmd, key, ...list) in slices of step values (keep step even for
 -- score/member pairs). Returns the sum of the integer replies.
 local function call_sliced(cmd, key, list, step)

@@ -10,7 +10,9 @@
 -- An expired lease charges its attempt (it was charged at claim and is not
 -- given back), so a job that keeps killing its worker ends dead, with the
 -- error "lease expired on attempt N of M". A job with a pending cancel
--- request ends canceled. Its old token is void either way.
+-- request ends canceled. Its old token is void either way. A job that sets no
+-- max_attempts counts against the default here (the reaper does not know the
+-- handler of a job another worker held).
 local now = now_ms()
 local nows = istr(now)
 local ttl_ok, ttl_dead = tonumber(ARGV[2]), tonumber(ARGV[3])
@@ -26,9 +28,9 @@ for _, id in ipairs(expired) do
     finish(id, jk, 'canceled', nows, ttl_dead)
     notify(id, f[5], 'canceled')
     canceled = canceled + 1
-  elseif tonumber(f[1]) >= tonumber(f[2]) then
+  elseif tonumber(f[1]) >= max_attempts(f[2], 0) then
     finish(id, jk, 'dead', nows, ttl_dead,
-      'error', 'lease expired on attempt ' .. f[1] .. ' of ' .. f[2])
+      'error', 'lease expired on attempt ' .. f[1] .. ' of ' .. max_attempts(f[2], 0))
     notify(id, f[5], 'dead')
     dead = dead + 1
   else

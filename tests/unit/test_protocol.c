@@ -30,12 +30,12 @@ TEST(envelope_exact_encoding)
     s.queue = "q";
     s.type = "index.docs";
     int rc;
-    /* Defaults: null payload, priority 5, 5 attempts, optional fields absent. */
+    /* Defaults: null payload, priority 5, optional fields (max_attempts too) absent. */
     char *json = encode(&s, 1700000000123LL, 0, &rc);
     ASSERT_EQ(rc, 0);
     ASSERT_STR_EQ(json, "{\"v\":1,\"id\":\"0190c2b4-0000-7000-8000-000000000001\",\"queue\":\"q\","
                         "\"type\":\"index.docs\",\"payload\":null,\"priority\":5,"
-                        "\"max_attempts\":5,\"created_at\":\"2023-11-14T22:13:20.123Z\"}");
+                        "\"created_at\":\"2023-11-14T22:13:20.123Z\"}");
     free(json);
 
     /* Every field; the payload text loses only its insignificant blanks. */

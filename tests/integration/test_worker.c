@@ -1,0 +1,1107 @@
+/* test_worker.c - black-box tests of the jobd worker loop: the real jobd
+ * binary against the real test redis-server, real exec handlers
+ * (tests/fixtures/test_handler.c), real signals. Each test has its own key
+ * prefix and queue names. Nothing here sleeps to synchronise: tests wait for
+ * log lines, for Redis conditions polled with a deadline, or for exit. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <jansson.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "testlib.h"
+
+/* ---- processes we started: killed if the test aborts ---- */
+
+static pid_t tracked[16];
+static pid_t private_redis_pid;
+
+static void on_abort(int sig)
+{
+    for (int i = 0; i < 16; i++)
+        if (tracked[i] > 0) kill(tracked[i], SIGKILL);
+    if (private_redis_pid > 0) kill(private_redis_pid, SIGKILL);
+    signal(sig, SIG_DFL);
+    raise(sig);
+}
+
+static void install_abort_handler(void)
+{
+    static int installed;
+    if (!installed) {
+        signal(SIGABRT, on_abort);
+        /* A Redis or child that goes away must fail an assertion, not kill
+         * the test silently. */
+        signal(SIGPIPE, SIG_IGN);
+    }
+    installed = 1;
+}
+
+static void track(pid_t pid)
+{
+    install_abort_handler();
+    for (int i = 0; i < 16; i++) {
+        if (tracked[i] <= 0) {
+            tracked[i] = pid;
+            return;
+        }
+    }
+}
+
+static void untrack(pid_t pid)
+{
+    for (int i = 0; i < 16; i++)
+        if (tracked[i] == pid) tracked[i] = 0;
+}
+
+static void pause_ms(int ms)
+{
+    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+/* Prints the last lines of a log to stderr (for a failing test's output). */
+static void dump_log(const char *path)
+{
+    char *s = test_read_file(path);
+    if (!s) return;
+    size_t len = strlen(s);
+    const char *start = len > 6000 ? s + len - 6000 : s;
+    fprintf(stderr, "---- last lines of %s ----\n%s\n---- end ----\n", path, start);
+    free(s);
+}
+
+/* Waits for jobd to exit; returns its status (-1 on timeout, after dumping
+ * its log). */
+static int wait_exit(pid_t pid, int64_t ms, const char *log)
+{
+    int st = test_waitpid(pid, ms);
+    if (st >= 0)
+        untrack(pid);
+    else
+        dump_log(log);
+    return st;
+}
+
+#define ASSERT_EXIT(pid, ms, log, want)                                                            \
+    do {                                                                                           \
+        int st_ = wait_exit(pid, ms, log);                                                         \
+        if (st_ != (want)) {                                                                       \
+            if (st_ >= 0) dump_log(log);                                                           \
+            ASSERT_EQ(st_, want);                                                                  \
+        }                                                                                          \
+    } while (0)
+
+/* ---- Redis: the shared test server, or a private one ---- */
+
+static char private_sock[700];
+static redisContext *private_ctx;
+
+static redisContext *R(void)
+{
+    if (!private_sock[0]) return test_redis();
+    if (private_ctx && private_ctx->err) {
+        redisFree(private_ctx);
+        private_ctx = NULL;
+    }
+    if (!private_ctx) {
+        private_ctx = redisConnectUnix(private_sock);
+        if (private_ctx && private_ctx->err) {
+            redisFree(private_ctx);
+            private_ctx = NULL;
+        }
+    }
+    return private_ctx;
+}
+
+/* Runs a command; NULL if the server is unreachable (the private one may be
+ * restarting). */
+static redisReply *rcmd(const char *fmt, ...)
+{
+    redisReply *r = NULL;
+    /* A second try on a fresh connection: the private server may have been
+     * restarted under the cached one. */
+    for (int attempt = 0; attempt < 2 && !r; attempt++) {
+        redisContext *c = R();
+        if (!c) return NULL;
+        va_list ap;
+        va_start(ap, fmt);
+        r = redisvCommand(c, fmt, ap);
+        va_end(ap);
+    }
+    return r;
+}
+
+static void qkey(char *out, size_t len, const char *queue, const char *suffix)
+{
+    snprintf(out, len, "%s:{%s}:%s", test_prefix(), queue, suffix);
+}
+
+/* ZCARD of PREFIX:{queue}:set, -1 if Redis is unreachable. */
+static long long zcard(const char *queue, const char *set)
+{
+    char key[512];
+    qkey(key, sizeof key, queue, set);
+    redisReply *r = rcmd("ZCARD %s", key);
+    long long n = r && r->type == REDIS_REPLY_INTEGER ? r->integer : -1;
+    if (r) freeReplyObject(r);
+    return n;
+}
+
+/* A field of a job's hash, malloc'd, or NULL if missing/unreachable. */
+static char *hget(const char *queue, const char *id, const char *field)
+{
+    char key[512], suffix[128];
+    snprintf(suffix, sizeof suffix, "job:%s", id);
+    qkey(key, sizeof key, queue, suffix);
+    redisReply *r = rcmd("HGET %s %s", key, field);
+    char *v = r && r->type == REDIS_REPLY_STRING ? strndup(r->str, r->len) : NULL;
+    if (r) freeReplyObject(r);
+    return v;
+}
+
+static long long hget_ll(const char *queue, const char *id, const char *field)
+{
+    char *v = hget(queue, id, field);
+    long long n = v ? strtoll(v, NULL, 10) : -1;
+    free(v);
+    return n;
+}
+
+static long long stat_counter(const char *queue, const char *field)
+{
+    char key[512];
+    qkey(key, sizeof key, queue, "stats");
+    redisReply *r = rcmd("HGET %s %s", key, field);
+    long long n = r && r->type == REDIS_REPLY_STRING ? strtoll(r->str, NULL, 10) : 0;
+    if (r) freeReplyObject(r);
+    return n;
+}
+
+static int field_is(const char *queue, const char *id, const char *field, const char *want)
+{
+    char *v = hget(queue, id, field);
+    int eq = v && strcmp(v, want) == 0;
+    free(v);
+    return eq;
+}
+
+/* Polls until the job's field equals want; returns 0, or -1 after ms. */
+static int wait_field(const char *queue, const char *id, const char *field, const char *want,
+                      int64_t ms)
+{
+    int64_t deadline = test_now_ms() + ms;
+    while (!field_is(queue, id, field, want)) {
+        if (test_now_ms() >= deadline) return -1;
+        pause_ms(20);
+    }
+    return 0;
+}
+
+/* Polls until ZCARD of the set is at least n; returns 0, or -1 after ms. */
+static int wait_zcard_ge(const char *queue, const char *set, long long n, int64_t ms)
+{
+    int64_t deadline = test_now_ms() + ms;
+    while (zcard(queue, set) < n) {
+        if (test_now_ms() >= deadline) return -1;
+        pause_ms(20);
+    }
+    return 0;
+}
+
+static long long terminal_count(const char *queue)
+{
+    return zcard(queue, "succeeded") + zcard(queue, "dead") + zcard(queue, "canceled");
+}
+
+/* Asserts nothing of queue is left waiting or leased. */
+static void assert_nothing_pending(const char *queue)
+{
+    ASSERT_EQ(zcard(queue, "ready"), 0);
+    ASSERT_EQ(zcard(queue, "scheduled"), 0);
+    ASSERT_EQ(zcard(queue, "active"), 0);
+}
+
+#define ASSERT_FIELD(queue, id, field, want)                                                       \
+    do {                                                                                           \
+        char *v_ = hget(queue, id, field);                                                         \
+        ASSERT_STR_EQ(v_, want);                                                                   \
+        free(v_);                                                                                  \
+    } while (0)
+
+#define ASSERT_FIELD_CONTAINS(queue, id, field, needle)                                            \
+    do {                                                                                           \
+        char *v_ = hget(queue, id, field);                                                         \
+        ASSERT_CONTAINS(v_, needle);                                                               \
+        free(v_);                                                                                  \
+    } while (0)
+
+/* ---- jobd ---- */
+
+static const char *tmp_path(const char *name)
+{
+    static char paths[16][600];
+    static int next;
+    char *p = paths[next++ % 16];
+    snprintf(p, 600, "%s/%s", test_tmpdir(), name);
+    return p;
+}
+
+/* The handlers file: "t.exec" runs the test handler. */
+static const char *handlers_file(void)
+{
+    static char path[600];
+    if (!path[0]) {
+        snprintf(path, sizeof path, "%s/handlers.json", test_tmpdir());
+        char text[2048];
+        snprintf(text, sizeof text, "{\"t.exec\": {\"exec\": [\"%s\"]}}\n",
+                 test_helper("test_handler"));
+        test_write_file(path, text);
+    }
+    return path;
+}
+
+/* Starts jobd on queue with this test's prefix, state dir <tmp>/<state>,
+ * JSON logs into log, plus extra flags (NULL-terminated) and environment.
+ * url NULL: the shared test Redis. */
+static pid_t jobd_start(const char *log, const char *url, const char *queue, const char *state,
+                        const char *const extra[], const char *const env[])
+{
+    char statedir[600];
+    snprintf(statedir, sizeof statedir, "%s/%s", test_tmpdir(), state);
+    mkdir(statedir, 0755);
+    const char *argv[64] = {test_env("JOBD_BIN"),
+                            "--redis",
+                            url ? url : test_redis_url(),
+                            "--prefix",
+                            test_prefix(),
+                            "--queues",
+                            queue,
+                            "--handlers",
+                            handlers_file(),
+                            "--state-dir",
+                            statedir,
+                            "--log-format",
+                            "json",
+                            "--http",
+                            "127.0.0.1:0"};
+    int n = 15;
+    for (int i = 0; extra && extra[i] && n < 63; i++)
+        argv[n++] = extra[i];
+    argv[n] = NULL;
+    pid_t pid = test_spawn(argv, env, log);
+    track(pid);
+    return pid;
+}
+
+static void submit(jobd_client_t *c, const char *queue, const char *type, const char *payload,
+                   int max_attempts, int64_t timeout_s, char *id)
+{
+    jobd_job_spec_t s;
+    jobd_job_spec_init(&s);
+    s.queue = queue;
+    s.type = type;
+    s.payload_json = payload;
+    s.max_attempts = max_attempts;
+    s.timeout_s = timeout_s;
+    int rc = jobd_submit(c, &s, id, NULL);
+    if (rc < 0) test_fail(__FILE__, __LINE__, "submit: %s", jobd_client_errmsg(c));
+}
+
+/* The JSON log lines of path for job id (NULL: any) whose msg contains
+ * needle, as a new array. */
+static json_t *log_find(const char *path, const char *id, const char *needle)
+{
+    json_t *arr = json_array();
+    FILE *f = fopen(path, "r");
+    if (!f) return arr;
+    char *line = NULL;
+    size_t cap = 0;
+    while (getline(&line, &cap, f) > 0) {
+        json_t *o = json_loads(line, 0, NULL);
+        if (!json_is_object(o)) {
+            json_decref(o);
+            continue;
+        }
+        const char *jid = json_string_value(json_object_get(o, "job_id"));
+        const char *msg = json_string_value(json_object_get(o, "msg"));
+        if ((!id || (jid && strcmp(jid, id) == 0)) && msg && strstr(msg, needle))
+            json_array_append(arr, o);
+        json_decref(o);
+    }
+    free(line);
+    fclose(f);
+    return arr;
+}
+
+static int log_has_job(const char *path, const char *id, const char *needle)
+{
+    json_t *a = log_find(path, id, needle);
+    int n = (int)json_array_size(a);
+    json_decref(a);
+    return n;
+}
+
+/* ---- 1. bounded concurrency, exactly-once success, 2,000 exec jobs ---- */
+
+typedef struct {
+    long long ns;
+    int start; /* 1 START, 0 END */
+} event_t;
+
+static int cmp_event(const void *a, const void *b)
+{
+    const event_t *x = a, *y = b;
+    if (x->ns != y->ns) return x->ns < y->ns ? -1 : 1;
+    return x->start - y->start; /* an END at the same instant frees the slot first */
+}
+
+static int cmp_id(const void *a, const void *b)
+{
+    return strcmp(a, b);
+}
+
+TEST(worker_concurrency_2000_exec_jobs)
+{
+    install_abort_handler();
+    enum { N = 2000, SLOTS = 8 };
+    const char *q = "wconc";
+    const char *rec = tmp_path("record.log"), *log = tmp_path("jobd.log");
+    jobd_client_t *c = test_client();
+    char payload[800];
+    snprintf(payload, sizeof payload, "{\"mode\":\"record\",\"ms\":2,\"log\":\"%s\"}", rec);
+    jobd_job_spec_t *specs = calloc(N, sizeof *specs);
+    for (int i = 0; i < N; i++) {
+        jobd_job_spec_init(&specs[i]);
+        specs[i].queue = q;
+        specs[i].type = "t.exec";
+        specs[i].payload_json = payload;
+    }
+    char(*ids)[JOBD_ID_LEN + 1] = calloc(N, sizeof *ids);
+    int rc = jobd_submit_batch(c, specs, N, (char *)ids);
+    if (rc < 0) test_fail(__FILE__, __LINE__, "submit batch: %s", jobd_client_errmsg(c));
+
+    pid_t pid = jobd_start(log, NULL, q, "state", (const char *[]){"--concurrency", "8", "--once",
+                                                                    NULL},
+                           NULL);
+    ASSERT_EXIT(pid, test_ms(60000), log, 0);
+
+    ASSERT_EQ(zcard(q, "succeeded"), N);
+    ASSERT_EQ(zcard(q, "dead"), 0);
+    assert_nothing_pending(q);
+    for (int i = 0; i < N; i++) {
+        ASSERT_FIELD(q, ids[i], "state", "succeeded");
+        ASSERT_FIELD_CONTAINS(q, ids[i], "result", ids[i]);
+    }
+
+    /* Each job ran exactly once, and never more than SLOTS at a time. */
+    FILE *f = fopen(rec, "r");
+    ASSERT(f != NULL);
+    event_t *ev = calloc(4 * N, sizeof *ev);
+    char(*ends)[JOBD_ID_LEN + 1] = calloc(2 * N, sizeof *ends);
+    int nev = 0, nstart = 0, nend = 0;
+    char kind[16], id[JOBD_ID_LEN + 1];
+    long long ns;
+    while (nev < 4 * N && fscanf(f, "%15s %36s %lld", kind, id, &ns) == 3) {
+        int start = strcmp(kind, "START") == 0;
+        ev[nev++] = (event_t){ns, start};
+        if (start) {
+            nstart++;
+        } else if (nend < 2 * N) {
+            memcpy(ends[nend++], id, sizeof id);
+        }
+    }
+    fclose(f);
+    ASSERT_EQ(nstart, N);
+    ASSERT_EQ(nend, N);
+    qsort(ends, (size_t)nend, sizeof *ends, cmp_id);
+    for (int i = 1; i < nend; i++)
+        if (strcmp(ends[i - 1], ends[i]) == 0)
+            test_fail(__FILE__, __LINE__, "job %s ran twice", ends[i]);
+    for (int i = 0; i < N; i++)
+        ASSERT(bsearch(ids[i], ends, (size_t)nend, sizeof *ends, cmp_id) != NULL);
+    qsort(ev, (size_t)nev, sizeof *ev, cmp_event);
+    int cur = 0, max = 0;
+    for (int i = 0; i < nev; i++) {
+        cur += ev[i].start ? 1 : -1;
+        if (cur > max) max = cur;
+    }
+    ASSERT_EQ(cur, 0);
+    ASSERT_LE(max, SLOTS);
+    ASSERT_GE(max, 2); /* the slots were really used in parallel */
+    free(ev);
+    free(ends);
+    free(ids);
+    free(specs);
+    jobd_client_free(c);
+}
+
+/* ---- 2. retries with backoff, then dead ---- */
+
+TEST(worker_retry_backoff_then_dead)
+{
+    install_abort_handler();
+    const char *q = "wretry", *log = tmp_path("jobd.log");
+    jobd_client_t *c = test_client();
+    char id[JOBD_ID_LEN + 1];
+    submit(c, q, "fail", "{\"message\":\"boom-7f3a\"}", 3, 0, id);
+
+    pid_t pid = jobd_start(log, NULL, q, "state",
+                           (const char *[]){"--once", "--retry-base", "100ms", "--retry-cap", "1s",
+                                            NULL},
+                           NULL);
+    ASSERT_EXIT(pid, test_ms(30000), log, 0);
+
+    json_t *st = NULL;
+    ASSERT_EQ(jobd_status(c, id, &st), 0);
+    ASSERT_STR_EQ(json_string_value(json_object_get(st, "state")), "dead");
+    ASSERT_EQ(json_integer_value(json_object_get(st, "attempt")), 3);
+    ASSERT_CONTAINS(json_string_value(json_object_get(st, "error")), "boom-7f3a");
+    json_decref(st);
+    ASSERT_EQ(zcard(q, "dead"), 1);
+    assert_nothing_pending(q);
+    ASSERT_EQ(stat_counter(q, "failed"), 3);
+    ASSERT_EQ(stat_counter(q, "dead"), 1);
+
+    /* Two retries were scheduled (attempts 1 and 2), then attempt 3 went dead. */
+    json_t *retries = log_find(log, id, "retry scheduled");
+    json_t *dead = log_find(log, id, "dead");
+    ASSERT_EQ(json_array_size(retries), 2);
+    ASSERT_EQ(json_array_size(dead), 1);
+    json_t *r1 = json_array_get(retries, 0), *r2 = json_array_get(retries, 1),
+           *d = json_array_get(dead, 0);
+    ASSERT_EQ(json_integer_value(json_object_get(r1, "attempt")), 1);
+    ASSERT_EQ(json_integer_value(json_object_get(r2, "attempt")), 2);
+    ASSERT_EQ(json_integer_value(json_object_get(d, "attempt")), 3);
+    ASSERT_STR_EQ(json_string_value(json_object_get(d, "queue")), q);
+    ASSERT_STR_EQ(json_string_value(json_object_get(d, "type")), "fail");
+    int64_t t1 = jobd_parse_rfc3339_ms(json_string_value(json_object_get(r1, "ts")));
+    int64_t t2 = jobd_parse_rfc3339_ms(json_string_value(json_object_get(r2, "ts")));
+    int64_t t3 = jobd_parse_rfc3339_ms(json_string_value(json_object_get(d, "ts")));
+    ASSERT(t1 > 0 && t2 > 0 && t3 > 0);
+    ASSERT_LE(t1, t2);
+    ASSERT_LE(t2, t3);
+    /* The last attempt was claimed no earlier than the run_at its retry was
+     * scheduled for (both on the Redis clock): the backoff was honoured. */
+    long long run_at = hget_ll(q, id, "run_at"), started = hget_ll(q, id, "started_at");
+    ASSERT_GT(run_at, 0);
+    ASSERT_GE(started, run_at);
+    json_decref(retries);
+    json_decref(dead);
+    jobd_client_free(c);
+}
+
+/* ---- 3. job timeout: SIGTERM, then SIGKILL after the kill grace ---- */
+
+TEST(worker_timeout_stops_handler)
+{
+    install_abort_handler();
+    const char *q = "wtimeout", *log = tmp_path("jobd.log"), *rec = tmp_path("handler.log");
+    jobd_client_t *c = test_client();
+    char p1[800], p2[800], polite[JOBD_ID_LEN + 1], stubborn[JOBD_ID_LEN + 1];
+    snprintf(p1, sizeof p1, "{\"mode\":\"sleep\",\"ms\":60000,\"log\":\"%s\"}", rec);
+    snprintf(p2, sizeof p2, "{\"mode\":\"hang\",\"log\":\"%s\"}", rec);
+    submit(c, q, "t.exec", p1, 1, 1, polite);
+    submit(c, q, "t.exec", p2, 1, 1, stubborn);
+
+    pid_t pid = jobd_start(log, NULL, q, "state",
+                           (const char *[]){"--once", "--concurrency", "2", "--kill-grace", "1",
+                                            NULL},
+                           NULL);
+    ASSERT_EXIT(pid, test_ms(30000), log, 0);
+
+    ASSERT_FIELD(q, polite, "state", "dead");
+    ASSERT_FIELD_CONTAINS(q, polite, "error", "timeout");
+    ASSERT_FIELD(q, stubborn, "state", "dead");
+    ASSERT_FIELD_CONTAINS(q, stubborn, "error", "timeout");
+    assert_nothing_pending(q);
+    /* The polite handler saw SIGTERM; the stubborn one ignored it and was
+     * killed after the grace (it would otherwise run for minutes). */
+    char want[128];
+    snprintf(want, sizeof want, "TERM %s 1", polite);
+    ASSERT_EQ(test_wait_log(rec, 0, want, NULL), 0);
+    jobd_client_free(c);
+}
+
+/* ---- 4. cancel of active jobs (built-in and exec) ---- */
+
+TEST(worker_cancel_active_job)
+{
+    install_abort_handler();
+    const char *q = "wcancel", *log = tmp_path("jobd.log"), *rec = tmp_path("handler.log");
+    jobd_client_t *c = test_client();
+    char p[800], bi[JOBD_ID_LEN + 1], ex[JOBD_ID_LEN + 1];
+    snprintf(p, sizeof p, "{\"mode\":\"sleep\",\"ms\":60000,\"log\":\"%s\"}", rec);
+    submit(c, q, "sleep", "{\"ms\":60000}", 0, 0, bi);
+    submit(c, q, "t.exec", p, 0, 0, ex);
+
+    pid_t pid = jobd_start(log, NULL, q, "state",
+                           (const char *[]){"--once", "--concurrency", "2", "--lease", "3", NULL},
+                           NULL);
+    ASSERT_EQ(wait_field(q, bi, "state", "active", test_ms(10000)), 0);
+    ASSERT_EQ(wait_field(q, ex, "state", "active", test_ms(10000)), 0);
+    char run[128];
+    snprintf(run, sizeof run, "RUN %s 1", ex);
+    ASSERT_EQ(test_wait_log(rec, test_ms(10000), run, NULL), 0); /* the child is up */
+
+    int was_active = -1;
+    ASSERT_EQ(jobd_cancel(c, bi, &was_active), 0);
+    ASSERT_EQ(was_active, 1);
+    was_active = -1;
+    ASSERT_EQ(jobd_cancel(c, ex, &was_active), 0);
+    ASSERT_EQ(was_active, 1);
+
+    /* The heartbeat is a third of the lease (1 s): a few of them at most. */
+    ASSERT_EQ(wait_field(q, bi, "state", "canceled", test_ms(6000)), 0);
+    ASSERT_EQ(wait_field(q, ex, "state", "canceled", test_ms(6000)), 0);
+    ASSERT_EXIT(pid, test_ms(10000), log, 0);
+    ASSERT_EQ(zcard(q, "canceled"), 2);
+    assert_nothing_pending(q);
+    char term[128];
+    snprintf(term, sizeof term, "TERM %s 1", ex);
+    ASSERT_EQ(test_wait_log(rec, 0, term, NULL), 0); /* jobd stopped the child */
+    jobd_client_free(c);
+}
+
+/* ---- 5. lease loss: a paused worker is fenced off ---- */
+
+/* Polls until A's log has a line for job id saying its lease was lost or
+ * its outcome was rejected as stale. */
+static int wait_fenced(const char *log, const char *id, int64_t ms)
+{
+    int64_t deadline = test_now_ms() + ms;
+    while (log_has_job(log, id, "lease lost") + log_has_job(log, id, "stale") == 0) {
+        if (test_now_ms() >= deadline) return -1;
+        pause_ms(20);
+    }
+    return 0;
+}
+
+TEST(worker_lease_lost_is_fenced)
+{
+    install_abort_handler();
+    const char *q = "wlease", *rec = tmp_path("handler.log");
+    const char *log_a = tmp_path("jobd-a.log"), *log_b = tmp_path("jobd-b.log");
+    jobd_client_t *c = test_client();
+    char p[800], running[JOBD_ID_LEN + 1], finished[JOBD_ID_LEN + 1];
+    /* On attempt 1 (A's), "running" runs long, so A's copy is still running
+     * when A wakes up (A must stop it), and "finished" ends while A is paused
+     * (A's ack must be rejected). Attempt 2 (B's) is short for both. */
+    snprintf(p, sizeof p, "{\"mode\":\"sleep\",\"ms\":60000,\"ms_retry\":300,\"log\":\"%s\"}", rec);
+    submit(c, q, "t.exec", p, 5, 0, running);
+    snprintf(p, sizeof p, "{\"mode\":\"sleep\",\"ms\":2000,\"ms_retry\":300,\"log\":\"%s\"}", rec);
+    submit(c, q, "t.exec", p, 5, 0, finished);
+    const char *const ids[] = {running, finished};
+
+    pid_t a = jobd_start(log_a, NULL, q, "state-a",
+                         (const char *[]){"--lease", "2", "--worker-id", "A", "--concurrency", "2",
+                                          NULL},
+                         NULL);
+    for (int i = 0; i < 2; i++) {
+        ASSERT_EQ(wait_field(q, ids[i], "state", "active", test_ms(10000)), 0);
+        ASSERT_FIELD(q, ids[i], "worker", "A");
+        char run1[128];
+        snprintf(run1, sizeof run1, "RUN %s 1", ids[i]);
+        ASSERT_EQ(test_wait_log(rec, test_ms(10000), run1, NULL), 0);
+    }
+
+    ASSERT_EQ(kill(a, SIGSTOP), 0);
+    pid_t b = jobd_start(log_b, NULL, q, "state-b",
+                         (const char *[]){"--lease", "2", "--worker-id", "B", "--concurrency", "2",
+                                          NULL},
+                         NULL);
+    /* A's leases expire; B claims both jobs (attempt 2) and finishes them. */
+    for (int i = 0; i < 2; i++) {
+        if (wait_field(q, ids[i], "state", "succeeded", test_ms(30000)) < 0) {
+            kill(a, SIGCONT);
+            dump_log(log_b);
+            test_fail(__FILE__, __LINE__, "B did not finish job %s", ids[i]);
+        }
+        ASSERT_FIELD(q, ids[i], "worker", "B");
+        ASSERT_FIELD_CONTAINS(q, ids[i], "result", "\"attempt\":2");
+    }
+    /* A's copy of "finished" has ended (A, paused, has not seen it yet). */
+    char done1[128];
+    snprintf(done1, sizeof done1, "DONE %s 1", finished);
+    ASSERT_EQ(test_wait_log(rec, test_ms(10000), done1, NULL), 0);
+
+    ASSERT_EQ(kill(a, SIGCONT), 0);
+    /* A finds out (rejected extension or rejected ack) and stops its copy
+     * of "running". */
+    for (int i = 0; i < 2; i++) {
+        if (wait_fenced(log_a, ids[i], test_ms(10000)) < 0) {
+            dump_log(log_a);
+            test_fail(__FILE__, __LINE__, "A never noticed it lost the lease of %s", ids[i]);
+        }
+    }
+    char term[128];
+    snprintf(term, sizeof term, "TERM %s 1", running);
+    if (test_wait_log(rec, test_ms(10000), term, NULL) < 0) {
+        dump_log(log_a);
+        test_fail(__FILE__, __LINE__, "A did not stop its copy of the job");
+    }
+
+    ASSERT_EQ(kill(a, SIGTERM), 0);
+    ASSERT_EQ(kill(b, SIGTERM), 0);
+    ASSERT_EXIT(a, test_ms(15000), log_a, 0);
+    ASSERT_EXIT(b, test_ms(15000), log_b, 0);
+
+    /* B's outcomes stand; A reported nothing. */
+    for (int i = 0; i < 2; i++) {
+        ASSERT_FIELD(q, ids[i], "state", "succeeded");
+        ASSERT_FIELD(q, ids[i], "worker", "B");
+        ASSERT_FIELD_CONTAINS(q, ids[i], "result", "\"attempt\":2");
+        ASSERT_EQ(log_has_job(log_a, ids[i], "job succeeded"), 0);
+        ASSERT_EQ(log_has_job(log_a, ids[i], "job released"), 0);
+        ASSERT_EQ(log_has_job(log_a, ids[i], "job failed"), 0);
+    }
+    ASSERT_EQ(zcard(q, "succeeded"), 2);
+    assert_nothing_pending(q);
+    ASSERT_EQ(stat_counter(q, "succeeded"), 2);
+    ASSERT_EQ(stat_counter(q, "failed"), 0);
+    ASSERT_EQ(stat_counter(q, "released"), 0);
+    jobd_client_free(c);
+}
+
+/* ---- 6. kill -9 of jobd in the middle of a batch ---- */
+
+TEST(worker_sigkill_mid_batch_loses_nothing)
+{
+    install_abort_handler();
+    enum { N = 1000 };
+    const char *q = "wkill", *log_a = tmp_path("jobd-a.log"), *log_b = tmp_path("jobd-b.log");
+    jobd_client_t *c = test_client();
+    jobd_job_spec_t *specs = calloc(N, sizeof *specs);
+    for (int i = 0; i < N; i++) {
+        jobd_job_spec_init(&specs[i]);
+        specs[i].queue = q;
+        specs[i].type = "sleep";
+        specs[i].payload_json = "{\"ms\":20}";
+    }
+    char(*ids)[JOBD_ID_LEN + 1] = calloc(N, sizeof *ids);
+    if (jobd_submit_batch(c, specs, N, (char *)ids) < 0)
+        test_fail(__FILE__, __LINE__, "submit batch: %s", jobd_client_errmsg(c));
+
+    const char *flags[] = {"--concurrency", "8", "--lease", "2", NULL};
+    pid_t a = jobd_start(log_a, NULL, q, "state", flags, NULL);
+    if (wait_zcard_ge(q, "succeeded", 200, test_ms(60000)) < 0) {
+        dump_log(log_a);
+        test_fail(__FILE__, __LINE__, "jobd did not get through 200 jobs");
+    }
+    ASSERT_EQ(kill(a, SIGKILL), 0);
+    ASSERT_EXIT(a, test_ms(10000), log_a, 128 + SIGKILL);
+    long long done_at_kill = zcard(q, "succeeded");
+    ASSERT_LT(done_at_kill, N); /* the kill really was mid-batch */
+
+    /* A new jobd on the same state directory finishes the batch, the jobs
+     * the dead one held included. */
+    const char *flags_b[] = {"--concurrency", "8", "--lease", "2", "--once", NULL};
+    pid_t b = jobd_start(log_b, NULL, q, "state", flags_b, NULL);
+    ASSERT_EXIT(b, test_ms(60000), log_b, 0);
+    if (zcard(q, "succeeded") != N) {
+        fprintf(stderr, "after jobd --once: succeeded %lld, ready %lld, scheduled %lld, active "
+                "%lld, dead %lld\n", zcard(q, "succeeded"), zcard(q, "ready"),
+                zcard(q, "scheduled"), zcard(q, "active"), zcard(q, "dead"));
+        dump_log(log_b);
+    }
+    ASSERT_EQ(zcard(q, "succeeded"), N);
+    ASSERT_EQ(zcard(q, "dead"), 0);
+    ASSERT_EQ(zcard(q, "canceled"), 0);
+    assert_nothing_pending(q);
+    for (int i = 0; i < N; i++)
+        ASSERT_FIELD(q, ids[i], "state", "succeeded");
+    free(ids);
+    free(specs);
+    jobd_client_free(c);
+}
+
+/* ---- 7. redis-server restarted in the middle of a batch ---- */
+
+static void stop_private_redis(const char *dir)
+{
+    test_redis_stop(dir);
+    private_redis_pid = 0;
+}
+
+static void start_private_redis(const char *dir, char *url)
+{
+    static const char *const conf[] = {"appendonly yes", "appendfsync always", NULL};
+    test_redis_start(dir, url, conf);
+    char pidfile[600];
+    snprintf(pidfile, sizeof pidfile, "%s/redis.pid", dir);
+    char *s = test_read_file(pidfile);
+    private_redis_pid = s ? (pid_t)atoi(s) : 0;
+    free(s);
+    install_abort_handler();
+}
+
+TEST(worker_redis_restart_mid_batch)
+{
+    install_abort_handler();
+    enum { N = 500 };
+    const char *q = "wrestart", *log = tmp_path("jobd.log");
+    char dir[600], url[256];
+    snprintf(dir, sizeof dir, "%s/redis", test_tmpdir());
+    start_private_redis(dir, url);
+    snprintf(private_sock, sizeof private_sock, "%s/redis.sock", dir);
+
+    jobd_client_t *c = test_client_at(url);
+    jobd_job_spec_t *specs = calloc(N, sizeof *specs);
+    for (int i = 0; i < N; i++) {
+        jobd_job_spec_init(&specs[i]);
+        specs[i].queue = q;
+        specs[i].type = "sleep";
+        specs[i].payload_json = "{\"ms\":10}";
+    }
+    char(*ids)[JOBD_ID_LEN + 1] = calloc(N, sizeof *ids);
+    if (jobd_submit_batch(c, specs, N, (char *)ids) < 0)
+        test_fail(__FILE__, __LINE__, "submit batch: %s", jobd_client_errmsg(c));
+    jobd_client_free(c);
+
+    pid_t pid = jobd_start(log, url, q, "state",
+                           (const char *[]){"--once", "--concurrency", "4", "--lease", "3", NULL},
+                           NULL);
+    if (wait_zcard_ge(q, "succeeded", 100, test_ms(60000)) < 0) {
+        dump_log(log);
+        test_fail(__FILE__, __LINE__, "jobd did not get through 100 jobs");
+    }
+    ASSERT_EQ(test_count_log(log, "Redis ready"), 1);
+    stop_private_redis(dir);
+    start_private_redis(dir, url);
+    long long after_restart = zcard(q, "succeeded");
+    ASSERT_GE(after_restart, 100); /* the data survived the restart (AOF) */
+    ASSERT_LT(after_restart, N);   /* and the restart really was mid-batch */
+
+    int64_t deadline = test_now_ms() + test_ms(30000);
+    while (test_count_log(log, "Redis ready") < 2) {
+        if (test_now_ms() >= deadline) {
+            dump_log(log);
+            test_fail(__FILE__, __LINE__, "jobd did not reconnect");
+        }
+        pause_ms(20);
+    }
+    ASSERT_EXIT(pid, test_ms(60000), log, 0);
+    if (zcard(q, "succeeded") != N) {
+        fprintf(stderr, "after restart: succeeded %lld, ready %lld, scheduled %lld, active "
+                "%lld, dead %lld\n", zcard(q, "succeeded"), zcard(q, "ready"),
+                zcard(q, "scheduled"), zcard(q, "active"), zcard(q, "dead"));
+        dump_log(log);
+    }
+    ASSERT_EQ(zcard(q, "succeeded"), N);
+    ASSERT_EQ(zcard(q, "dead"), 0);
+    assert_nothing_pending(q);
+    for (int i = 0; i < N; i++)
+        ASSERT_FIELD(q, ids[i], "state", "succeeded");
+    stop_private_redis(dir);
+    free(ids);
+    free(specs);
+}
+
+/* ---- 8. bad input never takes the daemon or other jobs down ---- */
+
+static long vm_hwm_kb(pid_t pid)
+{
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
+    char *s = test_read_file(path);
+    if (!s) return -1;
+    char *p = strstr(s, "VmHWM:");
+    long kb = p ? strtol(p + 6, NULL, 10) : -1;
+    free(s);
+    return kb;
+}
+
+TEST(worker_bad_input_is_contained)
+{
+    install_abort_handler();
+    enum { NOOPS = 20 };
+    const char *q = "wbad", *log = tmp_path("jobd.log");
+    jobd_client_t *c = test_client();
+    char garbage[JOBD_ID_LEN + 1], flood[JOBD_ID_LEN + 1], killed[JOBD_ID_LEN + 1],
+        segv[JOBD_ID_LEN + 1], failed[JOBD_ID_LEN + 1], unknown[JOBD_ID_LEN + 1];
+    char noops[NOOPS][JOBD_ID_LEN + 1];
+    submit(c, q, "t.exec", "{\"mode\":\"garbage\"}", 1, 0, garbage);
+    submit(c, q, "t.exec", "{\"mode\":\"flood\",\"mb\":32}", 1, 0, flood);
+    submit(c, q, "t.exec", "{\"mode\":\"signal\",\"sig\":\"KILL\"}", 2, 0, killed);
+    submit(c, q, "t.exec", "{\"mode\":\"signal\",\"sig\":\"SEGV\"}", 1, 0, segv);
+    submit(c, q, "t.exec", "{\"mode\":\"fail\",\"message\":\"disk on fire\"}", 1, 0, failed);
+    submit(c, q, "no.such.type", "{}", 5, 0, unknown);
+    for (int i = 0; i < NOOPS; i++)
+        submit(c, q, "noop", "{}", 0, 0, noops[i]);
+
+    /* A malformed envelope, written the way enqueue.lua writes a job. */
+    const char *bad = "01900000-0000-7000-8000-00000000bad1";
+    char key[512], rkey[512], suffix[128], now[32];
+    snprintf(suffix, sizeof suffix, "job:%s", bad);
+    qkey(key, sizeof key, q, suffix);
+    qkey(rkey, sizeof rkey, q, "ready");
+    snprintf(now, sizeof now, "%lld", (long long)jobd_now_ms());
+    const char *score = "40000000009999";
+    freeReplyObject(test_cmd("HSET %s env %s state queued prio 5 max 5 score %s attempt 0 "
+                             "claims 0 ready_at %s",
+                             key, "{not json", score, now));
+    freeReplyObject(test_cmd("ZADD %s %s %s", rkey, score, bad));
+
+    const int total = 6 + NOOPS + 1;
+    pid_t pid = jobd_start(log, NULL, q, "state",
+                           (const char *[]){"--concurrency", "4", "--retry-base", "100ms",
+                                            "--retry-cap", "200ms", NULL},
+                           NULL);
+    int64_t deadline = test_now_ms() + test_ms(60000);
+    while (terminal_count(q) < total) {
+        if (test_now_ms() >= deadline || waitpid(pid, NULL, WNOHANG) != 0) {
+            dump_log(log);
+            test_fail(__FILE__, __LINE__, "only %lld of %d jobs ended (jobd %s)",
+                      terminal_count(q), total,
+                      waitpid(pid, NULL, WNOHANG) != 0 ? "exited" : "still up");
+        }
+        pause_ms(20);
+    }
+    /* jobd is still up, and reading 32 MiB of output did not buffer it. */
+    ASSERT_EQ(waitpid(pid, NULL, WNOHANG), 0);
+    long hwm = vm_hwm_kb(pid);
+    printf("jobd peak RSS: %ld kB\n", hwm);
+    ASSERT_GT(hwm, 0);
+#if defined(__SANITIZE_ADDRESS__)
+    ASSERT_LT(hwm, 1024 * 1024); /* ASan's quarantine keeps freed buffers resident */
+#else
+    ASSERT_LT(hwm, 24 * 1024); /* the flood is 32 MiB */
+#endif
+    ASSERT_EQ(kill(pid, SIGTERM), 0);
+    ASSERT_EXIT(pid, test_ms(15000), log, 0);
+
+    ASSERT_FIELD(q, garbage, "state", "succeeded");
+    ASSERT_FIELD(q, flood, "state", "succeeded");
+    ASSERT_FIELD(q, killed, "state", "dead");
+    ASSERT_FIELD(q, killed, "attempt", "2");
+    ASSERT_FIELD_CONTAINS(q, killed, "error", "signal");
+    ASSERT_EQ(log_has_job(log, killed, "retry scheduled"), 1);
+    ASSERT_FIELD(q, segv, "state", "dead");
+    ASSERT_FIELD_CONTAINS(q, segv, "error", "signal");
+    ASSERT_FIELD(q, failed, "state", "dead");
+    ASSERT_FIELD_CONTAINS(q, failed, "error", "disk on fire"); /* stderr is attached */
+    ASSERT_FIELD(q, unknown, "state", "dead");
+    ASSERT_FIELD_CONTAINS(q, unknown, "error", "unknown job type");
+    ASSERT_FIELD(q, unknown, "attempt", "1"); /* no retries: they cannot help */
+    ASSERT_FIELD(q, bad, "state", "dead");
+    ASSERT_FIELD_CONTAINS(q, bad, "error", "malformed envelope");
+    for (int i = 0; i < NOOPS; i++)
+        ASSERT_FIELD(q, noops[i], "state", "succeeded");
+    ASSERT_EQ(zcard(q, "succeeded"), NOOPS + 2);
+    ASSERT_EQ(zcard(q, "dead"), 5);
+    assert_nothing_pending(q);
+    /* Every log line is still one JSON object, garbage or not. */
+    FILE *f = fopen(log, "r");
+    ASSERT(f != NULL);
+    char *line = NULL;
+    size_t cap = 0;
+    while (getline(&line, &cap, f) > 0) {
+        json_t *o = json_loads(line, 0, NULL);
+        if (!json_is_object(o)) test_fail(__FILE__, __LINE__, "log line is not JSON: %s", line);
+        json_decref(o);
+    }
+    free(line);
+    fclose(f);
+    jobd_client_free(c);
+}
+
+/* ---- 9. configuration errors and precedence ---- */
+
+static int run_jobd(const char *const args[], const char *const env[], char **out, char **err)
+{
+    const char *argv[32] = {test_env("JOBD_BIN")};
+    int n = 1;
+    for (int i = 0; args[i] && n < 31; i++)
+        argv[n++] = args[i];
+    argv[n] = NULL;
+    return test_run(argv, env, NULL, out, err);
+}
+
+static json_t *find_worker(jobd_client_t *c, const char *id)
+{
+    json_t *ws = NULL;
+    if (jobd_workers(c, &ws) < 0) return NULL;
+    size_t i;
+    json_t *w;
+    json_array_foreach(ws, i, w) {
+        const char *wid = json_string_value(json_object_get(w, "id"));
+        if (wid && strcmp(wid, id) == 0) {
+            json_incref(w);
+            json_decref(ws);
+            return w;
+        }
+    }
+    json_decref(ws);
+    return NULL;
+}
+
+static json_t *wait_worker(jobd_client_t *c, const char *id, int64_t ms)
+{
+    int64_t deadline = test_now_ms() + ms;
+    for (;;) {
+        json_t *w = find_worker(c, id);
+        if (w || test_now_ms() >= deadline) return w;
+        pause_ms(20);
+    }
+}
+
+TEST(worker_config_errors_and_precedence)
+{
+    install_abort_handler();
+    char *out = NULL, *err = NULL;
+    const char *url = test_redis_url();
+
+    ASSERT_EQ(run_jobd((const char *[]){"--no-such-flag", NULL}, NULL, &out, &err), 64);
+    free(out);
+    free(err);
+
+    ASSERT_EQ(run_jobd((const char *[]){"--concurrency", "abc", "--check-config", NULL}, NULL,
+                       &out, &err),
+              78);
+    ASSERT_CONTAINS(err, "concurrency");
+    free(out);
+    free(err);
+
+    ASSERT_EQ(run_jobd((const char *[]){"--redis", url, "--concurrency", "abc", NULL}, NULL, &out,
+                       &err),
+              78);
+    ASSERT_CONTAINS(err, "concurrency");
+    free(out);
+    free(err);
+
+    const char *badh = tmp_path("bad-handlers.json");
+    test_write_file(badh, "{\"t.missing\": {\"exec\": [\"/nonexistent/jobd-handler\"]}}\n");
+    ASSERT_EQ(run_jobd((const char *[]){"--handlers", badh, "--check-config", NULL}, NULL, &out,
+                       &err),
+              78);
+    free(out);
+    free(err);
+    ASSERT_EQ(run_jobd((const char *[]){"--redis", url, "--prefix", test_prefix(), "--handlers",
+                                        badh, "--log-format", "json", NULL},
+                       NULL, &out, &err),
+              78);
+    ASSERT_CONTAINS(err, "/nonexistent/jobd-handler");
+    free(out);
+    free(err);
+
+    ASSERT_EQ(run_jobd((const char *[]){"--redis", url, "--prefix", test_prefix(), "--handlers",
+                                        handlers_file(), "--queues", "a:3,b:1", "--check-config",
+                                        NULL},
+                       NULL, &out, &err),
+              0);
+    free(out);
+    free(err);
+
+    /* Precedence: a flag beats the environment, which beats the file. */
+    const char *cfgfile = tmp_path("jobd.json");
+    test_write_file(cfgfile, "{\"concurrency\": 2}\n");
+    const char *env3[] = {"JOBD_CONCURRENCY=3", NULL};
+    char cfgenv[700];
+    snprintf(cfgenv, sizeof cfgenv, "JOBD_CONFIG=%s", cfgfile);
+    const char *env_file[] = {cfgenv, NULL};
+    const char *env_both[] = {"JOBD_CONCURRENCY=3", cfgenv, NULL};
+    const char *log_a = tmp_path("a.log"), *log_b = tmp_path("b.log"), *log_c = tmp_path("c.log"),
+               *log_d = tmp_path("d.log");
+    pid_t a = jobd_start(log_a, NULL, "wcfg", "sa",
+                         (const char *[]){"--worker-id", "A", "--concurrency", "5", NULL}, env3);
+    pid_t b = jobd_start(log_b, NULL, "wcfg", "sb", (const char *[]){"--worker-id", "B", NULL},
+                         env3);
+    pid_t cc = jobd_start(log_c, NULL, "wcfg", "sc", (const char *[]){"--worker-id", "C", NULL},
+                          env_both);
+    pid_t d = jobd_start(log_d, NULL, "wcfg", "sd", (const char *[]){"--worker-id", "D", NULL},
+                         env_file);
+    jobd_client_t *c = test_client();
+    static const struct {
+        const char *id;
+        int want;
+    } cases[] = {{"A", 5}, {"B", 3}, {"C", 3}, {"D", 2}};
+    for (size_t i = 0; i < 4; i++) {
+        json_t *w = wait_worker(c, cases[i].id, test_ms(10000));
+        if (!w) test_fail(__FILE__, __LINE__, "worker %s never registered", cases[i].id);
+        ASSERT_EQ(json_integer_value(json_object_get(w, "concurrency")), cases[i].want);
+        json_decref(w);
+    }
+    pid_t pids[] = {a, b, cc, d};
+    const char *logs[] = {log_a, log_b, log_c, log_d};
+    for (int i = 0; i < 4; i++)
+        ASSERT_EQ(kill(pids[i], SIGTERM), 0);
+    for (int i = 0; i < 4; i++)
+        ASSERT_EXIT(pids[i], test_ms(15000), logs[i], 0);
+    jobd_client_free(c);
+}
+
+/* ---- 10. SIGTERM drain: release with checkpoints, attempt not charged ---- */
+
+static long long slept_ms(const char *q, const char *id)
+{
+    char *ck = hget(q, id, "checkpoint");
+    json_t *o = ck ? json_loads(ck, JSON_DECODE_ANY, NULL) : NULL;
+    long long v = json_is_integer(json_object_get(o, "slept_ms"))
+                      ? (long long)json_integer_value(json_object_get(o, "slept_ms"))
+                      : -1;
+    json_decref(o);
+    free(ck);
+    return v;
+}
+
+TEST(worker_sigterm_drains_and_releases)
+{
+    install_abort_handler();
+    enum { N = 4 };
+    const char *q = "wdrain", *log_a = tmp_path("jobd-a.log"), *log_b = tmp_path("jobd-b.log");
+    jobd_client_t *c = test_client();
+    char ids[N][JOBD_ID_LEN + 1];
+    for (int i = 0; i < N; i++)
+        submit(c, q, "sleep", "{\"ms\":60000}", 0, 0, ids[i]);
+
+    /* A drains for 2 s, B for 1 s: B's checkpoint can only exceed A's by
+     * 500 ms or more if B resumed from A's. */
+    const char *flags_a[] = {"--concurrency", "4", "--drain-timeout", "2", "--kill-grace", "2",
+                             "--worker-id", "A", NULL};
+    pid_t a = jobd_start(log_a, NULL, q, "state-a", flags_a, NULL);
+    for (int i = 0; i < N; i++)
+        ASSERT_EQ(wait_field(q, ids[i], "state", "active", test_ms(10000)), 0);
+
+    /* Exit 0 before the drain timeout plus the kill grace (4 s; generous
+     * deadline for a loaded machine). */
+    ASSERT_EQ(kill(a, SIGTERM), 0);
+    ASSERT_EXIT(a, test_ms(8000), log_a, 0);
+    ASSERT(test_count_log(log_a, "draining") > 0);
+    ASSERT_EQ(zcard(q, "ready"), N);
+    ASSERT_EQ(zcard(q, "active"), 0);
+    long long first[N];
+    for (int i = 0; i < N; i++) {
+        ASSERT_FIELD(q, ids[i], "state", "queued");
+        ASSERT_FIELD(q, ids[i], "attempt", "0"); /* not charged */
+        first[i] = slept_ms(q, ids[i]);          /* the checkpoint reached Redis */
+        ASSERT_GE(first[i], 0);
+    }
+
+    /* A second jobd resumes them from their checkpoints. */
+    const char *flags_b[] = {"--concurrency", "4", "--drain-timeout", "1", "--kill-grace", "2",
+                             "--worker-id", "B", NULL};
+    pid_t b = jobd_start(log_b, NULL, q, "state-b", flags_b, NULL);
+    for (int i = 0; i < N; i++) {
+        ASSERT_EQ(wait_field(q, ids[i], "state", "active", test_ms(10000)), 0);
+        ASSERT_FIELD(q, ids[i], "worker", "B");
+        ASSERT_FIELD(q, ids[i], "attempt", "1");
+    }
+    ASSERT_EQ(kill(b, SIGTERM), 0);
+    ASSERT_EXIT(b, test_ms(6000), log_b, 0);
+    for (int i = 0; i < N; i++) {
+        ASSERT_FIELD(q, ids[i], "state", "queued");
+        ASSERT_FIELD(q, ids[i], "attempt", "0");
+        /* B started from A's checkpoint, not from zero. */
+        ASSERT_GE(slept_ms(q, ids[i]), first[i] + 500);
+    }
+    for (int i = 0; i < N; i++)
+        ASSERT_EQ(jobd_cancel(c, ids[i], NULL), 0);
+    jobd_client_free(c);
+}
