@@ -201,8 +201,13 @@ void out_status_text(const json_t *st)
     kv("type", cell(st, "type", buf, sizeof buf));
     kv("state", cell(st, "state", buf, sizeof buf));
     if (json_is_true(json_object_get(st, "cancel_requested"))) kv("cancel", "requested");
-    snprintf(buf, sizeof buf, "%" PRId64 " of %" PRId64, int_field(st, "attempt", 0),
-             int_field(st, "max_attempts", JOBD_DEFAULT_MAX_ATTEMPTS));
+    /* No max_attempts: the job left it to its handler's setting (else 5). */
+    if (json_object_get(st, "max_attempts"))
+        snprintf(buf, sizeof buf, "%" PRId64 " of %" PRId64, int_field(st, "attempt", 0),
+                 int_field(st, "max_attempts", JOBD_DEFAULT_MAX_ATTEMPTS));
+    else
+        snprintf(buf, sizeof buf, "%" PRId64 " (max: the handler's, else %d)",
+                 int_field(st, "attempt", 0), JOBD_DEFAULT_MAX_ATTEMPTS);
     kv("attempt", buf);
     snprintf(buf, sizeof buf, "%" PRId64, int_field(st, "priority", JOBD_DEFAULT_PRIORITY));
     kv("priority", buf);
@@ -240,8 +245,11 @@ void out_list_text(const json_t *jobs)
     const json_t *j;
     json_array_foreach(jobs, i, j) {
         char b[5][256], attempt[48], prio[16], progress[16], err[64];
-        snprintf(attempt, sizeof attempt, "%" PRId64 "/%" PRId64, int_field(j, "attempt", 0),
-                 int_field(j, "max_attempts", JOBD_DEFAULT_MAX_ATTEMPTS));
+        if (json_object_get(j, "max_attempts"))
+            snprintf(attempt, sizeof attempt, "%" PRId64 "/%" PRId64, int_field(j, "attempt", 0),
+                     int_field(j, "max_attempts", JOBD_DEFAULT_MAX_ATTEMPTS));
+        else
+            snprintf(attempt, sizeof attempt, "%" PRId64, int_field(j, "attempt", 0));
         snprintf(prio, sizeof prio, "%" PRId64, int_field(j, "priority", JOBD_DEFAULT_PRIORITY));
         snprintf(progress, sizeof progress, "%.0f%%",
                  100 * json_number_value(json_object_get(j, "progress")));
