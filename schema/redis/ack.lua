@@ -5,26 +5,46 @@
 -- then per job 3 values: id, lease token, result JSON ('' for none)
 -- Reply:   array, per job: 1 acked, 0 rejected (stale token: the lease was
 --          lost, or the job already finished).
+-- This is the hot path of every job, so it costs three commands per job
+-- (HMGET, HSET, PEXPIRE) and moves the ids between the state sets once per
+-- call. The token is blanked in the same HSET (no real token is empty), so
+-- the job is fenced off exactly as finish() would do it.
 local now = istr(now_ms())
-local ttl = ARGV[1]
-local out = {}
-local acked = 0
+local ttl = tonumber(ARGV[1])
+local out, done = {}, {}
 for i = 2, #ARGV, 3 do
   local id, token, result = ARGV[i], ARGV[i + 1], ARGV[i + 2]
   local jk = jobkey(id)
-  local f = redis.call('HMGET', jk, 'token', 'watch')
-  if f[1] ~= token then
+  local f = redis.call('HMGET', jk, 'token', 'watch', 'cancel')
+  if f[1] ~= token or token == '' then
     out[#out + 1] = 0
   else
     if result ~= '' then
-      finish(id, jk, 'succeeded', now, ttl, 'progress', '1', 'result', result)
+      redis.call('HSET', jk, 'state', 'succeeded', 'finished_at', now, 'progress', '1',
+        'token', '', 'result', result)
     else
-      finish(id, jk, 'succeeded', now, ttl, 'progress', '1')
+      redis.call('HSET', jk, 'state', 'succeeded', 'finished_at', now, 'progress', '1',
+        'token', '')
+    end
+    if f[3] then
+      redis.call('HDEL', jk, 'cancel')
+    end
+    if ttl > 0 then
+      redis.call('PEXPIRE', jk, ttl)
     end
     notify(id, f[2], 'succeeded')
-    acked = acked + 1
+    done[#done + 1] = id
     out[#out + 1] = 1
   end
 end
-count('succeeded', acked)
+if #done > 0 then
+  call_sliced('ZREM', P .. 'active', done, SLICE)
+  local scored = {}
+  for _, id in ipairs(done) do
+    scored[#scored + 1] = now
+    scored[#scored + 1] = id
+  end
+  call_sliced('ZADD', P .. 'succeeded', scored, 2 * SLICE)
+end
+count('succeeded', #done)
 return out

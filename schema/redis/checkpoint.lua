@@ -9,7 +9,7 @@ for i = 1, #ARGV, 4 do
   local id, token, ckpt, progress = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3]
   local jk = jobkey(id)
   local f = redis.call('HMGET', jk, 'token', 'watch')
-  if f[1] ~= token then
+  if f[1] ~= token or token == '' then -- an acked job's token is ''
     out[#out + 1] = 0
   else
     if ckpt ~= '' and progress ~= '' then

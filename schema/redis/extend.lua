@@ -13,7 +13,7 @@ for i = 2, #ARGV, 2 do
   local id, token = ARGV[i], ARGV[i + 1]
   local jk = jobkey(id)
   local f = redis.call('HMGET', jk, 'token', 'cancel')
-  if f[1] ~= token then
+  if f[1] ~= token or token == '' then -- an acked job's token is ''
     out[#out + 1] = 0
   else
     redis.call('ZADD', P .. 'active', 'XX', until_s, id)

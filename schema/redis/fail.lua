@@ -20,7 +20,7 @@ for i = 2, #ARGV, 5 do
   local given_max = ARGV[i + 4]
   local jk = jobkey(id)
   local f = redis.call('HMGET', jk, 'token', 'watch', 'attempt', 'max', 'cancel')
-  if f[1] ~= token then
+  if f[1] ~= token or token == '' then -- an acked job's token is ''
     out[#out + 1] = 0
   else
     failed = failed + 1
