@@ -8,6 +8,7 @@ static const builtin_t *const table[] = {
     &builtin_sleep,
     &builtin_fail,
     &builtin_index_fts,
+    &builtin_checkpoint_probe,
 };
 
 const builtin_t *builtin_find(const char *name)

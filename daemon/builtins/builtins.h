@@ -16,6 +16,7 @@ typedef struct {
 /* Returns the built-in named name, or NULL. */
 const builtin_t *builtin_find(const char *name);
 
-extern const builtin_t builtin_noop, builtin_sleep, builtin_fail, builtin_index_fts;
+extern const builtin_t builtin_noop, builtin_sleep, builtin_fail, builtin_index_fts,
+    builtin_checkpoint_probe;
 
 #endif
