@@ -1,6 +1,7 @@
 /* exec.c - see exec.h. */
 #define _GNU_SOURCE
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -268,4 +269,26 @@ void exec_stop(exec_t *e, int64_t grace_ms)
 int exec_pid(const exec_t *e)
 {
     return e->proc.pid;
+}
+
+int64_t exec_start_time(int pid)
+{
+    char path[64], buf[1024];
+    snprintf(path, sizeof path, "/proc/%d/stat", pid);
+    FILE *f = fopen(path, "r");
+    if (!f) return -1;
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    /* The command name (field 2) may hold spaces: count fields after ')'. */
+    char *p = strrchr(buf, ')');
+    if (!p) return -1;
+    long long v = -1;
+    int field = 2;
+    for (char *tok = strtok(p + 1, " "); tok; tok = strtok(NULL, " "))
+        if (++field == 22) {
+            v = atoll(tok);
+            break;
+        }
+    return v;
 }

@@ -47,4 +47,9 @@ void exec_stop(exec_t *e, int64_t grace_ms);
 /* The child's pid (its process group id too). */
 int exec_pid(const exec_t *e);
 
+/* The start time of process pid (field 22 of /proc/PID/stat, clock ticks
+ * since boot), or -1 if there is no such process. With the pid it names one
+ * process even after the pid is reused. */
+int64_t exec_start_time(int pid);
+
 #endif

@@ -12,7 +12,7 @@
 #include "journal.h"
 #include "log.h"
 
-enum { S_HELD, S_CKPT, S_OUTCOME, S_DELETE, S_BEGIN, S_COMMIT, S_LOAD, NSTMT };
+enum { S_HELD, S_CKPT, S_OUTCOME, S_DELETE, S_BEGIN, S_COMMIT, S_LOAD, S_PGID, NSTMT };
 
 static const char *const sql[NSTMT] = {
     [S_HELD] = "INSERT OR IGNORE INTO held (id, queue, token, attempt, claimed_at) "
@@ -26,7 +26,8 @@ static const char *const sql[NSTMT] = {
     [S_BEGIN] = "BEGIN",
     [S_COMMIT] = "COMMIT",
     [S_LOAD] = "SELECT id, queue, token, attempt, claimed_at, ckpt_seq, checkpoint, progress, "
-               "outcome, result, error, retry_ms FROM held",
+               "outcome, result, error, retry_ms, pgid, pgid_start FROM held",
+    [S_PGID] = "UPDATE held SET pgid = ?2, pgid_start = ?3 WHERE id = ?1",
 };
 
 struct journal {
@@ -214,6 +215,16 @@ int journal_put_outcome(journal_t *j, const char *id, const char *outcome, const
     return step(j, st, "recording an outcome");
 }
 
+int journal_put_pgid(journal_t *j, const char *id, int pgid, int64_t start)
+{
+    if (begin(j) < 0) return -1;
+    sqlite3_stmt *st = j->st[S_PGID];
+    bind_text(st, 1, id);
+    sqlite3_bind_int(st, 2, pgid);
+    sqlite3_bind_int64(st, 3, start);
+    return step(j, st, "recording a handler's process group");
+}
+
 int journal_delete(journal_t *j, const char *id)
 {
     if (begin(j) < 0) return -1;
@@ -245,6 +256,8 @@ int journal_load(journal_t *j, void (*cb)(void *arg, const journal_row_t *row), 
             .result = col(st, 9),
             .error = col(st, 10),
             .retry_ms = sqlite3_column_int64(st, 11),
+            .pgid = sqlite3_column_int(st, 12),
+            .pgid_start = sqlite3_column_int64(st, 13),
         };
         cb(arg, &r);
     }

@@ -26,6 +26,8 @@ typedef struct {
     const char *outcome;    /* NULL: still held (no outcome yet) */
     const char *result, *error;
     int64_t retry_ms;
+    int pgid;           /* the exec handler's process group, 0: none */
+    int64_t pgid_start; /* its start time, to tell a reused pid apart */
 } journal_row_t;
 
 /* Opens (creating) STATE_DIR/journal.db. Returns 0, or -1 with a message in
@@ -44,6 +46,8 @@ int journal_put_checkpoint(journal_t *j, const char *id, int64_t seq, const char
 int journal_put_outcome(journal_t *j, const char *id, const char *outcome, const char *result,
                         const char *error, int64_t retry_ms, const char *checkpoint,
                         double progress);
+/* Records the job's exec handler process group and its start time. */
+int journal_put_pgid(journal_t *j, const char *id, int pgid, int64_t start);
 /* Forgets a job (Redis confirmed or rejected its outcome). */
 int journal_delete(journal_t *j, const char *id);
 /* Ends the open transaction, if any. Returns 0 or -1 (logged). */

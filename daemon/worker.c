@@ -61,8 +61,13 @@ static void journal_job(worker_t *w, job_t *j)
 {
     if (j->journaled || !w->jn) return;
     if (journal_put_held(w->jn, j->id, qname(w, j->qidx), j->token, j->attempt,
-                         j->started_ms) == 0)
-        j->journaled = 1;
+                         j->started_ms) < 0)
+        return;
+    j->journaled = 1;
+    if (j->exec) {
+        int pid = exec_pid(j->exec);
+        journal_put_pgid(w->jn, j->id, pid, exec_start_time(pid));
+    }
 }
 
 static void journal_checkpoint(worker_t *w, job_t *j)
@@ -1301,6 +1306,14 @@ static void on_journal_row(void *arg, const journal_row_t *r)
                  "will expire instead", r->id, r->queue);
         journal_delete(w->jn, r->id);
         return;
+    }
+    /* Stop what our predecessor left running of this job before handing
+     * the job on, so two copies never run at once. The start time tells a
+     * reused pid apart. */
+    if (r->pgid > 0 && r->pgid_start > 0 && exec_start_time(r->pgid) == r->pgid_start) {
+        log_warn("journal: stopping handler process group %d left from an earlier run of job %s",
+                 r->pgid, r->id);
+        kill(-r->pgid, SIGKILL);
     }
     job_t *j = job_new(w);
     if (!j) return;

@@ -1,0 +1,250 @@
+#!/usr/bin/env bash
+# run.sh BUILD_DIR - `make bench`: the figures that say whether jobd is fast.
+#
+# Starts a private redis-server (unix socket, tests/harness/redis-fixture.sh)
+# and its own jobd processes, measures with fixed sizes (bench_tool does the
+# timing, see tests/bench/bench_tool.c), prints a table and one JSON object,
+# also written to BUILD_DIR/bench.json (tests/bench/report.py). Noisy figures
+# run 3 times: median [min .. max]. Exit status 0 when every figure was
+# measured, 1 when one could not be (the table says which and why).
+#
+# Not part of `make test`: timing goals live here, never in test assertions.
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/../.." && pwd)
+build=$(cd "${1:-$root/build}" && pwd)
+jobd=$build/jobd
+tool=$build/tests/bin/bench_tool
+ckpt_handler=$build/tests/bin/ckpt_handler
+for f in "$jobd" "$tool" "$ckpt_handler"; do
+  if [ ! -x "$f" ]; then
+    echo "run.sh: $f is missing: build first (make build)" >&2
+    exit 1
+  fi
+done
+
+# Fixed sizes. They keep a run under 3 minutes on 2 cores.
+REPEATS=3
+DRAIN_JOBS=50000       # pre-filled noop jobs per throughput run
+DRAIN_CAP=4            # seconds; a slower run is measured over this window
+CONCURRENCIES="1 16 64"
+BATCH_JOBS=100000      # one jobd_submit_batch call
+PICKUP_SAMPLES=500
+PACED_SECONDS=5
+CKPT_JOBS=64
+CKPT_PER_JOB=5000
+SIGTERM_JOBS=64
+DRAIN_TIMEOUT=1        # seconds, for the SIGTERM figure
+KILL_GRACE=5
+
+work=$(mktemp -d /tmp/jobd-bench.XXXXXX)
+rdir=$work/redis
+sock=$rdir/redis.sock
+logs=$work/logs
+results=$work/results.jsonl
+mkdir -p "$logs"
+: > "$results"
+run_id="bench-$(date +%s)-$$"
+toolpid=
+failed=0
+
+# shellcheck disable=SC2317  # called by the trap
+cleanup() {
+  local rc=$?
+  if [ -n "$toolpid" ]; then kill "$toolpid" 2>/dev/null || true; fi
+  bash "$root/tests/harness/redis-fixture.sh" stop "$rdir" || true
+  if [ "$rc" -eq 0 ] && [ "$failed" -eq 0 ]; then
+    rm -rf "$work"
+  else
+    echo "run.sh: logs kept in $work" >&2
+  fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+log() { printf '%s\n' "$*" >&2; }
+
+bash "$root/tests/harness/redis-fixture.sh" start "$rdir"
+redis_pid=$(cat "$rdir/redis.pid")
+
+rcli() { redis-cli -s "$sock" "$@" > /dev/null; }
+
+# measure TAG_JSON CMD ARGS... : runs bench_tool (in the background, so that
+# the trap can stop it), appends {"tag":TAG,"result":{...}} or
+# {"tag":TAG,"error":"..."} to the results and leaves the result in $out.
+out=
+measure() {
+  local tag=$1 err rc=0
+  shift
+  err=$work/tool.err
+  "$tool" "$@" > "$work/tool.out" 2> "$err" &
+  toolpid=$!
+  wait "$toolpid" || rc=$?
+  toolpid=
+  out=$(cat "$work/tool.out")
+  if [ "$rc" -ne 0 ] || [ -z "$out" ]; then
+    failed=1
+    python3 -c 'import json, sys
+msg = open(sys.argv[2]).read().strip() or "exit status " + sys.argv[3]
+print(json.dumps({"tag": json.loads(sys.argv[1]), "error": msg[-500:]}))' \
+      "$tag" "$err" "$rc" >> "$results"
+    log "  FAILED: $(tail -c 300 "$err")"
+    out=
+    return 0
+  fi
+  printf '{"tag":%s,"result":%s}\n' "$tag" "$out" >> "$results"
+}
+
+# jobd ARGS for instance {i} (bench_tool substitutes {i} and {port}).
+jobd_cmd() {
+  local prefix=$1
+  shift
+  echo "$jobd" --redis "unix://$sock" --prefix "$prefix" --queues q \
+    --state-dir "$work/state/$prefix-{i}" --worker-id "$prefix-{i}" \
+    --log-level warn "$@"
+}
+
+# field KEY / pick KEY SUBKEY: a value of the JSON object on stdin ("?" if none).
+field() {
+  python3 -c 'import json, sys
+print(json.loads(sys.stdin.read() or "{}").get(sys.argv[1], "?"))' "$1"
+}
+pick() {
+  python3 -c 'import json, sys
+print(json.loads(sys.stdin.read() or "{}").get(sys.argv[1], {}).get(sys.argv[2], "?"))' "$1" "$2"
+}
+
+log "jobd bench: $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg), work dir $work"
+load_start=$(cut -d' ' -f1-3 /proc/loadavg)
+t_start=$(date +%s)
+mkdir -p "$work/state"
+
+# 1. fsync floor of the state directory's file system.
+log "fsync probe"
+measure '{"phase":"fsync"}' fsync dir="$work/state" samples=200
+
+# 2. Batch submission through libjobd.
+for r in $(seq 1 $REPEATS); do
+  rcli FLUSHALL
+  p=$run_id-batch-$r
+  measure "{\"phase\":\"batch\",\"rep\":$r}" fill sock="$sock" prefix="$p" queue=q \
+    n=$BATCH_JOBS
+  log "batch submit $BATCH_JOBS jobs, run $r: $(field rate <<< "$out") jobs/s"
+done
+
+# 3. Throughput of noop jobs from a pre-filled queue.
+for r in $(seq 1 $REPEATS); do
+  for c in $CONCURRENCIES; do
+    for j in 1 2; do
+      rcli FLUSHALL
+      p=$run_id-tp-c$c-j$j-r$r
+      tag="{\"phase\":\"drain\",\"c\":$c,\"jobds\":$j,\"rep\":$r}"
+      measure "$tag" fill sock="$sock" prefix="$p" queue=q n=$DRAIN_JOBS
+      [ -n "$out" ] || continue
+      # shellcheck disable=SC2046
+      measure "$tag" drain sock="$sock" prefix="$p" queue=q n=$DRAIN_JOBS \
+        redis_pid="$redis_pid" jobds=$j cap=$DRAIN_CAP logdir="$logs" -- \
+        $(jobd_cmd "$p" --concurrency "$c" --http 127.0.0.1:0 --once)
+      log "drain concurrency $c x $j jobd, run $r: $(field rate <<< "$out") jobs/s"
+    done
+  done
+done
+
+# 4. Pickup latency, one job at a time, idle worker.
+for r in $(seq 1 $REPEATS); do
+  rcli FLUSHALL
+  p=$run_id-pickup-$r
+  # shellcheck disable=SC2046
+  measure "{\"phase\":\"pickup\",\"rep\":$r}" pickup sock="$sock" prefix="$p" queue=q \
+    samples=$PICKUP_SAMPLES logdir="$logs" -- \
+    $(jobd_cmd "$p" --concurrency 64 --http 127.0.0.1:0)
+  log "pickup, run $r: claim p99 $(pick claim_ms p99 <<< "$out") ms"
+done
+
+# 5. End-to-end latency at half the best measured throughput.
+read -r best_rate best_c best_j < <(python3 "$here/report.py" --best "$results")
+rate=$(( ${best_rate%.*} / 2 ))
+if [ "$rate" -lt 100 ]; then rate=100; fi
+for r in $(seq 1 $REPEATS); do
+  rcli FLUSHALL
+  p=$run_id-paced-$r
+  # shellcheck disable=SC2046
+  measure "{\"phase\":\"paced\",\"rep\":$r,\"c\":$best_c,\"jobds\":$best_j}" paced \
+    sock="$sock" prefix="$p" queue=q rate=$rate seconds=$PACED_SECONDS jobds="$best_j" \
+    logdir="$logs" -- $(jobd_cmd "$p" --concurrency "$best_c" --http 127.0.0.1:0)
+  if grep -q '"error"' <<< "$out"; then failed=1; fi
+  e=$(field error <<< "$out")
+  if [ "$e" = "?" ]; then e="e2e p99 $(pick e2e_ms p99 <<< "$out") ms"; fi
+  log "paced $rate jobs/s, run $r: $e"
+done
+
+# 6. Checkpoints: 64 exec handlers checkpointing as fast as they can.
+printf '{"bench.ckpt": {"exec": ["%s", "%d"], "timeout_s": 600}}\n' "$ckpt_handler" \
+  $CKPT_PER_JOB > "$work/handlers.json"
+for r in $(seq 1 $REPEATS); do
+  rcli FLUSHALL
+  p=$run_id-ckpt-$r
+  # shellcheck disable=SC2046
+  measure "{\"phase\":\"ckpt\",\"rep\":$r}" ckpt sock="$sock" prefix="$p" queue=q \
+    jobs=$CKPT_JOBS per_job=$CKPT_PER_JOB logdir="$logs" -- \
+    $(jobd_cmd "$p" --concurrency 64 --handlers "$work/handlers.json" \
+      --http '127.0.0.1:{port}')
+  log "checkpoints, run $r: $(field rate <<< "$out") checkpoints/s"
+done
+
+# 6b. Durable checkpoint latency, timed inside jobd by the built-in
+# checkpoint.probe (each jobd_job_checkpoint returns once the journal has
+# committed it), with 1 job and with 64 jobs checkpointing at once.
+jobctl=$build/jobctl
+for spec in "1 2000" "64 300"; do
+  read -r njobs count <<< "$spec"
+  for r in $(seq 1 $REPEATS); do
+    rcli FLUSHALL
+    p=$run_id-probe-$njobs-$r
+    for _ in $(seq 1 "$njobs"); do
+      echo "{\"queue\":\"q\",\"type\":\"checkpoint.probe\",\"payload\":{\"count\":$count}}"
+    done | JOBD_REDIS_URL="unix://$sock" JOBD_PREFIX=$p "$jobctl" submit --batch - > /dev/null
+    # shellcheck disable=SC2046
+    $(jobd_cmd "$p" --concurrency 64 --http 127.0.0.1:0 --once | sed 's/{i}/0/g') \
+      > "$logs/$p.log" 2>&1 || failed=1
+    JOBD_REDIS_URL="unix://$sock" JOBD_PREFIX=$p "$jobctl" list q --state succeeded --json \
+        --limit 0 | python3 -c 'import json, statistics, sys
+tag = json.loads(sys.argv[1])
+rs = [j["result"] for j in json.load(sys.stdin) if j.get("result")]
+if len(rs) != tag["jobs"]:
+    print(json.dumps({"tag": tag, "error": f"{len(rs)} of {tag[\"jobs\"]} probes finished"}))
+else:
+    print(json.dumps({"tag": tag, "result": {
+        "p50_us": statistics.median(x["p50_us"] for x in rs),
+        "p99_us": statistics.median(x["p99_us"] for x in rs),
+        "max_us": max(x["max_us"] for x in rs),
+        "per_s": sum(x["per_s"] for x in rs)}}))' \
+        "{\"phase\":\"probe\",\"jobs\":$njobs,\"rep\":$r}" >> "$results"
+    log "checkpoint probe, $njobs jobs, run $r: $(tail -1 "$results" | cut -c1-160)"
+  done
+done
+
+# 7. SIGTERM to exit with 64 in-flight sleeps.
+for r in $(seq 1 $REPEATS); do
+  rcli FLUSHALL
+  p=$run_id-sigterm-$r
+  # shellcheck disable=SC2046
+  measure "{\"phase\":\"sigterm\",\"rep\":$r}" sigterm sock="$sock" prefix="$p" queue=q \
+    jobs=$SIGTERM_JOBS logdir="$logs" -- \
+    $(jobd_cmd "$p" --concurrency 64 --http 127.0.0.1:0 --drain-timeout $DRAIN_TIMEOUT \
+      --kill-grace $KILL_GRACE)
+  log "SIGTERM to exit, run $r: $(field exit_seconds <<< "$out") s"
+done
+
+t_end=$(date +%s)
+python3 "$here/report.py" "$results" "$build/bench.json" \
+  jobd="$("$jobd" --version)" cores="$(nproc)" load_start="$load_start" \
+  load_end="$(cut -d' ' -f1-3 /proc/loadavg)" seconds=$((t_end - t_start)) \
+  repeats=$REPEATS drain_jobs=$DRAIN_JOBS drain_cap_s=$DRAIN_CAP batch_jobs=$BATCH_JOBS \
+  pickup_samples=$PICKUP_SAMPLES paced_seconds=$PACED_SECONDS paced_rate="$rate" \
+  paced_concurrency="$best_c" paced_jobds="$best_j" ckpt_jobs=$CKPT_JOBS \
+  ckpt_per_job=$CKPT_PER_JOB sigterm_jobs=$SIGTERM_JOBS drain_timeout_s=$DRAIN_TIMEOUT \
+  kill_grace_s=$KILL_GRACE || failed=1
+log "bench.json: $build/bench.json"
+exit "$failed"
