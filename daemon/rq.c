@@ -178,6 +178,9 @@ static void on_sub_message(redisAsyncContext *ac, void *reply, void *priv)
     if (!r || r->type != REDIS_REPLY_ARRAY || r->elements != 3) return;
     if (strcmp(r->element[0]->str, "message") == 0 && c->rq->on_message)
         c->rq->on_message(c->rq, r->element[1]->str, r->element[2]->str, c->rq->arg);
+    else if (strcmp(r->element[0]->str, "subscribe") == 0 &&
+             ++c->subscribed == c->rq->nchannels && c->rq->on_state)
+        c->rq->on_state(c->rq, RQ_SUBSCRIBED, c->rq->arg);
 }
 
 static void send_subscribe(rq_conn_t *c, const char *channel)
@@ -198,6 +201,7 @@ static void handshake(rq_conn_t *c)
             redisAsyncCommand(c->ac, on_handshake, "AUTH", "AUTH %s", rq->url.password);
     }
     if (c->is_sub) {
+        c->subscribed = 0;
         for (int i = 0; i < rq->nchannels; i++)
             send_subscribe(c, rq->channels[i]);
     } else {

@@ -22,7 +22,9 @@
 typedef enum {
     RQ_DOWN = 0, /* not connected; reconnect timer armed */
     RQ_READY,    /* connected, scripts loaded */
-    RQ_FATAL     /* Redis holds an incompatible layout: give up */
+    RQ_FATAL,    /* Redis holds an incompatible layout: give up */
+    RQ_SUBSCRIBED /* pub/sub (re)subscribed to every channel: wake-ups sent
+                     while it was away were missed, so look for work now */
 } rq_state_t;
 
 typedef struct rq rq_t;
@@ -43,6 +45,7 @@ typedef struct {
     redisAsyncContext *ac;
     int ready;
     int handshake_pending;
+    int subscribed;    /* subscribe confirmations seen since connecting */
     uv_timer_t retry;
     int attempts;
 } rq_conn_t;

@@ -873,8 +873,7 @@ static void on_reaped(rq_t *rq, redisReply *r, void *arg)
 static void on_reap(uv_timer_t *t)
 {
     worker_t *w = t->data;
-    if (!rq_ready(&w->rq)) return;
-    for (int qi = 0; qi < w->cfg->nqueues; qi++) {
+    for (int qi = 0; qi < w->cfg->nqueues && rq_ready(&w->rq); qi++) {
         proto_argv_t a;
         proto_argv_init(&a);
         proto_argv_addll(&a, 1000);
@@ -1204,6 +1203,13 @@ static void on_rq_state(rq_t *rq, rq_state_t st, void *arg)
     if (st == RQ_FATAL) {
         w->exit_code = 78;
         if (w->state != WORKER_CLOSING) close_all(w);
+        return;
+    }
+    if (st == RQ_SUBSCRIBED) {
+        /* Wake-ups published while pub/sub was away reached nobody. */
+        for (int i = 0; i < w->cfg->nqueues; i++)
+            w->queues[i].empty = 0;
+        kick(w);
         return;
     }
     if (st == RQ_READY) {
