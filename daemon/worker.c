@@ -514,9 +514,9 @@ static void on_reported(rq_t *rq, redisReply *r, void *arg)
         long long res = r->element[i]->integer;
         if (res == 0) {
             w->stats.stale_outcomes++;
-            w->stats.lease_lost++;
-            log_msg(LOG_WARN, &j->log, "outcome rejected: lease token is stale (another worker "
-                    "holds the job)");
+            if (j->stop_reason != STOP_LEASE_LOST) w->stats.lease_lost++; /* count once */
+            log_msg(LOG_WARN, &j->log, "outcome rejected: lease token is stale (the lease was "
+                    "lost, or Redis applied this outcome before a reconnect)");
         } else {
             if ((j->outcome == OUT_RELEASE && res == 1) || (j->outcome != OUT_ACK && res == 1)) {
                 /* The job is back (released, or a retry is scheduled): the
@@ -671,6 +671,7 @@ static void on_extended(rq_t *rq, redisReply *r, void *arg)
             if (!j || res == 1) continue;
             if (res == 0) {
                 /* Guarantee 2: fenced off. Stop the job here; report nothing. */
+                if (j->sent) continue; /* its outcome's reply will say so, and count it */
                 w->stats.lease_lost++;
                 log_msg(LOG_WARN, &j->log, "lease lost: another worker may hold the job; "
                         "stopping it here");
@@ -859,15 +860,27 @@ static void on_sync(uv_timer_t *t)
     }
 }
 
+typedef struct {
+    worker_t *w;
+    int qidx;
+} reap_req_t;
+
 static void on_reaped(rq_t *rq, redisReply *r, void *arg)
 {
     (void)rq;
-    worker_t *w = arg;
+    reap_req_t *rr = arg;
+    worker_t *w = rr->w;
     if (r && r->type == REDIS_REPLY_ARRAY && r->elements == 3 &&
-        (r->element[0]->integer || r->element[1]->integer || r->element[2]->integer))
-        log_info("reaped expired leases: %lld requeued, %lld dead, %lld canceled",
-                 r->element[0]->integer, r->element[1]->integer, r->element[2]->integer);
-    (void)w;
+        (r->element[0]->integer || r->element[1]->integer || r->element[2]->integer)) {
+        log_info("reaped expired leases of queue %s: %lld requeued, %lld dead, %lld canceled",
+                 qname(w, rr->qidx), r->element[0]->integer, r->element[1]->integer,
+                 r->element[2]->integer);
+        if (r->element[0]->integer) {
+            w->queues[rr->qidx].empty = 0; /* do not rely on the wake-up alone */
+            kick(w);
+        }
+    }
+    free(rr);
 }
 
 static void on_reap(uv_timer_t *t)
@@ -879,7 +892,9 @@ static void on_reap(uv_timer_t *t)
         proto_argv_addll(&a, 1000);
         proto_argv_addll(&a, w->cfg->ttl_succeeded_ms);
         proto_argv_addll(&a, w->cfg->ttl_dead_ms);
-        rq_script(&w->rq, PROTO_REAP, qname(w, qi), &a, on_reaped, w);
+        reap_req_t *rr = malloc(sizeof *rr);
+        *rr = (reap_req_t){w, qi};
+        if (rq_script(&w->rq, PROTO_REAP, qname(w, qi), &a, on_reaped, rr) < 0) free(rr);
         proto_argv_free(&a);
     }
     /* Jitter the next run so a fleet's reaps spread out. */
@@ -1000,7 +1015,14 @@ static void on_tick(uv_timer_t *t)
             stop_handler(j, STOP_TIMEOUT);
         }
     }
-    if (++w->ticks % 50 == 0) poll_depths(w); /* every 5 s */
+    if (++w->ticks % 50 == 0) {
+        poll_depths(w); /* every 5 s */
+        /* A safety net, not the pickup path (that is the wake-up): should a
+         * wake-up ever be lost, an idle jobd still looks every 5 s. */
+        for (int i = 0; i < w->cfg->nqueues; i++)
+            w->queues[i].empty = 0;
+        kick(w);
+    }
     if (w->cfg->once && w->ticks % 10 == 0) maybe_close(w);
     /* Scheduled jobs coming due: let the claim look again. */
     int any = 0;

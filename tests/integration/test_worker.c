@@ -5,12 +5,14 @@
  * log lines, for Redis conditions polled with a deadline, or for exit. */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
 #include <jansson.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -37,6 +39,8 @@ static void install_abort_handler(void)
     static int installed;
     if (!installed) {
         signal(SIGABRT, on_abort);
+        signal(SIGTERM, on_abort);
+        signal(SIGSEGV, on_abort);
         /* A Redis or child that goes away must fail an assertion, not kill
          * the test silently. */
         signal(SIGPIPE, SIG_IGN);
@@ -59,6 +63,32 @@ static void untrack(pid_t pid)
 {
     for (int i = 0; i < 16; i++)
         if (tracked[i] == pid) tracked[i] = 0;
+}
+
+/* test_spawn, except that the child dies with the test: a test killed by
+ * ctest's timeout (no abort handler runs) leaves no jobd behind. */
+static pid_t spawn(const char *const argv[], const char *const extra_env[], const char *log_path)
+{
+    pid_t parent = getpid();
+    pid_t pid = fork();
+    if (pid == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (getppid() != parent) _exit(127);
+        for (int i = 0; extra_env && extra_env[i]; i++)
+            putenv((char *)extra_env[i]);
+        int fd = open(log_path, O_WRONLY | O_CREAT | O_APPEND, 0644);
+        int devnull = open("/dev/null", O_RDONLY);
+        dup2(devnull, 0);
+        dup2(fd, 1);
+        dup2(fd, 2);
+        /* The test's own SIGPIPE disposition is not jobd's business. */
+        signal(SIGPIPE, SIG_DFL);
+        execv(argv[0], (char *const *)argv);
+        fprintf(stderr, "exec %s: %s\n", argv[0], strerror(errno));
+        _exit(127);
+    }
+    if (pid < 0) test_fail(__FILE__, __LINE__, "fork failed");
+    return pid;
 }
 
 static void pause_ms(int ms)
@@ -221,6 +251,16 @@ static long long terminal_count(const char *queue)
     return zcard(queue, "succeeded") + zcard(queue, "dead") + zcard(queue, "canceled");
 }
 
+/* Prints how many jobs of queue are in each state (for a failing test). */
+static void print_counts(const char *queue)
+{
+    fprintf(stderr,
+            "queue %s: ready %lld, scheduled %lld, active %lld, succeeded %lld, dead %lld, "
+            "canceled %lld\n",
+            queue, zcard(queue, "ready"), zcard(queue, "scheduled"), zcard(queue, "active"),
+            zcard(queue, "succeeded"), zcard(queue, "dead"), zcard(queue, "canceled"));
+}
+
 /* Asserts nothing of queue is left waiting or leased. */
 static void assert_nothing_pending(const char *queue)
 {
@@ -296,7 +336,7 @@ static pid_t jobd_start(const char *log, const char *url, const char *queue, con
     for (int i = 0; extra && extra[i] && n < 63; i++)
         argv[n++] = extra[i];
     argv[n] = NULL;
-    pid_t pid = test_spawn(argv, env, log);
+    pid_t pid = spawn(argv, env, log);
     track(pid);
     return pid;
 }
@@ -388,9 +428,8 @@ TEST(worker_concurrency_2000_exec_jobs)
     int rc = jobd_submit_batch(c, specs, N, (char *)ids);
     if (rc < 0) test_fail(__FILE__, __LINE__, "submit batch: %s", jobd_client_errmsg(c));
 
-    pid_t pid = jobd_start(log, NULL, q, "state", (const char *[]){"--concurrency", "8", "--once",
-                                                                    NULL},
-                           NULL);
+    pid_t pid = jobd_start(log, NULL, q, "state",
+                           (const char *[]){"--concurrency", "8", "--once", NULL}, NULL);
     ASSERT_EXIT(pid, test_ms(60000), log, 0);
 
     ASSERT_EQ(zcard(q, "succeeded"), N);
@@ -453,10 +492,9 @@ TEST(worker_retry_backoff_then_dead)
     char id[JOBD_ID_LEN + 1];
     submit(c, q, "fail", "{\"message\":\"boom-7f3a\"}", 3, 0, id);
 
-    pid_t pid = jobd_start(log, NULL, q, "state",
-                           (const char *[]){"--once", "--retry-base", "100ms", "--retry-cap", "1s",
-                                            NULL},
-                           NULL);
+    pid_t pid = jobd_start(
+        log, NULL, q, "state",
+        (const char *[]){"--once", "--retry-base", "100ms", "--retry-cap", "1s", NULL}, NULL);
     ASSERT_EXIT(pid, test_ms(30000), log, 0);
 
     json_t *st = NULL;
@@ -511,10 +549,9 @@ TEST(worker_timeout_stops_handler)
     submit(c, q, "t.exec", p1, 1, 1, polite);
     submit(c, q, "t.exec", p2, 1, 1, stubborn);
 
-    pid_t pid = jobd_start(log, NULL, q, "state",
-                           (const char *[]){"--once", "--concurrency", "2", "--kill-grace", "1",
-                                            NULL},
-                           NULL);
+    pid_t pid = jobd_start(
+        log, NULL, q, "state",
+        (const char *[]){"--once", "--concurrency", "2", "--kill-grace", "1", NULL}, NULL);
     ASSERT_EXIT(pid, test_ms(30000), log, 0);
 
     ASSERT_FIELD(q, polite, "state", "dead");
@@ -542,9 +579,9 @@ TEST(worker_cancel_active_job)
     submit(c, q, "sleep", "{\"ms\":60000}", 0, 0, bi);
     submit(c, q, "t.exec", p, 0, 0, ex);
 
-    pid_t pid = jobd_start(log, NULL, q, "state",
-                           (const char *[]){"--once", "--concurrency", "2", "--lease", "3", NULL},
-                           NULL);
+    pid_t pid =
+        jobd_start(log, NULL, q, "state",
+                   (const char *[]){"--once", "--concurrency", "2", "--lease", "3", NULL}, NULL);
     ASSERT_EQ(wait_field(q, bi, "state", "active", test_ms(10000)), 0);
     ASSERT_EQ(wait_field(q, ex, "state", "active", test_ms(10000)), 0);
     char run[128];
@@ -600,10 +637,9 @@ TEST(worker_lease_lost_is_fenced)
     submit(c, q, "t.exec", p, 5, 0, finished);
     const char *const ids[] = {running, finished};
 
-    pid_t a = jobd_start(log_a, NULL, q, "state-a",
-                         (const char *[]){"--lease", "2", "--worker-id", "A", "--concurrency", "2",
-                                          NULL},
-                         NULL);
+    pid_t a = jobd_start(
+        log_a, NULL, q, "state-a",
+        (const char *[]){"--lease", "2", "--worker-id", "A", "--concurrency", "2", NULL}, NULL);
     for (int i = 0; i < 2; i++) {
         ASSERT_EQ(wait_field(q, ids[i], "state", "active", test_ms(10000)), 0);
         ASSERT_FIELD(q, ids[i], "worker", "A");
@@ -613,10 +649,9 @@ TEST(worker_lease_lost_is_fenced)
     }
 
     ASSERT_EQ(kill(a, SIGSTOP), 0);
-    pid_t b = jobd_start(log_b, NULL, q, "state-b",
-                         (const char *[]){"--lease", "2", "--worker-id", "B", "--concurrency", "2",
-                                          NULL},
-                         NULL);
+    pid_t b = jobd_start(
+        log_b, NULL, q, "state-b",
+        (const char *[]){"--lease", "2", "--worker-id", "B", "--concurrency", "2", NULL}, NULL);
     /* A's leases expire; B claims both jobs (attempt 2) and finishes them. */
     for (int i = 0; i < 2; i++) {
         if (wait_field(q, ids[i], "state", "succeeded", test_ms(30000)) < 0) {
@@ -704,13 +739,12 @@ TEST(worker_sigkill_mid_batch_loses_nothing)
      * the dead one held included. */
     const char *flags_b[] = {"--concurrency", "8", "--lease", "2", "--once", NULL};
     pid_t b = jobd_start(log_b, NULL, q, "state", flags_b, NULL);
-    ASSERT_EXIT(b, test_ms(60000), log_b, 0);
-    if (zcard(q, "succeeded") != N) {
-        fprintf(stderr, "after jobd --once: succeeded %lld, ready %lld, scheduled %lld, active "
-                "%lld, dead %lld\n", zcard(q, "succeeded"), zcard(q, "ready"),
-                zcard(q, "scheduled"), zcard(q, "active"), zcard(q, "dead"));
-        dump_log(log_b);
+    int st = wait_exit(b, test_ms(60000), log_b);
+    if (st != 0 || zcard(q, "succeeded") != N) {
+        print_counts(q);
+        if (st >= 0) dump_log(log_b);
     }
+    ASSERT_EQ(st, 0);
     ASSERT_EQ(zcard(q, "succeeded"), N);
     ASSERT_EQ(zcard(q, "dead"), 0);
     ASSERT_EQ(zcard(q, "canceled"), 0);
@@ -765,9 +799,9 @@ TEST(worker_redis_restart_mid_batch)
         test_fail(__FILE__, __LINE__, "submit batch: %s", jobd_client_errmsg(c));
     jobd_client_free(c);
 
-    pid_t pid = jobd_start(log, url, q, "state",
-                           (const char *[]){"--once", "--concurrency", "4", "--lease", "3", NULL},
-                           NULL);
+    pid_t pid =
+        jobd_start(log, url, q, "state",
+                   (const char *[]){"--once", "--concurrency", "4", "--lease", "3", NULL}, NULL);
     if (wait_zcard_ge(q, "succeeded", 100, test_ms(60000)) < 0) {
         dump_log(log);
         test_fail(__FILE__, __LINE__, "jobd did not get through 100 jobs");
@@ -787,13 +821,12 @@ TEST(worker_redis_restart_mid_batch)
         }
         pause_ms(20);
     }
-    ASSERT_EXIT(pid, test_ms(60000), log, 0);
-    if (zcard(q, "succeeded") != N) {
-        fprintf(stderr, "after restart: succeeded %lld, ready %lld, scheduled %lld, active "
-                "%lld, dead %lld\n", zcard(q, "succeeded"), zcard(q, "ready"),
-                zcard(q, "scheduled"), zcard(q, "active"), zcard(q, "dead"));
-        dump_log(log);
+    int st = wait_exit(pid, test_ms(30000), log);
+    if (st != 0 || zcard(q, "succeeded") != N) {
+        print_counts(q);
+        if (st >= 0) dump_log(log);
     }
+    ASSERT_EQ(st, 0);
     ASSERT_EQ(zcard(q, "succeeded"), N);
     ASSERT_EQ(zcard(q, "dead"), 0);
     assert_nothing_pending(q);
@@ -802,6 +835,169 @@ TEST(worker_redis_restart_mid_batch)
     stop_private_redis(dir);
     free(ids);
     free(specs);
+}
+
+/* ---- 7b. the reaper keeps running after a Redis outage ---- */
+
+/* Makes job id (submitted with a long delay, so it sits in scheduled) look
+ * like a job leased by a worker that crashed: active, under a token nobody
+ * holds, its lease already expired. Written the way claim.lua writes a
+ * claim. */
+static void make_orphan(const char *queue, const char *id)
+{
+    char key[512], suffix[128], sched[512], active[512], past[32];
+    snprintf(suffix, sizeof suffix, "job:%s", id);
+    qkey(key, sizeof key, queue, suffix);
+    qkey(sched, sizeof sched, queue, "scheduled");
+    qkey(active, sizeof active, queue, "active");
+    redisReply *t = rcmd("TIME");
+    ASSERT(t && t->type == REDIS_REPLY_ARRAY && t->elements == 2);
+    long long now = atoll(t->element[0]->str) * 1000 + atoll(t->element[1]->str) / 1000;
+    freeReplyObject(t);
+    snprintf(past, sizeof past, "%lld", now - 1000);
+    redisReply *r = rcmd("ZREM %s %s", sched, id);
+    ASSERT(r && r->type == REDIS_REPLY_INTEGER && r->integer == 1);
+    freeReplyObject(r);
+    r = rcmd("HSET %s state active token 1.1 worker crashed-worker started_at %s lease_until %s "
+             "attempt 1 claims 1",
+             key, past, past);
+    ASSERT(r && r->type == REDIS_REPLY_INTEGER);
+    freeReplyObject(r);
+    r = rcmd("ZADD %s %s %s", active, past, id);
+    ASSERT(r && r->type == REDIS_REPLY_INTEGER);
+    freeReplyObject(r);
+}
+
+TEST(worker_reaper_survives_redis_outage)
+{
+    install_abort_handler();
+    const char *q = "wreap", *log = tmp_path("jobd.log");
+    char dir[600], url[256];
+    snprintf(dir, sizeof dir, "%s/redis", test_tmpdir());
+    start_private_redis(dir, url);
+    snprintf(private_sock, sizeof private_sock, "%s/redis.sock", dir);
+    char before[JOBD_ID_LEN + 1], after[JOBD_ID_LEN + 1];
+    jobd_job_spec_t s;
+    jobd_job_spec_init(&s);
+    s.queue = q;
+    s.type = "noop";
+    s.delay_ms = 3600 * 1000;
+
+    /* lease 3 s: the reaper runs every 0.5..1 s. */
+    pid_t pid = jobd_start(log, url, q, "state", (const char *[]){"--lease", "3", NULL}, NULL);
+    ASSERT_EQ(test_wait_log(log, test_ms(10000), "Redis ready", NULL), 0);
+
+    /* Control: a crashed worker's expired lease is reaped and the job runs. */
+    jobd_client_t *c = test_client_at(url);
+    ASSERT_EQ(jobd_submit(c, &s, before, NULL), 0);
+    jobd_client_free(c);
+    make_orphan(q, before);
+    if (wait_field(q, before, "state", "succeeded", test_ms(10000)) < 0) {
+        dump_log(log);
+        test_fail(__FILE__, __LINE__, "the expired lease was not reaped");
+    }
+
+    /* An outage longer than the reaper's period (the outage's length is the
+     * stimulus here, not a synchronisation). */
+    stop_private_redis(dir);
+    ASSERT_EQ(test_wait_log(log, test_ms(10000), "connection lost", NULL), 0);
+    pause_ms(2500);
+    start_private_redis(dir, url);
+    int64_t deadline = test_now_ms() + test_ms(30000);
+    while (test_count_log(log, "Redis ready") < 2) {
+        if (test_now_ms() >= deadline) {
+            dump_log(log);
+            test_fail(__FILE__, __LINE__, "jobd did not reconnect");
+        }
+        pause_ms(20);
+    }
+
+    /* The same again after the outage: the reaper must still be running. */
+    c = test_client_at(url);
+    ASSERT_EQ(jobd_submit(c, &s, after, NULL), 0);
+    jobd_client_free(c);
+    make_orphan(q, after);
+    if (wait_field(q, after, "state", "succeeded", test_ms(10000)) < 0) {
+        char *st = hget(q, after, "state"), *until = hget(q, after, "lease_until");
+        fprintf(stderr, "job %s after the outage: state %s, lease_until %s\n", after,
+                st ? st : "(none)", until ? until : "(none)");
+        free(st);
+        free(until);
+        dump_log(log);
+        test_fail(__FILE__, __LINE__, "after a Redis outage, expired leases are never reaped");
+    }
+    ASSERT_FIELD(q, after, "attempt", "2"); /* the lost attempt was charged */
+    ASSERT_EQ(kill(pid, SIGTERM), 0);
+    ASSERT_EXIT(pid, test_ms(15000), log, 0);
+    stop_private_redis(dir);
+}
+
+/* ---- 7c. a wake-up lost while the pub/sub connection was down ---- */
+
+static long long wake_subscribers(const char *queue)
+{
+    char ch[512];
+    qkey(ch, sizeof ch, queue, "wake");
+    redisReply *r = rcmd("PUBSUB NUMSUB %s", ch);
+    long long n =
+        r && r->type == REDIS_REPLY_ARRAY && r->elements == 2 ? r->element[1]->integer : -1;
+    if (r) freeReplyObject(r);
+    return n;
+}
+
+TEST(worker_claims_after_pubsub_reconnect)
+{
+    install_abort_handler();
+    const char *q = "wwake", *log = tmp_path("jobd.log");
+    char dir[600], url[256];
+    snprintf(dir, sizeof dir, "%s/redis", test_tmpdir());
+    start_private_redis(dir, url); /* CLIENT KILL below must not hit other tests */
+    snprintf(private_sock, sizeof private_sock, "%s/redis.sock", dir);
+
+    pid_t pid = jobd_start(log, url, q, "state", NULL, NULL);
+    int64_t deadline = test_now_ms() + test_ms(10000);
+    while (wake_subscribers(q) < 1) {
+        ASSERT(test_now_ms() < deadline);
+        pause_ms(20);
+    }
+    /* Control: an idle jobd is woken by a new job. */
+    jobd_client_t *c = test_client_at(url);
+    char first[JOBD_ID_LEN + 1], second[JOBD_ID_LEN + 1];
+    submit(c, q, "noop", "{}", 0, 0, first);
+    ASSERT_EQ(wait_field(q, first, "state", "succeeded", test_ms(10000)), 0);
+
+    /* Drop jobd's pub/sub connection and submit while it is away, so the
+     * job's wake-up message reaches nobody. jobd must still find the job
+     * (once it is back it cannot know what it missed, so it has to look). */
+    int lost = 0;
+    for (int tries = 0; tries < 20 && !lost; tries++) {
+        while (wake_subscribers(q) < 1) {
+            ASSERT(test_now_ms() < deadline + test_ms(20000));
+            pause_ms(20);
+        }
+        redisReply *r = rcmd("CLIENT KILL TYPE pubsub");
+        ASSERT(r && r->type == REDIS_REPLY_INTEGER && r->integer >= 1);
+        freeReplyObject(r);
+        if (wake_subscribers(q) != 0) continue;
+        submit(c, q, "noop", "{}", 0, 0, second);
+        lost = wake_subscribers(q) == 0;
+        if (!lost) ASSERT_EQ(wait_field(q, second, "state", "succeeded", test_ms(10000)), 0);
+    }
+    ASSERT(lost);
+    if (wait_field(q, second, "state", "succeeded", test_ms(10000)) < 0) {
+        char *st = hget(q, second, "state");
+        fprintf(stderr, "job %s: state %s, %lld jobd subscribers now\n", second, st ? st : "(none)",
+                wake_subscribers(q));
+        free(st);
+        dump_log(log);
+        test_fail(__FILE__, __LINE__,
+                  "a job submitted while jobd's pub/sub connection was "
+                  "down is never claimed");
+    }
+    jobd_client_free(c);
+    ASSERT_EQ(kill(pid, SIGTERM), 0);
+    ASSERT_EXIT(pid, test_ms(15000), log, 0);
+    stop_private_redis(dir);
 }
 
 /* ---- 8. bad input never takes the daemon or other jobs down ---- */
@@ -858,9 +1054,8 @@ TEST(worker_bad_input_is_contained)
     while (terminal_count(q) < total) {
         if (test_now_ms() >= deadline || waitpid(pid, NULL, WNOHANG) != 0) {
             dump_log(log);
-            test_fail(__FILE__, __LINE__, "only %lld of %d jobs ended (jobd %s)",
-                      terminal_count(q), total,
-                      waitpid(pid, NULL, WNOHANG) != 0 ? "exited" : "still up");
+            test_fail(__FILE__, __LINE__, "only %lld of %d jobs ended (jobd %s)", terminal_count(q),
+                      total, waitpid(pid, NULL, WNOHANG) != 0 ? "exited" : "still up");
         }
         pause_ms(20);
     }
@@ -930,7 +1125,8 @@ static json_t *find_worker(jobd_client_t *c, const char *id)
     if (jobd_workers(c, &ws) < 0) return NULL;
     size_t i;
     json_t *w;
-    json_array_foreach(ws, i, w) {
+    json_array_foreach(ws, i, w)
+    {
         const char *wid = json_string_value(json_object_get(w, "id"));
         if (wid && strcmp(wid, id) == 0) {
             json_incref(w);
@@ -962,25 +1158,25 @@ TEST(worker_config_errors_and_precedence)
     free(out);
     free(err);
 
-    ASSERT_EQ(run_jobd((const char *[]){"--concurrency", "abc", "--check-config", NULL}, NULL,
-                       &out, &err),
+    ASSERT_EQ(run_jobd((const char *[]){"--concurrency", "abc", "--check-config", NULL}, NULL, &out,
+                       &err),
               78);
     ASSERT_CONTAINS(err, "concurrency");
     free(out);
     free(err);
 
-    ASSERT_EQ(run_jobd((const char *[]){"--redis", url, "--concurrency", "abc", NULL}, NULL, &out,
-                       &err),
-              78);
+    ASSERT_EQ(
+        run_jobd((const char *[]){"--redis", url, "--concurrency", "abc", NULL}, NULL, &out, &err),
+        78);
     ASSERT_CONTAINS(err, "concurrency");
     free(out);
     free(err);
 
     const char *badh = tmp_path("bad-handlers.json");
     test_write_file(badh, "{\"t.missing\": {\"exec\": [\"/nonexistent/jobd-handler\"]}}\n");
-    ASSERT_EQ(run_jobd((const char *[]){"--handlers", badh, "--check-config", NULL}, NULL, &out,
-                       &err),
-              78);
+    ASSERT_EQ(
+        run_jobd((const char *[]){"--handlers", badh, "--check-config", NULL}, NULL, &out, &err),
+        78);
     free(out);
     free(err);
     ASSERT_EQ(run_jobd((const char *[]){"--redis", url, "--prefix", test_prefix(), "--handlers",
@@ -991,11 +1187,11 @@ TEST(worker_config_errors_and_precedence)
     free(out);
     free(err);
 
-    ASSERT_EQ(run_jobd((const char *[]){"--redis", url, "--prefix", test_prefix(), "--handlers",
-                                        handlers_file(), "--queues", "a:3,b:1", "--check-config",
-                                        NULL},
-                       NULL, &out, &err),
-              0);
+    ASSERT_EQ(
+        run_jobd((const char *[]){"--redis", url, "--prefix", test_prefix(), "--handlers",
+                                  handlers_file(), "--queues", "a:3,b:1", "--check-config", NULL},
+                 NULL, &out, &err),
+        0);
     free(out);
     free(err);
 
@@ -1011,12 +1207,12 @@ TEST(worker_config_errors_and_precedence)
                *log_d = tmp_path("d.log");
     pid_t a = jobd_start(log_a, NULL, "wcfg", "sa",
                          (const char *[]){"--worker-id", "A", "--concurrency", "5", NULL}, env3);
-    pid_t b = jobd_start(log_b, NULL, "wcfg", "sb", (const char *[]){"--worker-id", "B", NULL},
-                         env3);
-    pid_t cc = jobd_start(log_c, NULL, "wcfg", "sc", (const char *[]){"--worker-id", "C", NULL},
-                          env_both);
-    pid_t d = jobd_start(log_d, NULL, "wcfg", "sd", (const char *[]){"--worker-id", "D", NULL},
-                         env_file);
+    pid_t b =
+        jobd_start(log_b, NULL, "wcfg", "sb", (const char *[]){"--worker-id", "B", NULL}, env3);
+    pid_t cc =
+        jobd_start(log_c, NULL, "wcfg", "sc", (const char *[]){"--worker-id", "C", NULL}, env_both);
+    pid_t d =
+        jobd_start(log_d, NULL, "wcfg", "sd", (const char *[]){"--worker-id", "D", NULL}, env_file);
     jobd_client_t *c = test_client();
     static const struct {
         const char *id;
@@ -1063,8 +1259,15 @@ TEST(worker_sigterm_drains_and_releases)
 
     /* A drains for 2 s, B for 1 s: B's checkpoint can only exceed A's by
      * 500 ms or more if B resumed from A's. */
-    const char *flags_a[] = {"--concurrency", "4", "--drain-timeout", "2", "--kill-grace", "2",
-                             "--worker-id", "A", NULL};
+    const char *flags_a[] = {"--concurrency",
+                             "4",
+                             "--drain-timeout",
+                             "2",
+                             "--kill-grace",
+                             "2",
+                             "--worker-id",
+                             "A",
+                             NULL};
     pid_t a = jobd_start(log_a, NULL, q, "state-a", flags_a, NULL);
     for (int i = 0; i < N; i++)
         ASSERT_EQ(wait_field(q, ids[i], "state", "active", test_ms(10000)), 0);
@@ -1085,8 +1288,15 @@ TEST(worker_sigterm_drains_and_releases)
     }
 
     /* A second jobd resumes them from their checkpoints. */
-    const char *flags_b[] = {"--concurrency", "4", "--drain-timeout", "1", "--kill-grace", "2",
-                             "--worker-id", "B", NULL};
+    const char *flags_b[] = {"--concurrency",
+                             "4",
+                             "--drain-timeout",
+                             "1",
+                             "--kill-grace",
+                             "2",
+                             "--worker-id",
+                             "B",
+                             NULL};
     pid_t b = jobd_start(log_b, NULL, q, "state-b", flags_b, NULL);
     for (int i = 0; i < N; i++) {
         ASSERT_EQ(wait_field(q, ids[i], "state", "active", test_ms(10000)), 0);
