@@ -131,9 +131,12 @@ static void on_ckpt_async(uv_async_t *a)
 /* Full jitter: uniform in [0, min(cap, base * 2^(attempt-1))]. */
 static int64_t retry_delay(const worker_t *w, const job_t *j)
 {
-    int64_t base = (j->handler && j->handler->retry_base_ms) ? j->handler->retry_base_ms
+    /* The job's own setting, else the handler's, else jobd's. */
+    int64_t base = j->env.retry_base_ms                          ? j->env.retry_base_ms
+                   : (j->handler && j->handler->retry_base_ms) ? j->handler->retry_base_ms
                                                                : w->cfg->retry_base_ms;
-    int64_t cap = (j->handler && j->handler->retry_cap_ms) ? j->handler->retry_cap_ms
+    int64_t cap = j->env.retry_cap_ms                          ? j->env.retry_cap_ms
+                  : (j->handler && j->handler->retry_cap_ms) ? j->handler->retry_cap_ms
                                                              : w->cfg->retry_cap_ms;
     int64_t d = base;
     for (int i = 1; i < j->attempt && d < cap; i++)

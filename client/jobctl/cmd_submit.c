@@ -28,7 +28,8 @@ static const char usage[] =
     "Submits a job and prints its id. With --batch, submits one job per line of\n"
     "FILE (or stdin for '-'), each a JSON object {\"queue\",\"type\",\"payload\",...}\n"
     "with any other envelope field optional (priority, max_attempts, timeout_s,\n"
-    "run_at, delay_s, idempotency_key, traceparent, id), and prints the ids, one a\n"
+    "run_at, delay_s, retry_base_s, retry_cap_s, idempotency_key, traceparent, id),\n"
+    "and prints the ids, one a\n"
     "line, in order. Blank lines are skipped. A bad line fails the whole batch\n"
     "(exit 2, \"line N: ...\") before anything is submitted.\n"
     "\n"
@@ -40,6 +41,9 @@ static const char usage[] =
     "  --at TIME             run no earlier than TIME (RFC 3339, 2026-11-24T10:00:00Z)\n"
     "  --max-attempts N      attempts before the job is dead (default 5)\n"
     "  --timeout DURATION    time limit of one attempt (default: the handler's)\n"
+    "  --retry-base DURATION first retry's backoff; doubles per attempt, with full\n"
+    "                        jitter (default: the handler's, else jobd's 1s)\n"
+    "  --retry-cap DURATION  longest backoff (default: the handler's, else jobd's 1h)\n"
     "  --key KEY             idempotency key: a repeated key returns the first\n"
     "                        job's id instead of making a second job\n"
     "  --wait                wait until the job(s) end; exit 1 if dead or canceled\n"
@@ -55,6 +59,8 @@ enum {
     OPT_AT,
     OPT_MAX_ATTEMPTS,
     OPT_TIMEOUT,
+    OPT_RETRY_BASE,
+    OPT_RETRY_CAP,
     OPT_KEY,
     OPT_WAIT,
     OPT_WAIT_TIMEOUT,
@@ -69,6 +75,8 @@ static const struct option longopts[] = {
     {"at", required_argument, NULL, OPT_AT},
     {"max-attempts", required_argument, NULL, OPT_MAX_ATTEMPTS},
     {"timeout", required_argument, NULL, OPT_TIMEOUT},
+    {"retry-base", required_argument, NULL, OPT_RETRY_BASE},
+    {"retry-cap", required_argument, NULL, OPT_RETRY_CAP},
     {"key", required_argument, NULL, OPT_KEY},
     {"wait", no_argument, NULL, OPT_WAIT},
     {"wait-timeout", required_argument, NULL, OPT_WAIT_TIMEOUT},
@@ -186,6 +194,14 @@ static int parse_opts(ctl_t *ctl, const ctl_cmd_t *cmd, int argc, char **argv, s
             s->timeout_s = (ms + 999) / 1000; /* whole seconds, never rounded to "none" */
             break;
         }
+        case OPT_RETRY_BASE:
+            if ((s->retry_base_ms = ctl_parse_duration(cmd, "--retry-base", optarg)) < 0)
+                return CTL_EUSAGE;
+            break;
+        case OPT_RETRY_CAP:
+            if ((s->retry_cap_ms = ctl_parse_duration(cmd, "--retry-cap", optarg)) < 0)
+                return CTL_EUSAGE;
+            break;
         case OPT_KEY:
             s->idempotency_key = optarg;
             break;

@@ -110,6 +110,11 @@ static int check_fields(const jobd_job_spec_t *s, char *err, size_t errlen)
         snprintf(err, errlen, "max_attempts %d is outside 1..1000", s->max_attempts);
         return JOBD_EINVAL;
     }
+    if (s->retry_base_ms < 0 || s->retry_cap_ms < 0 ||
+        s->retry_base_ms > 100LL * 365 * 86400 * 1000 || s->retry_cap_ms > 100LL * 365 * 86400 * 1000) {
+        snprintf(err, errlen, "retry base and cap must be 0..100 years");
+        return JOBD_EINVAL;
+    }
     if (s->timeout_s < 0 || s->run_at_ms < 0 || s->delay_ms < 0) {
         snprintf(err, errlen, "timeout, run_at and delay must not be negative");
         return JOBD_EINVAL;
@@ -236,7 +241,8 @@ int jobd_job_spec_from_json(jobd_job_spec_t *s, json_t *obj, char *err, size_t e
     }
     static const char *const known[] = {"v", "id", "queue", "type", "payload", "priority",
                                         "max_attempts", "timeout_s", "run_at", "delay_s",
-                                        "idempotency_key", "traceparent", "created_at", NULL};
+                                        "idempotency_key", "traceparent", "created_at",
+                                        "retry_base_s", "retry_cap_s", NULL};
     const char *k;
     json_t *val;
     json_object_foreach(obj, k, val) {
@@ -266,6 +272,17 @@ int jobd_job_spec_from_json(jobd_job_spec_t *s, json_t *obj, char *err, size_t e
         (rc = get_int(obj, "max_attempts", &max, err, errlen)) < 0 ||
         (rc = get_int(obj, "timeout_s", &timeout, err, errlen)) < 0)
         return rc;
+    static const char *const retry_keys[2] = {"retry_base_s", "retry_cap_s"};
+    int64_t *retry_dst[2] = {&s->retry_base_ms, &s->retry_cap_ms};
+    for (int i = 0; i < 2; i++) {
+        json_t *rv = json_object_get(obj, retry_keys[i]);
+        if (!rv || json_is_null(rv)) continue;
+        if (!json_is_number(rv) || json_number_value(rv) < 0 || json_number_value(rv) > 3.2e9) {
+            snprintf(err, errlen, "\"%s\" must be a number of seconds >= 0", retry_keys[i]);
+            return JOBD_EINVAL;
+        }
+        *retry_dst[i] = (int64_t)(json_number_value(rv) * 1000 + 0.5);
+    }
     json_t *delay = json_object_get(obj, "delay_s");
     if (delay && !json_is_null(delay)) {
         if (!json_is_number(delay) || json_number_value(delay) < 0) {
@@ -320,6 +337,23 @@ static void put(envelope_buf_t *b, const char *s, size_t n)
 }
 
 #define PUT_LIT(b, lit) put(b, lit, sizeof lit - 1)
+
+static void put_ll(envelope_buf_t *b, long long v);
+
+/* Writes ms as a JSON number of seconds: 1500 -> 1.5, 2000 -> 2. */
+static void put_seconds(envelope_buf_t *b, int64_t ms)
+{
+    put_ll(b, ms / 1000);
+    int frac = (int)(ms % 1000);
+    if (frac) {
+        char t[5] = {'.', (char)('0' + frac / 100), (char)('0' + frac / 10 % 10),
+                     (char)('0' + frac % 10), 0};
+        size_t n = 4;
+        while (t[n - 1] == '0')
+            n--;
+        put(b, t, n);
+    }
+}
 
 static void put_ll(envelope_buf_t *b, long long v)
 {
@@ -419,6 +453,14 @@ int envelope_encode_buf(const jobd_job_spec_t *s, const char *id, int64_t create
         PUT_LIT(b, ",\"timeout_s\":");
         put_ll(b, s->timeout_s);
     }
+    if (s->retry_base_ms) {
+        PUT_LIT(b, ",\"retry_base_s\":");
+        put_seconds(b, s->retry_base_ms);
+    }
+    if (s->retry_cap_ms) {
+        PUT_LIT(b, ",\"retry_cap_s\":");
+        put_seconds(b, s->retry_cap_ms);
+    }
     int64_t run_at = s->run_at_ms ? s->run_at_ms : (s->delay_ms ? created_ms + s->delay_ms : 0);
     if (run_at) {
         PUT_LIT(b, ",\"run_at\":\"");
@@ -490,6 +532,13 @@ int envelope_decode(const char *text, size_t len, envelope_t *e, char *err, size
     e->priority = p ? (int)json_integer_value(p) : JOBD_DEFAULT_PRIORITY;
     e->max_attempts = m ? (int)json_integer_value(m) : 0; /* 0: not set by the job */
     e->timeout_s = t ? json_integer_value(t) : 0;
+    json_t *rb = json_object_get(e->root, "retry_base_s"), *rc = json_object_get(e->root, "retry_cap_s");
+    e->retry_base_ms = json_is_number(rb) && json_number_value(rb) > 0
+                           ? (int64_t)(json_number_value(rb) * 1000 + 0.5)
+                           : 0;
+    e->retry_cap_ms = json_is_number(rc) && json_number_value(rc) > 0
+                          ? (int64_t)(json_number_value(rc) * 1000 + 0.5)
+                          : 0;
     return 0;
 bad:
     json_decref(e->root);

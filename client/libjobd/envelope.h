@@ -51,6 +51,7 @@ typedef struct {
     json_t *payload; /* borrowed; JSON null if absent */
     int priority, max_attempts; /* max_attempts 0: the job did not set it */
     int64_t timeout_s; /* 0: none */
+    int64_t retry_base_ms, retry_cap_ms; /* the job's backoff; 0: not set */
 } envelope_t;
 
 /* Decodes and validates a stored envelope. Returns 0, or JOBD_EJSON with the

@@ -106,6 +106,8 @@ typedef struct {
     const char *idempotency_key; /* NULL: none */
     const char *traceparent;  /* W3C; NULL: none */
     const char *id;           /* NULL: a new UUIDv7 */
+    int64_t retry_base_ms;    /* backoff base for this job; 0: the handler's, else jobd's */
+    int64_t retry_cap_ms;     /* backoff cap for this job; 0: the handler's, else jobd's */
 } jobd_job_spec_t;
 
 /* Sets every field of s to its default (priority -1, the rest 0/NULL). */

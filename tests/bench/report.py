@@ -159,6 +159,16 @@ def build(rows, meta):
                target=">= 50,000" if (c, j) == (64, 1) else None,
                ok=lambda m: m >= 50000, error=note or err, extra=extra)
 
+    for c in (8, 10):
+        rs = results(rows, "exec", "drain", c=c)
+        err = "; ".join(errors(rows, "exec", c=c)) or None
+        rp.add(f"exec_throughput_c{c}", "exec handler throughput (/bin/true)",
+               f"concurrency {c}, {num(meta.get('exec_jobs', '?'))} jobs", "jobs/s",
+               [x["rate"] for x in rs],
+               "jobs whose exec handler does nothing: spawn, stdin line, exit 0, ack",
+               target=">= 1,100" if c == 10 else None,
+               ok=(lambda m: m >= 1100) if c == 10 else None, error=err)
+
     rs = results(rows, "batch", "fill")
     rp.add("batch_submit", "batch submit (libjobd)",
            f"{num(meta.get('batch_jobs', '?'))} noop jobs in 1 call", "jobs/s",

@@ -30,6 +30,8 @@ DRAIN_JOBS=50000       # pre-filled noop jobs per throughput run
 DRAIN_CAP=4            # seconds; a slower run is measured over this window
 CONCURRENCIES="1 16 64"
 BATCH_JOBS=100000      # one jobd_submit_batch call
+EXEC_JOBS=3000         # exec handler jobs per run
+EXEC_CONCURRENCIES="8 10"
 PICKUP_SAMPLES=500
 PACED_SECONDS=5
 CKPT_JOBS=64
@@ -151,6 +153,24 @@ for r in $(seq 1 $REPEATS); do
   done
 done
 
+# 3b. Exec handlers that do nothing (/bin/true): spawn, pipes, exit, ack.
+printf '{"bench.exec": {"exec": ["/bin/true"]}}\n' > "$work/exec-handlers.json"
+for r in $(seq 1 $REPEATS); do
+  for c in $EXEC_CONCURRENCIES; do
+    rcli FLUSHALL
+    p=$run_id-exec-c$c-r$r
+    tag="{\"phase\":\"exec\",\"c\":$c,\"rep\":$r}"
+    measure "$tag" fill sock="$sock" prefix="$p" queue=q n=$EXEC_JOBS type=bench.exec
+    [ -n "$out" ] || continue
+    # shellcheck disable=SC2046
+    measure "$tag" drain sock="$sock" prefix="$p" queue=q n=$EXEC_JOBS \
+      redis_pid="$redis_pid" jobds=1 cap=$DRAIN_CAP logdir="$logs" -- \
+      $(jobd_cmd "$p" --concurrency "$c" --http 127.0.0.1:0 --once \
+        --handlers "$work/exec-handlers.json")
+    log "exec /bin/true, concurrency $c, run $r: $(field rate <<< "$out") jobs/s"
+  done
+done
+
 # 4. Pickup latency, one job at a time, idle worker.
 for r in $(seq 1 $REPEATS); do
   rcli FLUSHALL
@@ -241,7 +261,7 @@ t_end=$(date +%s)
 python3 "$here/report.py" "$results" "$build/bench.json" \
   jobd="$("$jobd" --version)" cores="$(nproc)" load_start="$load_start" \
   load_end="$(cut -d' ' -f1-3 /proc/loadavg)" seconds=$((t_end - t_start)) \
-  repeats=$REPEATS drain_jobs=$DRAIN_JOBS drain_cap_s=$DRAIN_CAP batch_jobs=$BATCH_JOBS \
+  repeats=$REPEATS exec_jobs=$EXEC_JOBS drain_jobs=$DRAIN_JOBS drain_cap_s=$DRAIN_CAP batch_jobs=$BATCH_JOBS \
   pickup_samples=$PICKUP_SAMPLES paced_seconds=$PACED_SECONDS paced_rate="$rate" \
   paced_concurrency="$best_c" paced_jobds="$best_j" ckpt_jobs=$CKPT_JOBS \
   ckpt_per_job=$CKPT_PER_JOB sigterm_jobs=$SIGTERM_JOBS drain_timeout_s=$DRAIN_TIMEOUT \

@@ -324,8 +324,11 @@ TEST(envelope_matches_json_schema)
     s.idempotency_key = "key: caf\xc3\xa9";
     s.traceparent = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
     s.id = "client.chosen:id-1";
+    s.retry_base_ms = 1500;
+    s.retry_cap_ms = 600000;
     json = encode(&s, 1700000000123LL, 0, &rc);
     ASSERT_EQ(rc, 0);
+    ASSERT_CONTAINS(json, "\"retry_base_s\":1.5,\"retry_cap_s\":600");
     check_against_schema(schema, json);
     /* Every property of the schema is one the encoder writes. */
     json_t *env = json_loads(json, 0, NULL);
