@@ -4,15 +4,12 @@
  * real SQLite files, real exec handlers (tests/fixtures/step_handler.c) and
  * the built-in index.fts, real signals. Each test has its own key prefix and
  * queue names. Nothing here sleeps to synchronise: tests wait for log lines,
- * for Redis or SQLite conditions polled with a deadline, or for exit.
- *
- * The helpers at the top are copied from test_worker.c (same patterns). */
+ * for Redis or SQLite conditions polled with a deadline, or for exit. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <jansson.h>
 #include <signal.h>
 #include <sqlite3.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,213 +19,9 @@
 #include <unistd.h>
 
 #include "embedded.h"
-#include "testlib.h"
+#include "jobdtest.h"
 
-/* ---- processes we started: killed if the test aborts ---- */
-
-#define MAX_TRACKED 64
-
-static pid_t tracked[MAX_TRACKED];
-static pid_t private_redis_pid;
-
-static void on_abort(int sig)
-{
-    for (int i = 0; i < MAX_TRACKED; i++)
-        if (tracked[i] > 0) kill(tracked[i], SIGKILL);
-    if (private_redis_pid > 0) kill(private_redis_pid, SIGKILL);
-    signal(sig, SIG_DFL);
-    raise(sig);
-}
-
-static void install_abort_handler(void)
-{
-    static int installed;
-    if (!installed) {
-        signal(SIGABRT, on_abort);
-        signal(SIGPIPE, SIG_IGN);
-    }
-    installed = 1;
-}
-
-static void track(pid_t pid)
-{
-    install_abort_handler();
-    for (int i = 0; i < MAX_TRACKED; i++) {
-        if (tracked[i] <= 0) {
-            tracked[i] = pid;
-            return;
-        }
-    }
-}
-
-static void untrack(pid_t pid)
-{
-    for (int i = 0; i < MAX_TRACKED; i++)
-        if (tracked[i] == pid) tracked[i] = 0;
-}
-
-static void pause_ms(int ms)
-{
-    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-    nanosleep(&ts, NULL);
-}
-
-static void dump_log(const char *path)
-{
-    char *s = test_read_file(path);
-    if (!s) return;
-    size_t len = strlen(s);
-    const char *start = len > 8000 ? s + len - 8000 : s;
-    fprintf(stderr, "---- last lines of %s ----\n%s\n---- end ----\n", path, start);
-    free(s);
-}
-
-static int wait_exit(pid_t pid, int64_t ms, const char *log)
-{
-    int st = test_waitpid(pid, ms);
-    if (st >= 0)
-        untrack(pid);
-    else
-        dump_log(log);
-    return st;
-}
-
-#define ASSERT_EXIT(pid, ms, log, want)                                                            \
-    do {                                                                                           \
-        int st_ = wait_exit(pid, ms, log);                                                         \
-        if (st_ != (want)) {                                                                       \
-            if (st_ >= 0) dump_log(log);                                                           \
-            ASSERT_EQ(st_, want);                                                                  \
-        }                                                                                          \
-    } while (0)
-
-/* Fails the test (after dumping log) unless cond holds. */
-#define CHECK_OR_DUMP(cond, log, ...)                                                              \
-    do {                                                                                           \
-        if (!(cond)) {                                                                             \
-            dump_log(log);                                                                         \
-            test_fail(__FILE__, __LINE__, __VA_ARGS__);                                            \
-        }                                                                                          \
-    } while (0)
-
-/* ---- Redis: the shared test server, or a private one ---- */
-
-static char private_sock[700];
-static redisContext *private_ctx;
-
-static redisContext *R(void)
-{
-    if (!private_sock[0]) return test_redis();
-    if (private_ctx && private_ctx->err) {
-        redisFree(private_ctx);
-        private_ctx = NULL;
-    }
-    if (!private_ctx) {
-        private_ctx = redisConnectUnix(private_sock);
-        if (private_ctx && private_ctx->err) {
-            redisFree(private_ctx);
-            private_ctx = NULL;
-        }
-    }
-    return private_ctx;
-}
-
-static redisReply *rcmd(const char *fmt, ...)
-{
-    redisReply *r = NULL;
-    for (int attempt = 0; attempt < 2 && !r; attempt++) {
-        redisContext *c = R();
-        if (!c) return NULL;
-        va_list ap;
-        va_start(ap, fmt);
-        r = redisvCommand(c, fmt, ap);
-        va_end(ap);
-    }
-    return r;
-}
-
-static void qkey(char *out, size_t len, const char *queue, const char *suffix)
-{
-    snprintf(out, len, "%s:{%s}:%s", test_prefix(), queue, suffix);
-}
-
-static long long zcard(const char *queue, const char *set)
-{
-    char key[512];
-    qkey(key, sizeof key, queue, set);
-    redisReply *r = rcmd("ZCARD %s", key);
-    long long n = r && r->type == REDIS_REPLY_INTEGER ? r->integer : -1;
-    if (r) freeReplyObject(r);
-    return n;
-}
-
-static char *hget(const char *queue, const char *id, const char *field)
-{
-    char key[1024], suffix[640];
-    snprintf(suffix, sizeof suffix, "job:%s", id);
-    qkey(key, sizeof key, queue, suffix);
-    redisReply *r = rcmd("HGET %s %s", key, field);
-    char *v = r && r->type == REDIS_REPLY_STRING ? strndup(r->str, r->len) : NULL;
-    if (r) freeReplyObject(r);
-    return v;
-}
-
-static long long stat_counter(const char *queue, const char *field)
-{
-    char key[512];
-    qkey(key, sizeof key, queue, "stats");
-    redisReply *r = rcmd("HGET %s %s", key, field);
-    long long n = r && r->type == REDIS_REPLY_STRING ? strtoll(r->str, NULL, 10) : 0;
-    if (r) freeReplyObject(r);
-    return n;
-}
-
-static int field_is(const char *queue, const char *id, const char *field, const char *want)
-{
-    char *v = hget(queue, id, field);
-    int eq = v && strcmp(v, want) == 0;
-    free(v);
-    return eq;
-}
-
-static int wait_field(const char *queue, const char *id, const char *field, const char *want,
-                      int64_t ms)
-{
-    int64_t deadline = test_now_ms() + ms;
-    while (!field_is(queue, id, field, want)) {
-        if (test_now_ms() >= deadline) return -1;
-        pause_ms(20);
-    }
-    return 0;
-}
-
-/* Polls until the job's field exists and is not empty. */
-static int wait_field_set(const char *queue, const char *id, const char *field, int64_t ms)
-{
-    int64_t deadline = test_now_ms() + ms;
-    for (;;) {
-        char *v = hget(queue, id, field);
-        int ok = v && *v;
-        free(v);
-        if (ok) return 0;
-        if (test_now_ms() >= deadline) return -1;
-        pause_ms(20);
-    }
-}
-
-#define ASSERT_FIELD(queue, id, field, want)                                                       \
-    do {                                                                                           \
-        char *v_ = hget(queue, id, field);                                                         \
-        ASSERT_STR_EQ(v_, want);                                                                   \
-        free(v_);                                                                                  \
-    } while (0)
-
-#define ASSERT_FIELD_CONTAINS(queue, id, field, needle)                                            \
-    do {                                                                                           \
-        char *v_ = hget(queue, id, field);                                                         \
-        ASSERT_CONTAINS(v_, needle);                                                               \
-        free(v_);                                                                                  \
-    } while (0)
+/* ---- jobs and jobd's log (the shared helpers are in jobdtest.h) ---- */
 
 /* An integer member of the JSON object in a job's field (e.g. the
  * checkpoint's "step"), or -1. */
@@ -244,122 +37,13 @@ static long long json_field_int(const char *queue, const char *id, const char *f
     return n;
 }
 
-static void stop_private_redis(const char *dir)
-{
-    test_redis_stop(dir);
-    private_redis_pid = 0;
-}
-
-/* A private redis-server with an append-only file, so a stop and start keeps
- * the jobs (a real Redis outage, not a data loss). */
-static void start_private_redis(const char *dir, char *url)
-{
-    static const char *const conf[] = {"appendonly yes", "appendfsync always", NULL};
-    test_redis_start(dir, url, conf);
-    char pidfile[700];
-    snprintf(pidfile, sizeof pidfile, "%s/redis.pid", dir);
-    char *s = test_read_file(pidfile);
-    private_redis_pid = s ? (pid_t)atoi(s) : 0;
-    free(s);
-    snprintf(private_sock, sizeof private_sock, "%s/redis.sock", dir);
-    install_abort_handler();
-}
-
-/* ---- jobd ---- */
-
-static const char *tmp_path(const char *name)
-{
-    static char paths[32][600];
-    static int next;
-    char *p = paths[next++ % 32];
-    snprintf(p, 600, "%s/%s", test_tmpdir(), name);
-    return p;
-}
-
-/* The handlers file: "step" runs the step handler (built-ins need no entry). */
-static const char *handlers_file(void)
-{
-    static char path[600];
-    if (!path[0]) {
-        snprintf(path, sizeof path, "%s/handlers.json", test_tmpdir());
-        char text[2048];
-        snprintf(text, sizeof text, "{\"step\": {\"exec\": [\"%s\"]}}\n",
-                 test_helper("step_handler"));
-        test_write_file(path, text);
-    }
-    return path;
-}
-
-/* Starts jobd on queue with this test's prefix, state dir statedir, JSON
- * logs into log, plus extra flags (NULL-terminated). url NULL: the shared
- * test Redis. */
-static pid_t jobd_start(const char *log, const char *url, const char *queue, const char *statedir,
-                        const char *const extra[])
-{
-    mkdir(statedir, 0755);
-    const char *argv[64] = {test_env("JOBD_BIN"),
-                            "--redis",
-                            url ? url : test_redis_url(),
-                            "--prefix",
-                            test_prefix(),
-                            "--queues",
-                            queue,
-                            "--handlers",
-                            handlers_file(),
-                            "--state-dir",
-                            statedir,
-                            "--log-format",
-                            "json",
-                            "--http",
-                            "127.0.0.1:0"};
-    int n = 15;
-    for (int i = 0; extra && extra[i] && n < 63; i++)
-        argv[n++] = extra[i];
-    argv[n] = NULL;
-    pid_t pid = test_spawn(argv, NULL, log);
-    track(pid);
-    return pid;
-}
-
-static void submit(jobd_client_t *c, const char *queue, const char *type, const char *payload,
-                   char *id)
-{
-    jobd_job_spec_t s;
-    jobd_job_spec_init(&s);
-    s.queue = queue;
-    s.type = type;
-    s.payload_json = payload;
-    s.max_attempts = 5;
-    int rc = jobd_submit(c, &s, id, NULL);
-    if (rc < 0) test_fail(__FILE__, __LINE__, "submit: %s", jobd_client_errmsg(c));
-}
-
 static void step_payload(char *out, size_t len, int steps, int every, int ms, const char *log)
 {
     snprintf(out, len, "{\"steps\":%d,\"every\":%d,\"ms\":%d,\"log\":\"%s\"}", steps, every, ms,
              log);
 }
 
-/* Lines of jobd's JSON log for job id (NULL: any) whose msg contains needle. */
-static int log_has_job(const char *path, const char *id, const char *needle)
-{
-    FILE *f = fopen(path, "r");
-    if (!f) return 0;
-    char *line = NULL;
-    size_t cap = 0;
-    int n = 0;
-    while (getline(&line, &cap, f) > 0) {
-        json_t *o = json_loads(line, 0, NULL);
-        const char *jid = json_string_value(json_object_get(o, "job_id"));
-        const char *msg = json_string_value(json_object_get(o, "msg"));
-        if ((!id || (jid && strcmp(jid, id) == 0)) && msg && strstr(msg, needle)) n++;
-        json_decref(o);
-    }
-    free(line);
-    fclose(f);
-    return n;
-}
-
+/* Polls until jobd's log has a line for job id whose msg contains needle. */
 static int wait_log_job(const char *path, const char *id, const char *needle, int64_t ms)
 {
     int64_t deadline = test_now_ms() + ms;
@@ -596,7 +280,7 @@ TEST(journal_sigterm_drain_releases_16_checkpointing_jobs)
     char payload[800], ids[N][JOBD_ID_LEN + 1];
     step_payload(payload, sizeof payload, STEPS, EVERY, MS, steplog);
     for (int i = 0; i < N; i++)
-        submit(c, q, "step", payload, ids[i]);
+        submit(c, q, "step", payload, 5, 0, ids[i]);
 
     const char *flags_a[] = {"--concurrency",
                              "16",
@@ -607,7 +291,7 @@ TEST(journal_sigterm_drain_releases_16_checkpointing_jobs)
                              "--worker-id",
                              "A",
                              NULL};
-    pid_t a = jobd_start(log_a, NULL, q, tmp_path("state-a"), flags_a);
+    pid_t a = jobd_start(log_a, NULL, q, tmp_path("state-a"), flags_a, NULL);
     /* Every job runs and has checkpointed at least once (its checkpoint
      * reached Redis through the 1 s sync). */
     for (int i = 0; i < N; i++) {
@@ -648,7 +332,7 @@ TEST(journal_sigterm_drain_releases_16_checkpointing_jobs)
 
     /* A second jobd resumes every job where the first stopped. */
     const char *flags_b[] = {"--concurrency", "16", "--once", "--worker-id", "B", NULL};
-    pid_t b = jobd_start(log_b, NULL, q, tmp_path("state-b"), flags_b);
+    pid_t b = jobd_start(log_b, NULL, q, tmp_path("state-b"), flags_b, NULL);
     ASSERT_EXIT(b, test_ms(60000), log_b, 0);
     ASSERT_EQ(zcard(q, "succeeded"), N);
     for (int i = 0; i < N; i++) {
@@ -683,11 +367,11 @@ TEST(journal_second_signal_skips_drain_wait)
     char payload[800], ids[N][JOBD_ID_LEN + 1];
     step_payload(payload, sizeof payload, STEPS, EVERY, MS, steplog);
     for (int i = 0; i < N; i++)
-        submit(c, q, "step", payload, ids[i]);
+        submit(c, q, "step", payload, 5, 0, ids[i]);
 
     const char *flags[] = {
         "--concurrency", "4", "--drain-timeout", "60", "--kill-grace", "5", NULL};
-    pid_t pid = jobd_start(log, NULL, q, tmp_path("state"), flags);
+    pid_t pid = jobd_start(log, NULL, q, tmp_path("state"), flags, NULL);
     for (int i = 0; i < N; i++)
         CHECK_OR_DUMP(wait_field(q, ids[i], "state", "active", test_ms(15000)) == 0, log,
                       "job %d never became active", i);
@@ -733,12 +417,12 @@ TEST(journal_job_finishing_during_drain_is_acked)
     jobd_client_t *c = test_client();
     char payload[800], ex[1][JOBD_ID_LEN + 1], bi[JOBD_ID_LEN + 1];
     step_payload(payload, sizeof payload, 10, 5, 100, steplog); /* about 1 s */
-    submit(c, q, "step", payload, ex[0]);
-    submit(c, q, "sleep", "{\"ms\":1000}", bi);
+    submit(c, q, "step", payload, 5, 0, ex[0]);
+    submit(c, q, "sleep", "{\"ms\":1000}", 5, 0, bi);
 
     const char *flags[] = {
         "--concurrency", "2", "--drain-timeout", "10", "--kill-grace", "2", NULL};
-    pid_t pid = jobd_start(log, NULL, q, tmp_path("state"), flags);
+    pid_t pid = jobd_start(log, NULL, q, tmp_path("state"), flags, NULL);
     CHECK_OR_DUMP(wait_started(steplog, ex, 1, 1, test_ms(15000)) == 0, log,
                   "the exec handler did not start");
     CHECK_OR_DUMP(wait_field(q, bi, "state", "active", test_ms(15000)) == 0, log,
@@ -787,13 +471,13 @@ TEST(journal_sigkill_restart_releases_leases_at_once)
     char payload[800], ids[N][JOBD_ID_LEN + 1];
     step_payload(payload, sizeof payload, STEPS, EVERY, MS, steplog);
     for (int i = 0; i < N; i++)
-        submit(c, q, "step", payload, ids[i]);
+        submit(c, q, "step", payload, 5, 0, ids[i]);
 
     /* A 30 s lease, and a sync interval so long that no checkpoint reaches
      * Redis: whatever checkpoint the jobs resume from came from the journal. */
     const char *flags_a[] = {"--concurrency", "4", "--lease", "30", "--sync-interval", "60",
                              "--worker-id",   "A", NULL};
-    pid_t a = jobd_start(log_a, NULL, q, state, flags_a);
+    pid_t a = jobd_start(log_a, NULL, q, state, flags_a, NULL);
     for (int i = 0; i < N; i++)
         CHECK_OR_DUMP(wait_field(q, ids[i], "state", "active", test_ms(15000)) == 0, log_a,
                       "job %d never became active", i);
@@ -837,7 +521,7 @@ TEST(journal_sigkill_restart_releases_leases_at_once)
     int64_t t0 = test_now_ms();
     const char *flags_b[] = {"--concurrency", "4",           "--lease", "30",
                              "--once",        "--worker-id", "B",       NULL};
-    pid_t b = jobd_start(log_b, NULL, q, state, flags_b);
+    pid_t b = jobd_start(log_b, NULL, q, state, flags_b, NULL);
     int64_t limit = test_ms(4000) < 20000 ? test_ms(4000) : 20000;
     for (int i = 0; i < N; i++)
         CHECK_OR_DUMP(wait_field(q, ids[i], "worker", "B", limit - (test_now_ms() - t0)) == 0,
@@ -887,11 +571,11 @@ TEST(journal_outcomes_reported_after_redis_returns)
     char payload[800], ids[N][JOBD_ID_LEN + 1];
     step_payload(payload, sizeof payload, STEPS, EVERY, MS, steplog);
     for (int i = 0; i < N; i++)
-        submit(c, q, "step", payload, ids[i]);
+        submit(c, q, "step", payload, 5, 0, ids[i]);
     jobd_client_free(c);
 
     const char *flags[] = {"--concurrency", "4", "--lease", "30", NULL};
-    pid_t pid = jobd_start(log, url, q, state, flags);
+    pid_t pid = jobd_start(log, url, q, state, flags, NULL);
     for (int i = 0; i < N; i++)
         CHECK_OR_DUMP(wait_field(q, ids[i], "state", "active", test_ms(15000)) == 0, log,
                       "job %d never became active", i);
@@ -952,12 +636,12 @@ TEST(journal_stale_outbox_entry_is_rejected)
     jobd_client_t *c = test_client_at(url);
     char payload[800], ids[1][JOBD_ID_LEN + 1];
     step_payload(payload, sizeof payload, STEPS, EVERY, MS, steplog);
-    submit(c, q, "step", payload, ids[0]);
+    submit(c, q, "step", payload, 5, 0, ids[0]);
     const char *id = ids[0];
     jobd_client_free(c);
 
     const char *flags[] = {"--concurrency", "1", "--lease", "2", "--worker-id", "A", NULL};
-    pid_t a = jobd_start(log_a, url, q, state, flags);
+    pid_t a = jobd_start(log_a, url, q, state, flags, NULL);
     CHECK_OR_DUMP(wait_field(q, id, "state", "active", test_ms(15000)) == 0, log_a,
                   "the job never became active");
     CHECK_OR_DUMP(wait_started(steplog, ids, 1, 1, test_ms(15000)) == 0, log_a,
@@ -995,7 +679,7 @@ TEST(journal_stale_outbox_entry_is_rejected)
     ASSERT_EQ(cl.attempt, 2); /* the expired lease charged A's attempt */
 
     /* A restarts on the same state dir: its outbox entry is rejected. */
-    pid_t a2 = jobd_start(log_a2, url, q, state, flags);
+    pid_t a2 = jobd_start(log_a2, url, q, state, flags, NULL);
     CHECK_OR_DUMP(wait_log_job(log_a2, id, "stale", test_ms(15000)) == 0, log_a2,
                   "the stale outcome was not rejected");
     ASSERT_EQ(log_has_job(log_a2, id, "job succeeded"), 0);
@@ -1120,7 +804,7 @@ TEST(journal_index_fts_stopped_three_times_equals_one_run)
     char payload[2000], a[JOBD_ID_LEN + 1], b[JOBD_ID_LEN + 1];
     snprintf(payload, sizeof payload, "{\"source\":\"%s\",\"index\":\"%s\",\"batch\":%d}", src, ia,
              BATCH);
-    submit(c, q, "index.fts", payload, a);
+    submit(c, q, "index.fts", payload, 5, 0, a);
 
     /* Each run is stopped by SIGTERM (drain timeout 0: stop at once) once it
      * has indexed 2,000 more documents. */
@@ -1131,7 +815,7 @@ TEST(journal_index_fts_stopped_three_times_equals_one_run)
         char name[32];
         snprintf(name, sizeof name, "jobd-%d.log", k);
         const char *log = tmp_path(name);
-        pid_t pid = jobd_start(log, NULL, q, tmp_path("state"), flags);
+        pid_t pid = jobd_start(log, NULL, q, tmp_path("state"), flags, NULL);
         int64_t deadline = test_now_ms() + test_ms(60000);
         while (index_docs(ia, a) < prev + 2000) {
             CHECK_OR_DUMP(test_now_ms() < deadline, log, "indexing does not move (run %d)", k);
@@ -1153,7 +837,7 @@ TEST(journal_index_fts_stopped_three_times_equals_one_run)
     }
     const char *log = tmp_path("jobd-last.log");
     pid_t pid = jobd_start(log, NULL, q, tmp_path("state"),
-                           (const char *[]){"--concurrency", "1", "--once", NULL});
+                           (const char *[]){"--concurrency", "1", "--once", NULL}, NULL);
     ASSERT_EXIT(pid, test_ms(120000), log, 0);
     ASSERT_FIELD(q, a, "state", "succeeded");
     ASSERT_FIELD(q, a, "attempt", "1");
@@ -1163,10 +847,10 @@ TEST(journal_index_fts_stopped_three_times_equals_one_run)
     /* The same documents in one uninterrupted run, into a fresh index. */
     snprintf(payload, sizeof payload, "{\"source\":\"%s\",\"index\":\"%s\",\"batch\":%d}", src, ib,
              BATCH);
-    submit(c, q, "index.fts", payload, b);
+    submit(c, q, "index.fts", payload, 5, 0, b);
     log = tmp_path("jobd-b.log");
     pid = jobd_start(log, NULL, q, tmp_path("state-b"),
-                     (const char *[]){"--concurrency", "1", "--once", NULL});
+                     (const char *[]){"--concurrency", "1", "--once", NULL}, NULL);
     ASSERT_EXIT(pid, test_ms(120000), log, 0);
     ASSERT_FIELD(q, b, "state", "succeeded");
     ASSERT_EQ(json_field_int(q, b, "result", "docs"), N);
