@@ -232,8 +232,9 @@ for spec in "1 2000" "64 300"; do
         --limit 0 | python3 -c 'import json, statistics, sys
 tag = json.loads(sys.argv[1])
 rs = [j["result"] for j in json.load(sys.stdin) if j.get("result")]
-if len(rs) != tag["jobs"]:
-    print(json.dumps({"tag": tag, "error": f"{len(rs)} of {tag[\"jobs\"]} probes finished"}))
+want = tag["jobs"]
+if len(rs) != want:
+    print(json.dumps({"tag": tag, "error": "%d of %d probes finished" % (len(rs), want)}))
 else:
     print(json.dumps({"tag": tag, "result": {
         "p50_us": statistics.median(x["p50_us"] for x in rs),
