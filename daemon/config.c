@@ -72,6 +72,8 @@ int config_parse_queues(config_t *c, const char *s, char *err, size_t errlen)
     for (char *tok = strtok_r(dup, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
         while (*tok == ' ')
             tok++;
+        for (size_t n = strlen(tok); n && tok[n - 1] == ' '; n--)
+            tok[n - 1] = '\0'; /* "a:3, b" and "a:3 ,b" both mean a and b */
         if (!*tok) continue;
         if (c->nqueues == CONFIG_MAX_QUEUES) {
             snprintf(err, errlen, "too many queues (at most %d)", CONFIG_MAX_QUEUES);
