@@ -120,6 +120,36 @@ int handlers_load(handlers_t *h, const char *path, char *err, size_t errlen)
     return rc;
 }
 
+int handlers_check_resources(const handlers_t *h, json_t *limits, char *err, size_t errlen)
+{
+    const char *name;
+    json_t *v;
+    json_object_foreach(limits, name, v) {
+        if (!json_is_integer(v) || json_integer_value(v) < 1) {
+            snprintf(err, errlen, "config key \"resources.%s\": the limit must be an integer >= 1",
+                     name);
+            return -1;
+        }
+    }
+    for (size_t i = 0; i < h->n; i++) {
+        json_object_foreach(h->items[i].resources, name, v) {
+            json_t *limit = json_object_get(limits, name);
+            if (!limit) {
+                snprintf(err, errlen, "handler \"%s\" needs resource \"%s\", which the config "
+                         "file's \"resources\" section does not limit", h->items[i].type, name);
+                return -1;
+            }
+            if (!json_is_integer(v) || json_integer_value(v) < 1 ||
+                json_integer_value(v) > json_integer_value(limit)) {
+                snprintf(err, errlen, "handler \"%s\": units of \"%s\" must be an integer in "
+                         "1..%lld", h->items[i].type, name, (long long)json_integer_value(limit));
+                return -1;
+            }
+        }
+    }
+    return 0;
+}
+
 const handler_t *handlers_find(const handlers_t *h, const char *type)
 {
     for (size_t i = 0; i < h->n; i++)

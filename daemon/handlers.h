@@ -36,6 +36,10 @@ typedef struct {
 /* Loads path (NULL: built-ins only). Returns 0, or -1 with a message naming
  * the type and key at fault. An exec path must exist and be executable. */
 int handlers_load(handlers_t *h, const char *path, char *err, size_t errlen);
+/* Checks every handler's "resources" against the config's limits (an object
+ * {"name": limit}, may be NULL): each name must have a limit, and the units
+ * must be integers in 1..limit. Returns 0, or -1 with a message. */
+int handlers_check_resources(const handlers_t *h, json_t *limits, char *err, size_t errlen);
 /* Returns the handler for type (borrowed), or NULL if none: unknown type. */
 const handler_t *handlers_find(const handlers_t *h, const char *type);
 void handlers_free(handlers_t *h);

@@ -30,7 +30,8 @@ int main(int argc, char **argv)
     }
     log_setup((log_level_t)cfg.log_level, cfg.log_json);
     handlers_t handlers;
-    if (handlers_load(&handlers, cfg.handlers_file, err, sizeof err) < 0) {
+    if (handlers_load(&handlers, cfg.handlers_file, err, sizeof err) < 0 ||
+        handlers_check_resources(&handlers, cfg.resources, err, sizeof err) < 0) {
         fprintf(stderr, "jobd: %s\n", err);
         log_error("configuration error: %s", err);
         handlers_free(&handlers);

@@ -310,6 +310,15 @@ static int send_request(request_t *req)
 int rq_script(rq_t *rq, proto_script_t s, const char *queue, proto_argv_t *args, rq_reply_cb cb,
               void *arg)
 {
+    char qp[KEYS_MAX];
+    keys_queue_prefix(qp, rq->prefix, queue);
+    const char *keys[1] = {qp};
+    return rq_script_keys(rq, s, 1, keys, args, cb, arg);
+}
+
+int rq_script_keys(rq_t *rq, proto_script_t s, int nkeys, const char *const keys[],
+                   proto_argv_t *args, rq_reply_cb cb, void *arg)
+{
     if (!rq_ready(rq)) {
         proto_argv_reset(args);
         return -1;
@@ -319,10 +328,12 @@ int rq_script(rq_t *rq, proto_script_t s, const char *queue, proto_argv_t *args,
     req->script = s;
     req->cb = cb;
     req->arg = arg;
-    char qp[KEYS_MAX];
-    keys_queue_prefix(qp, rq->prefix, queue);
     proto_argv_init(&req->args);
-    proto_argv_script(&req->args, rq->sha[s], qp);
+    proto_argv_adds(&req->args, "EVALSHA");
+    proto_argv_adds(&req->args, rq->sha[s]);
+    proto_argv_addll(&req->args, nkeys);
+    for (int i = 0; i < nkeys; i++)
+        proto_argv_adds(&req->args, keys[i]);
     for (int i = 0; i < args->argc; i++)
         proto_argv_add(&req->args, args->buf + args->offs[i], args->lens[i]);
     proto_argv_reset(args);

@@ -82,6 +82,10 @@ void rq_subscribe(rq_t *rq, const char *channel);
  * error (not ready: -1), in which case it never runs. */
 int rq_script(rq_t *rq, proto_script_t s, const char *queue, proto_argv_t *args, rq_reply_cb cb,
               void *arg);
+/* Runs script s with the given keys (copied) instead of a queue prefix;
+ * the same rules as rq_script. */
+int rq_script_keys(rq_t *rq, proto_script_t s, int nkeys, const char *const keys[],
+                   proto_argv_t *args, rq_reply_cb cb, void *arg);
 /* Runs one plain command (argv copied). Same callback rules. */
 int rq_command(rq_t *rq, int argc, const char **argv, const size_t *lens, rq_reply_cb cb,
                void *arg);

@@ -18,6 +18,9 @@ extern char **environ;
 
 static void kick(worker_t *w);
 static void stop_handler(job_t *j, job_stop_t why);
+static void run_handler(worker_t *w, job_t *j);
+static void resources_acquire(worker_t *w, job_t *j);
+static void resources_release(worker_t *w, job_t *j);
 static void maybe_close(worker_t *w);
 static void close_all(worker_t *w);
 
@@ -163,6 +166,8 @@ static void set_outcome(job_t *j, job_outcome_t o)
         w->queues[j->qidx].in_flight--;
         metrics_hist_observe(&w->durations, (double)(jobd_now_ms() - j->started_ms) / 1000.0);
     }
+    if (j->res_state == 2) resources_release(w, j);
+    j->res_state = 0;
     if (o == OUT_RETRY && j->attempt >= max_attempts(j)) o = OUT_DEAD;
     if (o == OUT_RETRY) j->retry_ms = retry_delay(w, j);
     j->outcome = o;
@@ -367,7 +372,20 @@ static void start_job(worker_t *w, job_t *j)
         set_outcome(j, OUT_DEAD);
         return;
     }
+    if (j->handler->resources) {
+        /* It runs once its units of the cluster-wide limits are held; until
+         * then it waits in its slot, its lease kept alive like any other. */
+        j->res_state = 1;
+        resources_acquire(w, j);
+        return;
+    }
+    run_handler(w, j);
+}
+
+static void run_handler(worker_t *w, job_t *j)
+{
     int64_t timeout = j->env.timeout_s ? j->env.timeout_s * 1000 : j->handler->timeout_ms;
+    j->started_ms = jobd_now_ms();
     j->deadline_ms = timeout ? j->started_ms + timeout : 0;
     log_msg(LOG_DEBUG, &j->log, "job started");
     if (j->handler->builtin) {
@@ -785,6 +803,8 @@ static void on_heartbeat(uv_timer_t *t)
     if (!rq_ready(&w->rq)) return;
     extend_leases(w);
     publish_registry(w);
+    for (job_t *j = w->held; j; j = j->next)
+        if (j->running && j->res_state == 2) resources_acquire(w, j); /* renews the hold */
 }
 
 typedef struct {
@@ -905,6 +925,107 @@ static void on_reap(uv_timer_t *t)
     uv_timer_start(t, on_reap, every / 2 + (uint64_t)random() % (every / 2 + 1), 0);
 }
 
+/* ---- cluster-wide resources (handlers' "resources") ---- */
+
+typedef struct {
+    worker_t *w;
+    const handler_t *handler; /* outlives the loop */
+    char id[JOBD_ID_LEN + 1];
+    char token[48];
+    int renew;
+} res_req_t;
+
+/* Builds the keys and arguments for acquire.lua or unacquire.lua. */
+static int resource_call(worker_t *w, const handler_t *h, const char *id, proto_script_t s,
+                         rq_reply_cb cb, void *arg)
+{
+    const char *keys[32];
+    char keybuf[32][KEYS_MAX];
+    int n = 0;
+    proto_argv_t a;
+    proto_argv_init(&a);
+    char holder[256];
+    snprintf(holder, sizeof holder, "%s|%s", w->cfg->worker_id, id);
+    proto_argv_adds(&a, holder);
+    if (s == PROTO_ACQUIRE) proto_argv_addll(&a, w->cfg->lease_ms);
+    const char *name;
+    json_t *units;
+    json_object_foreach(h->resources, name, units) {
+        if (n == 32) break;
+        char suffix[KEYS_MAX];
+        snprintf(suffix, sizeof suffix, "res:{resources}:%s", name);
+        keys_global(keybuf[n], w->cfg->prefix, suffix);
+        keys[n] = keybuf[n];
+        if (s == PROTO_ACQUIRE)
+            proto_argv_addll(&a, json_integer_value(json_object_get(w->cfg->resources, name)));
+        proto_argv_addll(&a, json_integer_value(units));
+        n++;
+    }
+    int rc = rq_script_keys(&w->rq, s, n, keys, &a, cb, arg);
+    proto_argv_free(&a);
+    return rc;
+}
+
+static void on_released_resources(rq_t *rq, redisReply *r, void *arg)
+{
+    (void)rq;
+    (void)r;
+    (void)arg;
+}
+
+static void resources_release(worker_t *w, job_t *j)
+{
+    /* If Redis is away, the units free themselves when their hold expires. */
+    resource_call(w, j->handler, j->id, PROTO_UNACQUIRE, on_released_resources, NULL);
+}
+
+static void on_acquired(rq_t *rq, redisReply *r, void *arg)
+{
+    (void)rq;
+    res_req_t *rr = arg;
+    worker_t *w = rr->w;
+    job_t *j = held_find(w, rr->id, rr->token);
+    int got = r && r->type == REDIS_REPLY_INTEGER && r->integer == 1;
+    if (j) j->res_inflight = 0;
+    if (rr->renew || !j || j->res_state != 1) {
+        /* A renewal, or the job ended while we asked: give back what a
+         * first-time acquire just took for nobody. */
+        if (!rr->renew && got && (!j || j->res_state != 1))
+            resource_call(w, rr->handler, rr->id, PROTO_UNACQUIRE, on_released_resources, NULL);
+        if (rr->renew && !got && j)
+            log_msg(LOG_WARN, &j->log, "resource hold could not be renewed (it expired while "
+                    "this worker was away); the job runs on");
+        free(rr);
+        return;
+    }
+    free(rr);
+    if (!got) {
+        /* Not enough units free: ask again shortly (jittered, so waiting
+         * workers do not ask in lockstep). */
+        j->res_retry_at = jobd_now_ms() + 100 + random() % 200;
+        return;
+    }
+    j->res_state = 2;
+    run_handler(w, j);
+}
+
+static void resources_acquire(worker_t *w, job_t *j)
+{
+    if (j->res_inflight) return;
+    res_req_t *rr = calloc(1, sizeof *rr);
+    rr->w = w;
+    memcpy(rr->id, j->id, sizeof rr->id);
+    memcpy(rr->token, j->token, sizeof rr->token);
+    rr->renew = j->res_state == 2;
+    rr->handler = j->handler;
+    j->res_inflight = 1;
+    if (resource_call(w, j->handler, j->id, PROTO_ACQUIRE, on_acquired, rr) < 0) {
+        j->res_inflight = 0;
+        j->res_retry_at = jobd_now_ms() + 500;
+        free(rr);
+    }
+}
+
 /* ---- metrics and health ---- */
 
 typedef struct {
@@ -996,6 +1117,12 @@ static void http_metrics(void *arg, metrics_buf_t *b)
 static void stop_handler(job_t *j, job_stop_t why)
 {
     job_request_stop(j, why);
+    if (j->res_state == 1) {
+        /* Never started: it ends now (drain: released; cancel: canceled;
+         * lease lost: dropped), whatever its acquire call says later. */
+        handler_ended(j, 0, 0);
+        return;
+    }
     if (j->exec) exec_stop(j->exec, j->w->cfg->kill_grace_ms);
     /* Built-ins see the flag; a queued uv_work that has not started yet is
      * canceled outright (its done callback then reports it stopped). */
@@ -1013,6 +1140,7 @@ static void on_tick(uv_timer_t *t)
             journal_job(w, j);
             kick(w);
         }
+        if (j->running && j->res_state == 1 && now >= j->res_retry_at) resources_acquire(w, j);
         if (j->running && j->deadline_ms && now >= j->deadline_ms && j->stop_reason == STOP_NONE) {
             log_msg(LOG_WARN, &j->log, "timeout: stopping the handler");
             stop_handler(j, STOP_TIMEOUT);
@@ -1391,12 +1519,6 @@ int worker_start(worker_t *w)
                  w->http.port);
     }
     recover(w);
-    int wants_resources = c->resources && json_object_size(c->resources) > 0;
-    for (size_t i = 0; i < w->handlers->n; i++)
-        wants_resources |= w->handlers->items[i].resources != NULL;
-    if (wants_resources)
-        log_warn("\"resources\" limits are read but not enforced by this version: jobs run "
-                 "as if unlimited");
     for (int i = 0; i < c->nqueues; i++) {
         char ch[KEYS_MAX];
         keys_queue_key(ch, c->prefix, c->queues[i].name, "wake");

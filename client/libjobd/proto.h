@@ -25,6 +25,8 @@ typedef enum {
     PROTO_RETRY,
     PROTO_WATCH,
     PROTO_STATS,
+    PROTO_ACQUIRE,   /* cluster-wide resources (jobd only) */
+    PROTO_UNACQUIRE,
     PROTO_NSCRIPTS
 } proto_script_t;
 
