@@ -12,7 +12,19 @@
 #include "journal.h"
 #include "log.h"
 
-enum { S_HELD, S_CKPT, S_OUTCOME, S_DELETE, S_BEGIN, S_COMMIT, S_LOAD, S_PGID, NSTMT };
+enum {
+    S_HELD,
+    S_CKPT,
+    S_OUTCOME,
+    S_DELETE,
+    S_BEGIN,
+    S_COMMIT,
+    S_LOAD,
+    S_PGID,
+    S_PARK,
+    S_PARKED,
+    NSTMT
+};
 
 static const char *const sql[NSTMT] = {
     [S_HELD] = "INSERT OR IGNORE INTO held (id, queue, token, attempt, claimed_at) "
@@ -26,8 +38,11 @@ static const char *const sql[NSTMT] = {
     [S_BEGIN] = "BEGIN",
     [S_COMMIT] = "COMMIT",
     [S_LOAD] = "SELECT id, queue, token, attempt, claimed_at, ckpt_seq, checkpoint, progress, "
-               "outcome, result, error, retry_ms, pgid, pgid_start FROM held",
+               "outcome, result, error, retry_ms, pgid, pgid_start, ended_at FROM held",
     [S_PGID] = "UPDATE held SET pgid = ?2, pgid_start = ?3 WHERE id = ?1",
+    [S_PARK] = "UPDATE held SET outcome = 'parked', token = '', ended_at = ?2 "
+               "WHERE id = ?1 AND checkpoint IS NOT NULL",
+    [S_PARKED] = "SELECT checkpoint FROM held WHERE id = ?1 AND outcome = 'parked'",
 };
 
 struct journal {
@@ -225,6 +240,29 @@ int journal_put_pgid(journal_t *j, const char *id, int pgid, int64_t start)
     return step(j, st, "recording a handler's process group");
 }
 
+int journal_park(journal_t *j, const char *id)
+{
+    if (begin(j) < 0) return -1;
+    sqlite3_stmt *st = j->st[S_PARK];
+    bind_text(st, 1, id);
+    sqlite3_bind_int64(st, 2, jobd_now_ms());
+    if (step(j, st, "parking a checkpoint") < 0) return -1;
+    return sqlite3_changes(j->db) > 0 ? 1 : 0;
+}
+
+char *journal_take_parked(journal_t *j, const char *id)
+{
+    sqlite3_stmt *st = j->st[S_PARKED];
+    bind_text(st, 1, id);
+    char *ckpt = NULL;
+    if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_text(st, 0))
+        ckpt = strdup((const char *)sqlite3_column_text(st, 0));
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    if (ckpt) journal_delete(j, id);
+    return ckpt;
+}
+
 int journal_delete(journal_t *j, const char *id)
 {
     if (begin(j) < 0) return -1;
@@ -258,6 +296,7 @@ int journal_load(journal_t *j, void (*cb)(void *arg, const journal_row_t *row), 
             .retry_ms = sqlite3_column_int64(st, 11),
             .pgid = sqlite3_column_int(st, 12),
             .pgid_start = sqlite3_column_int64(st, 13),
+            .ended_at = sqlite3_column_int64(st, 14),
         };
         cb(arg, &r);
     }

@@ -23,11 +23,12 @@ typedef struct {
     int64_t ckpt_seq;
     const char *checkpoint; /* NULL: none */
     double progress;
-    const char *outcome;    /* NULL: still held (no outcome yet) */
+    const char *outcome;    /* NULL: still held (no outcome yet); "parked": see journal_park */
     const char *result, *error;
     int64_t retry_ms;
     int pgid;           /* the exec handler's process group, 0: none */
     int64_t pgid_start; /* its start time, to tell a reused pid apart */
+    int64_t ended_at;   /* when the outcome was recorded (Unix ms), 0: none */
 } journal_row_t;
 
 /* Opens (creating) STATE_DIR/journal.db. Returns 0, or -1 with a message in
@@ -48,6 +49,14 @@ int journal_put_outcome(journal_t *j, const char *id, const char *outcome, const
                         double progress);
 /* Records the job's exec handler process group and its start time. */
 int journal_put_pgid(journal_t *j, const char *id, int pgid, int64_t start);
+/* Parks the checkpoint of a job whose release Redis rejected as stale (its
+ * lease expired meanwhile): the row stays, outcome "parked", so that the job
+ * resumes from it should this jobd claim the job again. Returns 1 if parked,
+ * 0 if there was no checkpoint to park, -1 on error. */
+int journal_park(journal_t *j, const char *id);
+/* If a parked checkpoint exists for id, removes it and returns it (new,
+ * malloc'd), else NULL. */
+char *journal_take_parked(journal_t *j, const char *id);
 /* Forgets a job (Redis confirmed or rejected its outcome). */
 int journal_delete(journal_t *j, const char *id);
 /* Ends the open transaction, if any. Returns 0 or -1 (logged). */

@@ -442,7 +442,15 @@ static void on_claimed(rq_t *rq, redisReply *r, void *arg)
         snprintf(j->token, sizeof j->token, "%.*s", (int)e[1]->len, e[1]->str);
         j->attempt = (int)e[2]->integer;
         j->raw_env = strndup(e[3]->str, e[3]->len);
-        if (e[4]->len) {
+        char *parked = w->parked ? journal_take_parked(w->jn, j->id) : NULL;
+        if (parked) {
+            /* Newer than what Redis gave: it never reached Redis. */
+            w->parked--;
+            j->resume = json_loads(parked, JSON_DECODE_ANY, NULL);
+            j->checkpoint = parked;
+            log_msg(LOG_INFO, &(log_job_t){.job_id = j->id, .queue = qname(w, j->qidx)},
+                    "resuming from the local journal's checkpoint, newer than Redis's");
+        } else if (e[4]->len) {
             j->resume = json_loadb(e[4]->str, e[4]->len, JSON_DECODE_ANY, NULL);
             j->checkpoint = strndup(e[4]->str, e[4]->len);
         }
@@ -533,7 +541,16 @@ static void on_reported(rq_t *rq, redisReply *r, void *arg)
             continue;
         }
         long long res = r->element[i]->integer;
-        if (res == 0) {
+        if (res == 0 && j->outcome == OUT_RELEASE && j->journaled && w->jn &&
+            journal_park(w->jn, j->id) == 1) {
+            /* Its lease expired while Redis was away, so Redis may hand the
+             * job out again with an older checkpoint: keep ours (Issue 4,
+             * resume from the local journal when it holds a newer one). */
+            j->journaled = 0;
+            w->parked++;
+            log_msg(LOG_WARN, &j->log, "release rejected: lease token is stale; keeping the "
+                    "journal's checkpoint in case this worker claims the job again");
+        } else if (res == 0) {
             w->stats.stale_outcomes++;
             if (j->stop_reason != STOP_LEASE_LOST) w->stats.lease_lost++; /* count once */
             log_msg(LOG_WARN, &j->log, "outcome rejected: lease token is stale (the lease was "
@@ -1457,6 +1474,15 @@ static job_outcome_t outcome_parse(const char *s)
 static void on_journal_row(void *arg, const journal_row_t *r)
 {
     worker_t *w = arg;
+    if (r->outcome && strcmp(r->outcome, "parked") == 0) {
+        /* A checkpoint kept for a possible re-claim, not a lease; after a
+         * week (dead-job retention) nobody will resume from it. */
+        if (jobd_now_ms() - r->ended_at > JOBD_TTL_DEAD_MS)
+            journal_delete(w->jn, r->id);
+        else
+            w->parked++;
+        return;
+    }
     int qidx = -1;
     for (int i = 0; i < w->cfg->nqueues; i++)
         if (strcmp(r->queue, qname(w, i)) == 0) qidx = i;

@@ -69,6 +69,7 @@ typedef struct worker {
     int nheld, running;
     int claim_inflight, flush_inflight;
     int once_checking; /* a --once emptiness check is in flight */
+    int parked;        /* parked checkpoints in the journal (see journal_park) */
     uv_idle_t kick;    /* runs claim/flush once the current callbacks are done */
     uv_timer_t heartbeat, reaper, ticker, drain_timer, sync_timer;
     uv_signal_t sigterm, sigint;

@@ -706,6 +706,84 @@ TEST(journal_stale_outbox_entry_is_rejected)
     stop_private_redis(dir);
 }
 
+/* A release that reaches Redis only after the lease expired is rejected;
+ * the journal keeps its checkpoint, and when this worker claims the job
+ * again it resumes from that one, newer than anything Redis holds (Issue 4:
+ * "from the local journal when the same state dir holds a newer one"). */
+TEST(journal_stale_release_resumes_from_local_checkpoint)
+{
+    install_abort_handler();
+    enum { STEPS = 150, EVERY = 5, MS = 20 };
+    const char *q = "jpark", *steplog = tmp_path("steps.log"), *state = tmp_path("state");
+    const char *log_a = tmp_path("jobd-a.log"), *log_a2 = tmp_path("jobd-a2.log");
+    char dir[600], url[256];
+    snprintf(dir, sizeof dir, "%s/redis", test_tmpdir());
+    start_private_redis(dir, url);
+
+    jobd_client_t *c = test_client_at(url);
+    char payload[800], ids[1][JOBD_ID_LEN + 1];
+    step_payload(payload, sizeof payload, STEPS, EVERY, MS, steplog);
+    submit(c, q, "step", payload, 5, 0, ids[0]);
+    const char *id = ids[0];
+    jobd_client_free(c);
+
+    /* Checkpoints stay local (sync interval 10 min); a drain stops at once. */
+    const char *flags[] = {"--concurrency", "1", "--lease", "2", "--sync-interval", "600",
+                           "--drain-timeout", "0", "--kill-grace", "1", "--worker-id", "A",
+                           NULL};
+    pid_t a = jobd_start(log_a, url, q, state, flags, NULL);
+    CHECK_OR_DUMP(wait_journal(state,
+                               "SELECT json_extract(checkpoint, '$.step') >= 10 FROM held "
+                               "WHERE id = ?1",
+                               ids, 1, 1, test_ms(20000)) == 0,
+                  log_a, "no checkpoint reached the journal");
+    char *redis_ckpt = hget(q, id, "checkpoint");
+    ASSERT(redis_ckpt == NULL); /* Redis never saw one */
+
+    /* Redis goes away, then the drain: the release waits in the outbox. */
+    stop_private_redis(dir);
+    ASSERT_EQ(kill(a, SIGTERM), 0);
+    ASSERT_EXIT(a, test_ms(20000), log_a, 0);
+    CHECK_OR_DUMP(wait_journal(state, "SELECT outcome = 'release' FROM held WHERE id = ?1", ids,
+                               1, 1, test_ms(1000)) == 0,
+                  log_a, "the release is not in the outbox");
+    long long local_step = journal_step(state, id);
+    ASSERT_GT(local_step, 0);
+
+    /* Redis is back; the lease expires and is reaped: A's token is stale,
+     * and the job waits in Redis with no checkpoint at all. */
+    start_private_redis(dir, url);
+    c = test_client_at(url);
+    int64_t deadline = test_now_ms() + test_ms(20000);
+    while (!field_is(q, id, "state", "queued")) {
+        jobd_reap_t rp;
+        ASSERT_EQ(jobd_reap(c, q, &rp), 0);
+        ASSERT(test_now_ms() < deadline);
+        pause_ms(50);
+    }
+    jobd_client_free(c);
+
+    /* A again, on the same state dir: the release is stale, the checkpoint
+     * is kept, and A's claim resumes from it. */
+    const char *flags2[] = {"--concurrency", "1", "--lease", "2", "--worker-id", "A", "--once",
+                            NULL};
+    pid_t a2 = jobd_start(log_a2, url, q, state, flags2, NULL);
+    ASSERT_EXIT(a2, test_ms(60000), log_a2, 0);
+    ASSERT_EQ(log_has_job(log_a2, id, "release rejected"), 1);
+    ASSERT_EQ(log_has_job(log_a2, id, "resuming from the local journal"), 1);
+    ASSERT_FIELD(q, id, "state", "succeeded");
+    steps_t st = {0};
+    steps_read(steplog, id, STEPS, &st);
+    ASSERT_GE(st.nruns, 2);
+    ASSERT_EQ(st.runs[st.nruns - 1].from, local_step); /* not 0: Redis had nothing */
+    for (int i = 0; i < STEPS; i++)
+        ASSERT_GE(st.count[i], 1); /* none skipped */
+    steps_free(&st);
+    CHECK_OR_DUMP(wait_journal_empty(state, test_ms(10000)) == 0, log_a2,
+                  "the journal still holds the job");
+    stop_private_redis(dir);
+}
+
 /* ======================================================================
  * 6. index.fts stopped by SIGTERM three times and resumed builds the same
  *    index as one uninterrupted run.
