@@ -6,8 +6,10 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "health.h"
 #include "keys.h"
 #include "log.h"
+#include "registry.h"
 #include "worker.h"
 
 #define CLAIM_MAX 64     /* most jobs per claim call */
@@ -760,66 +762,12 @@ static void extend_leases(worker_t *w)
     }
 }
 
-static void on_ignore(rq_t *rq, redisReply *r, void *arg)
-{
-    (void)rq;
-    (void)r;
-    (void)arg;
-}
-
-static void publish_registry(worker_t *w)
-{
-    json_t *qs = json_array();
-    for (int i = 0; i < w->cfg->nqueues; i++)
-        json_array_append_new(qs, json_string(qname(w, i)));
-    char started[40], seen[40];
-    int64_t now = jobd_now_ms();
-    jobd_format_rfc3339(w->started_ms, started, sizeof started);
-    jobd_format_rfc3339(now, seen, sizeof seen);
-    json_t *o = json_pack("{s:s, s:s, s:i, s:s, s:s, s:i, s:i, s:b, s:o, s:I, s:I}", "id",
-                          w->cfg->worker_id, "host", w->host, "pid", (int)getpid(), "started_at",
-                          started, "last_seen", seen, "in_flight", w->running, "concurrency",
-                          w->cfg->concurrency, "draining", w->state != WORKER_RUNNING, "queues",
-                          qs, "claimed", (json_int_t)w->stats.claimed, "lease_lost",
-                          (json_int_t)w->stats.lease_lost);
-    char *text = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
-    json_decref(o);
-    char key[KEYS_MAX], name[KEYS_MAX], zkey[KEYS_MAX], ttl[32], score[32];
-    snprintf(name, sizeof name, "worker:%s", w->cfg->worker_id);
-    keys_global(key, w->cfg->prefix, name);
-    keys_global(zkey, w->cfg->prefix, "workers");
-    /* Expires after three missed heartbeats: a dead worker drops out. */
-    snprintf(ttl, sizeof ttl, "%lld", (long long)w->cfg->lease_ms);
-    snprintf(score, sizeof score, "%lld", (long long)now);
-    const char *set[] = {"SET", key, text, "PX", ttl};
-    size_t setl[] = {3, strlen(key), strlen(text), 2, strlen(ttl)};
-    rq_command(&w->rq, 5, set, setl, on_ignore, NULL);
-    const char *zadd[] = {"ZADD", zkey, score, w->cfg->worker_id};
-    size_t zaddl[] = {4, strlen(zkey), strlen(score), strlen(w->cfg->worker_id)};
-    rq_command(&w->rq, 4, zadd, zaddl, on_ignore, NULL);
-    free(text);
-}
-
-static void unpublish_registry(worker_t *w)
-{
-    char key[KEYS_MAX], name[KEYS_MAX], zkey[KEYS_MAX];
-    snprintf(name, sizeof name, "worker:%s", w->cfg->worker_id);
-    keys_global(key, w->cfg->prefix, name);
-    keys_global(zkey, w->cfg->prefix, "workers");
-    const char *del[] = {"DEL", key};
-    size_t dell[] = {3, strlen(key)};
-    rq_command(&w->rq, 2, del, dell, on_ignore, NULL);
-    const char *zrem[] = {"ZREM", zkey, w->cfg->worker_id};
-    size_t zreml[] = {4, strlen(zkey), strlen(w->cfg->worker_id)};
-    rq_command(&w->rq, 3, zrem, zreml, on_ignore, NULL);
-}
-
 static void on_heartbeat(uv_timer_t *t)
 {
     worker_t *w = t->data;
     if (!rq_ready(&w->rq)) return;
     extend_leases(w);
-    publish_registry(w);
+    registry_publish(w);
     for (job_t *j = w->held; j; j = j->next)
         if (j->running && j->res_state == 2) resources_acquire(w, j); /* renews the hold */
 }
@@ -1043,92 +991,6 @@ static void resources_acquire(worker_t *w, job_t *j)
     }
 }
 
-/* ---- metrics and health ---- */
-
-typedef struct {
-    worker_t *w;
-    int qidx;
-} depth_req_t;
-
-static void on_depth(rq_t *rq, redisReply *r, void *arg)
-{
-    (void)rq;
-    depth_req_t *d = arg;
-    if (r && r->type == REDIS_REPLY_ARRAY && r->elements >= 6)
-        for (int s = 0; s < 6; s++)
-            d->w->depth[d->qidx][s] = r->element[s]->integer;
-    free(d);
-}
-
-static void poll_depths(worker_t *w)
-{
-    if (!rq_ready(&w->rq)) return;
-    for (int qi = 0; qi < w->cfg->nqueues; qi++) {
-        depth_req_t *d = malloc(sizeof *d);
-        *d = (depth_req_t){w, qi};
-        proto_argv_t a;
-        proto_argv_init(&a);
-        if (rq_script(&w->rq, PROTO_STATS, qname(w, qi), &a, on_depth, d) < 0) free(d);
-        proto_argv_free(&a);
-    }
-}
-
-static void http_not_ready(void *arg, metrics_buf_t *b)
-{
-    worker_t *w = arg;
-    const char *sep = "";
-    if (!rq_ready(&w->rq)) {
-        metrics_printf(b, "\"redis unreachable\"");
-        sep = ",";
-    }
-    if (!w->jn) {
-        metrics_printf(b, "%s\"journal not open\"", sep);
-        sep = ",";
-    }
-    if (w->state != WORKER_RUNNING) metrics_printf(b, "%s\"draining\"", sep);
-}
-
-static void counter(metrics_buf_t *b, const char *name, const char *help, long long v)
-{
-    metrics_printf(b, "# HELP %s %s\n# TYPE %s counter\n%s %lld\n", name, help, name, name, v);
-}
-
-static void gauge(metrics_buf_t *b, const char *name, const char *help, long long v)
-{
-    metrics_printf(b, "# HELP %s %s\n# TYPE %s gauge\n%s %lld\n", name, help, name, name, v);
-}
-
-static void http_metrics(void *arg, metrics_buf_t *b)
-{
-    worker_t *w = arg;
-    const worker_stats_t *s = &w->stats;
-    counter(b, "jobd_jobs_claimed_total", "Jobs claimed from Redis.", s->claimed);
-    metrics_printf(b, "# HELP jobd_jobs_finished_total Job outcomes confirmed by Redis.\n"
-                      "# TYPE jobd_jobs_finished_total counter\n");
-    const char *names[] = {"succeeded", "retried", "dead", "canceled", "released"};
-    long long vals[] = {s->succeeded, s->retried, s->dead, s->canceled, s->released};
-    for (int i = 0; i < 5; i++)
-        metrics_printf(b, "jobd_jobs_finished_total{outcome=\"%s\"} %lld\n", names[i], vals[i]);
-    gauge(b, "jobd_jobs_in_flight", "Handlers running now.", w->running);
-    metrics_hist_render(b, "jobd_job_duration_seconds", "Handler run time per attempt.",
-                        &w->durations);
-    counter(b, "jobd_checkpoints_total", "Checkpoints reported by handlers.", s->checkpoints);
-    counter(b, "jobd_lease_lost_total", "Leases lost: stale token on extend, checkpoint or outcome.",
-            s->lease_lost);
-    gauge(b, "jobd_redis_up", "1 when the Redis connection is ready.", rq_ready(&w->rq));
-    gauge(b, "jobd_draining", "1 once a drain has begun.", w->state != WORKER_RUNNING);
-    counter(b, "jobd_journal_commits_total", "SQLite journal commits (group commits).",
-            journal_commits(w->jn));
-    counter(b, "jobd_redis_commands_total", "Commands sent to Redis.", w->rq.commands_sent);
-    metrics_printf(b, "# HELP jobd_queue_depth Jobs per queue and state (polled every 5 s).\n"
-                      "# TYPE jobd_queue_depth gauge\n");
-    for (int qi = 0; qi < w->cfg->nqueues; qi++)
-        for (int st = 0; st < 6; st++)
-            if (w->depth[qi][st] >= 0)
-                metrics_printf(b, "jobd_queue_depth{queue=\"%s\",state=\"%s\"} %lld\n",
-                               qname(w, qi), jobd_state_name((jobd_state_t)st), w->depth[qi][st]);
-}
-
 /* ---- stopping handlers, timeouts ---- */
 
 static void stop_handler(job_t *j, job_stop_t why)
@@ -1164,7 +1026,7 @@ static void on_tick(uv_timer_t *t)
         }
     }
     if (++w->ticks % 50 == 0) {
-        poll_depths(w); /* every 5 s */
+        health_poll_depths(w); /* every 5 s */
         /* A safety net, not the pickup path (that is the wake-up): should a
          * wake-up ever be lost, an idle jobd still looks every 5 s. */
         for (int i = 0; i < w->cfg->nqueues; i++)
@@ -1211,7 +1073,7 @@ static void close_all(worker_t *w)
     log_info("closing: %lld claimed, %lld succeeded, %lld failed, %lld released, %lld lease lost",
              w->stats.claimed, w->stats.succeeded, w->stats.failed, w->stats.released,
              w->stats.lease_lost);
-    if (rq_ready(&w->rq)) unpublish_registry(w);
+    if (rq_ready(&w->rq)) registry_unpublish(w);
     close_handle(w, (uv_handle_t *)&w->kick);
     close_handle(w, (uv_handle_t *)&w->heartbeat);
     close_handle(w, (uv_handle_t *)&w->reaper);
@@ -1348,7 +1210,7 @@ void worker_drain(worker_t *w)
         w->state = WORKER_DRAINING;
         log_warn("draining: not ready, no new claims; %d jobs in flight, drain timeout %lld ms",
                  w->running, (long long)w->cfg->drain_timeout_ms);
-        if (rq_ready(&w->rq)) publish_registry(w);
+        if (rq_ready(&w->rq)) registry_publish(w);
         uv_timer_start(&w->drain_timer, on_drain_timeout, (uint64_t)w->cfg->drain_timeout_ms, 0);
         kick(w);
     } else if (w->state == WORKER_DRAINING) {
@@ -1385,8 +1247,8 @@ static void on_rq_state(rq_t *rq, rq_state_t st, void *arg)
     if (st == RQ_READY) {
         for (int i = 0; i < w->cfg->nqueues; i++)
             w->queues[i].empty = 0;
-        publish_registry(w);
-        poll_depths(w);
+        registry_publish(w);
+        health_poll_depths(w);
         extend_leases(w); /* leases may have run short while we were away */
         kick(w);
     } else {
@@ -1533,7 +1395,7 @@ int worker_start(worker_t *w)
 {
     const config_t *c = w->cfg;
     if (c->http && *c->http && strcmp(c->http, "off") != 0) {
-        http_cbs_t cbs = {http_not_ready, http_metrics, w};
+        http_cbs_t cbs = {health_not_ready, health_metrics, w};
         int rc = http_start(&w->http, w->loop, c->http, &cbs);
         if (rc < 0) {
             log_error("cannot serve HTTP on %s: %s", c->http, uv_strerror(rc));

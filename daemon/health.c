@@ -1,0 +1,91 @@
+/* health.c - see health.h. */
+#define _GNU_SOURCE
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "health.h"
+
+typedef struct {
+    worker_t *w;
+    int qidx;
+} depth_req_t;
+
+static void on_depth(rq_t *rq, redisReply *r, void *arg)
+{
+    (void)rq;
+    depth_req_t *d = arg;
+    if (r && r->type == REDIS_REPLY_ARRAY && r->elements >= 6)
+        for (int s = 0; s < 6; s++)
+            d->w->depth[d->qidx][s] = r->element[s]->integer;
+    free(d);
+}
+
+void health_poll_depths(worker_t *w)
+{
+    if (!rq_ready(&w->rq)) return;
+    for (int qi = 0; qi < w->cfg->nqueues; qi++) {
+        depth_req_t *d = malloc(sizeof *d);
+        *d = (depth_req_t){w, qi};
+        proto_argv_t a;
+        proto_argv_init(&a);
+        if (rq_script(&w->rq, PROTO_STATS, w->cfg->queues[qi].name, &a, on_depth, d) < 0) free(d);
+        proto_argv_free(&a);
+    }
+}
+
+void health_not_ready(void *arg, metrics_buf_t *b)
+{
+    worker_t *w = arg;
+    const char *sep = "";
+    if (!rq_ready(&w->rq)) {
+        metrics_printf(b, "\"redis unreachable\"");
+        sep = ",";
+    }
+    if (!w->jn) {
+        metrics_printf(b, "%s\"journal not open\"", sep);
+        sep = ",";
+    }
+    if (w->state != WORKER_RUNNING) metrics_printf(b, "%s\"draining\"", sep);
+}
+
+static void counter(metrics_buf_t *b, const char *name, const char *help, long long v)
+{
+    metrics_printf(b, "# HELP %s %s\n# TYPE %s counter\n%s %lld\n", name, help, name, name, v);
+}
+
+static void gauge(metrics_buf_t *b, const char *name, const char *help, long long v)
+{
+    metrics_printf(b, "# HELP %s %s\n# TYPE %s gauge\n%s %lld\n", name, help, name, name, v);
+}
+
+void health_metrics(void *arg, metrics_buf_t *b)
+{
+    worker_t *w = arg;
+    const worker_stats_t *s = &w->stats;
+    counter(b, "jobd_jobs_claimed_total", "Jobs claimed from Redis.", s->claimed);
+    metrics_printf(b, "# HELP jobd_jobs_finished_total Job outcomes confirmed by Redis.\n"
+                      "# TYPE jobd_jobs_finished_total counter\n");
+    const char *names[] = {"succeeded", "retried", "dead", "canceled", "released"};
+    long long vals[] = {s->succeeded, s->retried, s->dead, s->canceled, s->released};
+    for (int i = 0; i < 5; i++)
+        metrics_printf(b, "jobd_jobs_finished_total{outcome=\"%s\"} %lld\n", names[i], vals[i]);
+    gauge(b, "jobd_jobs_in_flight", "Handlers running now.", w->running);
+    metrics_hist_render(b, "jobd_job_duration_seconds", "Handler run time per attempt.",
+                        &w->durations);
+    counter(b, "jobd_checkpoints_total", "Checkpoints reported by handlers.", s->checkpoints);
+    counter(b, "jobd_lease_lost_total", "Leases lost: stale token on extend, checkpoint or outcome.",
+            s->lease_lost);
+    gauge(b, "jobd_redis_up", "1 when the Redis connection is ready.", rq_ready(&w->rq));
+    gauge(b, "jobd_draining", "1 once a drain has begun.", w->state != WORKER_RUNNING);
+    counter(b, "jobd_journal_commits_total", "SQLite journal commits (group commits).",
+            journal_commits(w->jn));
+    counter(b, "jobd_redis_commands_total", "Commands sent to Redis.", w->rq.commands_sent);
+    metrics_printf(b, "# HELP jobd_queue_depth Jobs per queue and state (polled every 5 s).\n"
+                      "# TYPE jobd_queue_depth gauge\n");
+    for (int qi = 0; qi < w->cfg->nqueues; qi++)
+        for (int st = 0; st < 6; st++)
+            if (w->depth[qi][st] >= 0)
+                metrics_printf(b, "jobd_queue_depth{queue=\"%s\",state=\"%s\"} %lld\n",
+                               w->cfg->queues[qi].name, jobd_state_name((jobd_state_t)st), w->depth[qi][st]);
+}
