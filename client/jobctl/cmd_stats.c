@@ -20,11 +20,6 @@ static const char usage[] =
     "           \"oldest_age_s\" (null when nothing waits) and \"counters\"\n"
     "  --redis URL, --prefix P, -h/--help: see `jobctl --help`\n";
 
-enum { OPT_JSON = OPT_FIRST_CMD };
-
-static const struct option longopts[] = {
-    {"json", no_argument, NULL, OPT_JSON}, CTL_COMMON_LONGOPTS, {NULL, 0, NULL, 0}};
-
 static int cmp_str(const void *a, const void *b)
 {
     return strcmp(*(const char *const *)a, *(const char *const *)b);
@@ -56,14 +51,8 @@ static json_t *sorted(json_t *stats)
 
 static int run(ctl_t *ctl, const ctl_cmd_t *cmd, int argc, char **argv)
 {
-    int json = 0, opt, rc;
-    while ((opt = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
-        if (opt == OPT_JSON)
-            json = 1;
-        else if ((rc = ctl_common_opt(ctl, cmd, opt, argv)) != CTL_CONTINUE)
-            return rc;
-    }
-    if (optind < argc) return ctl_usage_error(cmd, "unexpected argument '%s'", argv[optind]);
+    int json, rc;
+    if ((rc = ctl_parse_json_only(ctl, cmd, argc, argv, 0, &json)) != CTL_CONTINUE) return rc;
     jobd_client_t *c;
     int status = ctl_connect(ctl, &c);
     if (status != CTL_OK) return status;
@@ -75,10 +64,8 @@ static int run(ctl_t *ctl, const ctl_cmd_t *cmd, int argc, char **argv)
         if (!s) {
             ctl_error("out of memory");
             status = CTL_EJOB;
-        } else if (json) {
-            out_json(s);
         } else {
-            out_stats_text(s);
+            status = ctl_show(s, json, out_stats_text);
         }
         json_decref(s);
         json_decref(stats);

@@ -17,24 +17,10 @@ static const char usage[] =
     "  --json    print one JSON object with every envelope and state field\n"
     "  --redis URL, --prefix P, -h/--help: see `jobctl --help`\n";
 
-enum { OPT_JSON = OPT_FIRST_CMD };
-
-static const struct option longopts[] = {
-    {"json", no_argument, NULL, OPT_JSON}, CTL_COMMON_LONGOPTS, {NULL, 0, NULL, 0}};
-
 static int run(ctl_t *ctl, const ctl_cmd_t *cmd, int argc, char **argv)
 {
-    int json = 0, opt, rc;
-    while ((opt = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
-        if (opt == OPT_JSON)
-            json = 1;
-        else if ((rc = ctl_common_opt(ctl, cmd, opt, argv)) != CTL_CONTINUE)
-            return rc;
-    }
-    if (argc - optind != 1)
-        return argc - optind < 1
-                   ? ctl_usage_error(cmd, "a job ID is required")
-                   : ctl_usage_error(cmd, "unexpected argument '%s'", argv[optind + 1]);
+    int json, rc;
+    if ((rc = ctl_parse_json_only(ctl, cmd, argc, argv, 1, &json)) != CTL_CONTINUE) return rc;
     const char *id = argv[optind];
     if (ctl_check_id(cmd, id) < 0) return CTL_EUSAGE;
     jobd_client_t *c;
@@ -44,10 +30,7 @@ static int run(ctl_t *ctl, const ctl_cmd_t *cmd, int argc, char **argv)
     if ((rc = jobd_status(c, id, &st)) < 0) {
         status = ctl_fail(c, rc);
     } else {
-        if (json)
-            out_json(st);
-        else
-            out_status_text(st);
+        status = ctl_show(st, json, out_status_text);
         json_decref(st);
     }
     jobd_client_free(c);

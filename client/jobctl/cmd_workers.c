@@ -16,21 +16,10 @@ static const char usage[] =
     "  --json   print a JSON array of worker objects\n"
     "  --redis URL, --prefix P, -h/--help: see `jobctl --help`\n";
 
-enum { OPT_JSON = OPT_FIRST_CMD };
-
-static const struct option longopts[] = {
-    {"json", no_argument, NULL, OPT_JSON}, CTL_COMMON_LONGOPTS, {NULL, 0, NULL, 0}};
-
 static int run(ctl_t *ctl, const ctl_cmd_t *cmd, int argc, char **argv)
 {
-    int json = 0, opt, rc;
-    while ((opt = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
-        if (opt == OPT_JSON)
-            json = 1;
-        else if ((rc = ctl_common_opt(ctl, cmd, opt, argv)) != CTL_CONTINUE)
-            return rc;
-    }
-    if (optind < argc) return ctl_usage_error(cmd, "unexpected argument '%s'", argv[optind]);
+    int json, rc;
+    if ((rc = ctl_parse_json_only(ctl, cmd, argc, argv, 0, &json)) != CTL_CONTINUE) return rc;
     jobd_client_t *c;
     int status = ctl_connect(ctl, &c);
     if (status != CTL_OK) return status;
@@ -38,10 +27,7 @@ static int run(ctl_t *ctl, const ctl_cmd_t *cmd, int argc, char **argv)
     if ((rc = jobd_workers(c, &workers)) < 0) {
         status = ctl_fail(c, rc);
     } else {
-        if (json)
-            out_json(workers);
-        else
-            out_workers_text(workers);
+        status = ctl_show(workers, json, out_workers_text);
         json_decref(workers);
     }
     jobd_client_free(c);

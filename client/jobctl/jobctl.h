@@ -66,6 +66,15 @@ enum { OPT_REDIS = 0x100, OPT_PREFIX, OPT_VERSION, OPT_FIRST_CMD };
  * status the subcommand must return at once. */
 int ctl_common_opt(ctl_t *ctl, const ctl_cmd_t *cmd, int opt, char **argv);
 
+/* Parses the options of a subcommand whose only own option is --json, and
+ * takes want_args operands (their index is optind afterwards). Sets *json.
+ * Returns CTL_CONTINUE, or the exit status to return at once. */
+int ctl_parse_json_only(ctl_t *ctl, const ctl_cmd_t *cmd, int argc, char **argv, int want_args,
+                        int *json);
+
+/* Prints v as JSON (json set) or with text(v); returns CTL_OK. */
+int ctl_show(const json_t *v, int json, void (*text)(const json_t *v));
+
 /* Resets getopt for a subcommand's argv (argv[0] is the subcommand). */
 void ctl_getopt_reset(void);
 

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "jobctl.h"
+#include "output.h"
 #include "jobd/version.h"
 
 static const ctl_cmd_t *const commands[] = {
@@ -109,6 +110,34 @@ void ctl_getopt_reset(void)
 {
     optind = 0; /* glibc: 0 reinitialises the scanner */
     opterr = 0; /* we print our own one-line messages */
+}
+
+int ctl_parse_json_only(ctl_t *ctl, const ctl_cmd_t *cmd, int argc, char **argv, int want_args,
+                        int *json)
+{
+    static const struct option longopts[] = {
+        {"json", no_argument, NULL, OPT_FIRST_CMD}, CTL_COMMON_LONGOPTS, {NULL, 0, NULL, 0}};
+    int opt, rc;
+    *json = 0;
+    while ((opt = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
+        if (opt == OPT_FIRST_CMD)
+            *json = 1;
+        else if ((rc = ctl_common_opt(ctl, cmd, opt, argv)) != CTL_CONTINUE)
+            return rc;
+    }
+    if (argc - optind > want_args)
+        return ctl_usage_error(cmd, "unexpected argument '%s'", argv[optind + want_args]);
+    if (argc - optind < want_args) return ctl_usage_error(cmd, "a job ID is required");
+    return CTL_CONTINUE;
+}
+
+int ctl_show(const json_t *v, int json, void (*text)(const json_t *v))
+{
+    if (json)
+        out_json(v);
+    else
+        text(v);
+    return CTL_OK;
 }
 
 int ctl_common_opt(ctl_t *ctl, const ctl_cmd_t *cmd, int opt, char **argv)
