@@ -17,7 +17,7 @@ typedef enum { T_STR, T_INT, T_DUR, T_BOOL, T_QUEUES, T_LOGFMT, T_LOGLVL } opt_t
 typedef struct {
     const char *flag; /* long flag without "--" */
     const char *env;
-    const char *key;  /* config-file key */
+    const char *key; /* config-file key */
     opt_type_t type;
     size_t off;
     int has_arg;
@@ -140,8 +140,8 @@ static int apply(config_t *c, const opt_t *o, const char *val, const char *src, 
     case T_DUR:
         ms = jobd_parse_duration_ms(val);
         if (ms < 0) {
-            snprintf(err, errlen, "%s: \"%s\" is not a duration (seconds, or 250ms/30s/5m/2h)",
-                     src, val);
+            snprintf(err, errlen, "%s: \"%s\" is not a duration (seconds, or 250ms/30s/5m/2h)", src,
+                     val);
             return CONFIG_INVALID;
         }
         *(int64_t *)((char *)c + o->off) = ms;
@@ -186,7 +186,8 @@ static int apply(config_t *c, const opt_t *o, const char *val, const char *src, 
 /* Queues in a file may be "a:3,b:1" or {"a": 3, "b": {"weight": 1, "limit": 2}}. */
 static int file_queues(config_t *c, json_t *v, char *err, size_t errlen)
 {
-    if (json_is_string(v)) return apply(c, &opts[4], json_string_value(v), "config queues", err, errlen);
+    if (json_is_string(v))
+        return apply(c, &opts[4], json_string_value(v), "config queues", err, errlen);
     if (!json_is_object(v) || json_object_size(v) == 0) {
         snprintf(err, errlen, "config key \"queues\": want \"a:3,b:1\" or an object");
         return CONFIG_INVALID;
@@ -194,7 +195,8 @@ static int file_queues(config_t *c, json_t *v, char *err, size_t errlen)
     c->nqueues = 0;
     const char *name;
     json_t *q;
-    json_object_foreach(v, name, q) {
+    json_object_foreach(v, name, q)
+    {
         if (c->nqueues == CONFIG_MAX_QUEUES) break;
         config_queue_t *cq = &c->queues[c->nqueues];
         char nerr[256];
@@ -209,7 +211,8 @@ static int file_queues(config_t *c, json_t *v, char *err, size_t errlen)
         json_t *l = json_is_object(q) ? json_object_get(q, "limit") : NULL;
         if ((w && (!json_is_integer(w) || json_integer_value(w) < 1)) ||
             (l && (!json_is_integer(l) || json_integer_value(l) < 0))) {
-            snprintf(err, errlen, "config key \"queues.%s\": weight must be >= 1, limit >= 0", name);
+            snprintf(err, errlen, "config key \"queues.%s\": weight must be >= 1, limit >= 0",
+                     name);
             return CONFIG_INVALID;
         }
         if (w) cq->weight = (int)json_integer_value(w);
@@ -234,7 +237,8 @@ static int load_file(config_t *c, const char *path, char *err, size_t errlen)
     }
     const char *key;
     json_t *v;
-    json_object_foreach(root, key, v) {
+    json_object_foreach(root, key, v)
+    {
         if (rc) break;
         if (strcmp(key, "queues") == 0) {
             rc = file_queues(c, v, err, errlen);

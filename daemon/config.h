@@ -29,7 +29,7 @@ typedef struct {
     int concurrency;
     char *handlers_file;
     char *state_dir;
-    char *http;          /* HOST:PORT */
+    char *http; /* HOST:PORT */
     int64_t lease_ms;
     int64_t drain_timeout_ms;
     int64_t kill_grace_ms;
@@ -41,14 +41,14 @@ typedef struct {
     int log_json;
     int log_level;
     int check_config;
-    json_t *resources;   /* config file "resources": {"name": limit}; new ref or NULL */
+    json_t *resources; /* config file "resources": {"name": limit}; new ref or NULL */
 } config_t;
 
 enum {
     CONFIG_OK = 0,
-    CONFIG_DONE = 1,     /* --help or --version was printed: exit 0 */
-    CONFIG_USAGE = 64,   /* unknown flag, missing value */
-    CONFIG_INVALID = 78  /* bad value, unreadable file */
+    CONFIG_DONE = 1,    /* --help or --version was printed: exit 0 */
+    CONFIG_USAGE = 64,  /* unknown flag, missing value */
+    CONFIG_INVALID = 78 /* bad value, unreadable file */
 };
 
 /* Fills c from defaults, the config file, the environment (envp, NULL for

@@ -16,7 +16,7 @@ typedef struct {
 struct exec {
     uv_process_t proc;
     uv_pipe_t in, out, err;
-    uv_timer_t timer;  /* kill grace, then the post-exit drain bound */
+    uv_timer_t timer; /* kill grace, then the post-exit drain bound */
     uv_write_t wreq;
     uv_buf_t wbuf;
     char *stdin_copy;
@@ -24,9 +24,9 @@ struct exec {
     int exited, out_eof, err_eof, stopping, closing;
     int64_t exit_status;
     int term_signal;
-    char *line;        /* partial stdout line */
+    char *line; /* partial stdout line */
     size_t line_len;
-    int line_cut;      /* the current line went over EXEC_LINE_MAX */
+    int line_cut; /* the current line went over EXEC_LINE_MAX */
     tail_t stderr_tail, output_tail;
     char linear_err[EXEC_TAIL_MAX], linear_out[EXEC_TAIL_MAX];
     exec_cbs_t cbs;

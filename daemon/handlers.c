@@ -41,9 +41,10 @@ static int load_one(handler_t *h, const char *type, json_t *spec, char *err, siz
             h->argv[i] = strdup(a);
         }
         if (access(h->argv[0], X_OK) != 0) {
-            snprintf(err, errlen, "handler \"%s\": %s is not an executable file (exec needs an "
-                     "absolute or relative path; there is no shell or PATH search)", type,
-                     h->argv[0]);
+            snprintf(err, errlen,
+                     "handler \"%s\": %s is not an executable file (exec needs an "
+                     "absolute or relative path; there is no shell or PATH search)",
+                     type, h->argv[0]);
             return -1;
         }
     } else {
@@ -54,11 +55,12 @@ static int load_one(handler_t *h, const char *type, json_t *spec, char *err, siz
             return -1;
         }
     }
-    static const char *const known[] = {"exec", "builtin", "timeout_s", "max_attempts",
+    static const char *const known[] = {"exec",         "builtin",     "timeout_s", "max_attempts",
                                         "retry_base_s", "retry_cap_s", "resources", NULL};
     const char *k;
     json_t *v;
-    json_object_foreach(spec, k, v) {
+    json_object_foreach(spec, k, v)
+    {
         int ok = 0;
         for (int i = 0; known[i]; i++)
             ok |= strcmp(k, known[i]) == 0;
@@ -105,7 +107,8 @@ int handlers_load(handlers_t *h, const char *path, char *err, size_t errlen)
         h->items = calloc(json_object_size(root) + 1, sizeof *h->items);
         const char *type;
         json_t *spec;
-        json_object_foreach(root, type, spec) {
+        json_object_foreach(root, type, spec)
+        {
             char nerr[256];
             if (envelope_check_name("type", type, nerr, sizeof nerr) < 0) {
                 snprintf(err, errlen, "handlers file %s: %s", path, nerr);
@@ -124,7 +127,8 @@ int handlers_check_resources(const handlers_t *h, json_t *limits, char *err, siz
 {
     const char *name;
     json_t *v;
-    json_object_foreach(limits, name, v) {
+    json_object_foreach(limits, name, v)
+    {
         if (!json_is_integer(v) || json_integer_value(v) < 1) {
             snprintf(err, errlen, "config key \"resources.%s\": the limit must be an integer >= 1",
                      name);
@@ -132,17 +136,22 @@ int handlers_check_resources(const handlers_t *h, json_t *limits, char *err, siz
         }
     }
     for (size_t i = 0; i < h->n; i++) {
-        json_object_foreach(h->items[i].resources, name, v) {
+        json_object_foreach(h->items[i].resources, name, v)
+        {
             json_t *limit = json_object_get(limits, name);
             if (!limit) {
-                snprintf(err, errlen, "handler \"%s\" needs resource \"%s\", which the config "
-                         "file's \"resources\" section does not limit", h->items[i].type, name);
+                snprintf(err, errlen,
+                         "handler \"%s\" needs resource \"%s\", which the config "
+                         "file's \"resources\" section does not limit",
+                         h->items[i].type, name);
                 return -1;
             }
             if (!json_is_integer(v) || json_integer_value(v) < 1 ||
                 json_integer_value(v) > json_integer_value(limit)) {
-                snprintf(err, errlen, "handler \"%s\": units of \"%s\" must be an integer in "
-                         "1..%lld", h->items[i].type, name, (long long)json_integer_value(limit));
+                snprintf(err, errlen,
+                         "handler \"%s\": units of \"%s\" must be an integer in "
+                         "1..%lld",
+                         h->items[i].type, name, (long long)json_integer_value(limit));
                 return -1;
             }
         }

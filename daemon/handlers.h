@@ -20,12 +20,12 @@
 
 typedef struct {
     char *type;
-    char **argv;               /* exec handler: NULL-terminated; NULL for a built-in */
-    const builtin_t *builtin;  /* built-in handler, or NULL */
-    int64_t timeout_ms;        /* 0: none */
-    int max_attempts;          /* 0: the job's */
+    char **argv;                         /* exec handler: NULL-terminated; NULL for a built-in */
+    const builtin_t *builtin;            /* built-in handler, or NULL */
+    int64_t timeout_ms;                  /* 0: none */
+    int max_attempts;                    /* 0: the job's */
     int64_t retry_base_ms, retry_cap_ms; /* 0: the daemon's */
-    json_t *resources;         /* {"name": units} or NULL; new reference */
+    json_t *resources;                   /* {"name": units} or NULL; new reference */
 } handler_t;
 
 typedef struct {

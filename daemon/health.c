@@ -74,8 +74,8 @@ void health_metrics(void *arg, metrics_buf_t *b)
     metrics_hist_render(b, "jobd_job_duration_seconds", "Handler run time per attempt.",
                         &w->durations);
     counter(b, "jobd_checkpoints_total", "Checkpoints reported by handlers.", s->checkpoints);
-    counter(b, "jobd_lease_lost_total", "Leases lost: stale token on extend, checkpoint or outcome.",
-            s->lease_lost);
+    counter(b, "jobd_lease_lost_total",
+            "Leases lost: stale token on extend, checkpoint or outcome.", s->lease_lost);
     gauge(b, "jobd_redis_up", "1 when the Redis connection is ready.", rq_ready(&w->rq));
     gauge(b, "jobd_draining", "1 once a drain has begun.", w->state != WORKER_RUNNING);
     counter(b, "jobd_journal_commits_total", "SQLite journal commits (group commits).",
@@ -87,5 +87,6 @@ void health_metrics(void *arg, metrics_buf_t *b)
         for (int st = 0; st < 6; st++)
             if (w->depth[qi][st] >= 0)
                 metrics_printf(b, "jobd_queue_depth{queue=\"%s\",state=\"%s\"} %lld\n",
-                               w->cfg->queues[qi].name, jobd_state_name((jobd_state_t)st), w->depth[qi][st]);
+                               w->cfg->queues[qi].name, jobd_state_name((jobd_state_t)st),
+                               w->depth[qi][st]);
 }

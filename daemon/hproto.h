@@ -21,9 +21,9 @@ typedef enum {
 
 typedef struct {
     hproto_kind_t kind;
-    double progress;  /* HPROTO_PROGRESS, clamped to 0..1 */
-    json_t *value;    /* CHECKPOINT/RESULT: new reference; LOG: the string */
-    char err[128];    /* HPROTO_INVALID */
+    double progress; /* HPROTO_PROGRESS, clamped to 0..1 */
+    json_t *value;   /* CHECKPOINT/RESULT: new reference; LOG: the string */
+    char err[128];   /* HPROTO_INVALID */
 } hproto_msg_t;
 
 /* Parses one line (without its newline). Never fails: unknown input is

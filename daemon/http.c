@@ -38,8 +38,10 @@ static void on_written(uv_write_t *w, int status)
 
 static void respond(conn_t *c, int code, const char *ctype, const char *body, size_t len)
 {
-    const char *reason = code == 200 ? "OK" : code == 404 ? "Not Found" :
-                         code == 503 ? "Service Unavailable" : "Bad Request";
+    const char *reason = code == 200   ? "OK"
+                         : code == 404 ? "Not Found"
+                         : code == 503 ? "Service Unavailable"
+                                       : "Bad Request";
     metrics_printf(&c->out,
                    "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
                    "Connection: close\r\nCache-Control: no-store\r\n\r\n",
@@ -155,7 +157,7 @@ int http_start(http_t *h, uv_loop_t *loop, const char *hostport, const http_cbs_
     int len = sizeof bound;
     uv_tcp_getsockname(&h->server, (struct sockaddr *)&bound, &len);
     h->port = ntohs(bound.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&bound)->sin6_port
-                                                 : ((struct sockaddr_in *)&bound)->sin_port);
+                                                : ((struct sockaddr_in *)&bound)->sin_port);
     return 0;
 }
 

@@ -53,37 +53,37 @@ struct job {
     char token[48];
     int attempt;
     char *raw_env;
-    envelope_t env;          /* decoded; env.root NULL if malformed */
+    envelope_t env; /* decoded; env.root NULL if malformed */
     const handler_t *handler;
-    log_job_t log;           /* fields for log lines */
-    int running;             /* the handler has not ended yet */
-    int sent;                /* its outcome is in a Redis call in flight */
+    log_job_t log; /* fields for log lines */
+    int running;   /* the handler has not ended yet */
+    int sent;      /* its outcome is in a Redis call in flight */
     job_outcome_t outcome;
     int64_t retry_ms;
     int64_t started_ms, deadline_ms; /* deadline 0: no timeout */
     job_stop_t stop_reason;
-    atomic_int stop;         /* the handler should stop */
-    exec_t *exec;            /* exec handler while it runs */
-    uv_work_t work;          /* built-in run off the loop */
+    atomic_int stop; /* the handler should stop */
+    exec_t *exec;    /* exec handler while it runs */
+    uv_work_t work;  /* built-in run off the loop */
     int work_rc;
-    json_t *resume;          /* checkpoint to resume from (new ref) or NULL */
-    int journaled;           /* a row in the journal exists for it */
-    int res_state;           /* resources: 0 none needed, 1 waiting, 2 held */
-    int res_inflight;        /* an acquire call is out */
-    int64_t res_retry_at;    /* when a waiting job asks again (Unix ms) */
-    uv_async_t *ckpt_async;  /* wakes the loop to journal a built-in's checkpoint */
+    json_t *resume;         /* checkpoint to resume from (new ref) or NULL */
+    int journaled;          /* a row in the journal exists for it */
+    int res_state;          /* resources: 0 none needed, 1 waiting, 2 held */
+    int res_inflight;       /* an acquire call is out */
+    int64_t res_retry_at;   /* when a waiting job asks again (Unix ms) */
+    uv_async_t *ckpt_async; /* wakes the loop to journal a built-in's checkpoint */
 
-    pthread_mutex_t mu;      /* guards the fields below */
-    pthread_cond_t cv;       /* signalled on stop, for jobd_job_sleep */
+    pthread_mutex_t mu; /* guards the fields below */
+    pthread_cond_t cv;  /* signalled on stop, for jobd_job_sleep */
     double progress;
-    char *checkpoint;        /* newest checkpoint JSON text, or NULL */
-    int ckpt_dirty;          /* newer than what Redis has */
-    int64_t ckpt_seq;        /* numbers checkpoints, for the journal */
-    int64_t ckpt_journaled;  /* newest seq written to the journal */
-    int64_t ckpt_durable;    /* newest seq committed (built-ins wait for it) */
-    int ckpt_closing;        /* the loop is going away: do not wait */
-    char *result;            /* result JSON text, or NULL */
-    char *error;             /* failure text, or NULL */
+    char *checkpoint;       /* newest checkpoint JSON text, or NULL */
+    int ckpt_dirty;         /* newer than what Redis has */
+    int64_t ckpt_seq;       /* numbers checkpoints, for the journal */
+    int64_t ckpt_journaled; /* newest seq written to the journal */
+    int64_t ckpt_durable;   /* newest seq committed (built-ins wait for it) */
+    int ckpt_closing;       /* the loop is going away: do not wait */
+    char *result;           /* result JSON text, or NULL */
+    char *error;            /* failure text, or NULL */
 };
 typedef struct job job_t;
 

@@ -23,7 +23,7 @@ typedef struct {
     int64_t ckpt_seq;
     const char *checkpoint; /* NULL: none */
     double progress;
-    const char *outcome;    /* NULL: still held (no outcome yet); "parked": see journal_park */
+    const char *outcome; /* NULL: still held (no outcome yet); "parked": see journal_park */
     const char *result, *error;
     int64_t retry_ms;
     int pgid;           /* the exec handler's process group, 0: none */

@@ -75,8 +75,7 @@ int main(int argc, char **argv)
         return CONFIG_INVALID;
     }
     if (worker_start(&w) < 0)
-        fprintf(stderr, "jobd: cannot serve HTTP on %s (--http HOST:PORT, or \"off\")\n",
-                cfg.http);
+        fprintf(stderr, "jobd: cannot serve HTTP on %s (--http HOST:PORT, or \"off\")\n", cfg.http);
     uv_run(&loop, UV_RUN_DEFAULT);
     int code = w.exit_code;
     if (w.forced) {

@@ -9,7 +9,7 @@
 void metrics_hist_init(metrics_hist_t *h)
 {
     static const double b[METRICS_BUCKETS] = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
-                                              1,     2.5,  5,     10,   60,  600, 3600};
+                                              1,     2.5,  5,     10,   60,  600,  3600};
     memset(h, 0, sizeof *h);
     memcpy(h->bounds, b, sizeof b);
 }

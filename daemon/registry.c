@@ -24,12 +24,12 @@ void registry_publish(worker_t *w)
     int64_t now = jobd_now_ms();
     jobd_format_rfc3339(w->started_ms, started, sizeof started);
     jobd_format_rfc3339(now, seen, sizeof seen);
-    json_t *o = json_pack("{s:s, s:s, s:i, s:s, s:s, s:i, s:i, s:b, s:o, s:I, s:I}", "id",
-                          w->cfg->worker_id, "host", w->host, "pid", (int)getpid(), "started_at",
-                          started, "last_seen", seen, "in_flight", w->running, "concurrency",
-                          w->cfg->concurrency, "draining", w->state != WORKER_RUNNING, "queues",
-                          qs, "claimed", (json_int_t)w->stats.claimed, "lease_lost",
-                          (json_int_t)w->stats.lease_lost);
+    json_t *o =
+        json_pack("{s:s, s:s, s:i, s:s, s:s, s:i, s:i, s:b, s:o, s:I, s:I}", "id",
+                  w->cfg->worker_id, "host", w->host, "pid", (int)getpid(), "started_at", started,
+                  "last_seen", seen, "in_flight", w->running, "concurrency", w->cfg->concurrency,
+                  "draining", w->state != WORKER_RUNNING, "queues", qs, "claimed",
+                  (json_int_t)w->stats.claimed, "lease_lost", (json_int_t)w->stats.lease_lost);
     char *text = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
     json_decref(o);
     char key[KEYS_MAX], name[KEYS_MAX], zkey[KEYS_MAX], ttl[32], score[32];

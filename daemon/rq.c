@@ -84,8 +84,7 @@ static void on_disconnect(const redisAsyncContext *ac, int status)
                  status == REDIS_OK ? "closed" : ac->errstr);
     set_down(c);
     schedule_reconnect(c);
-    if (c->rq->closing && --c->rq->pending_closes == 0 && c->rq->on_closed)
-        c->rq->on_closed(c->rq);
+    if (c->rq->closing && --c->rq->pending_closes == 0 && c->rq->on_closed) c->rq->on_closed(c->rq);
 }
 
 static void on_connect(const redisAsyncContext *ac, int status)
@@ -107,8 +106,7 @@ static void on_connect(const redisAsyncContext *ac, int status)
 /* Fails the handshake: drop the connection and try again later. */
 static void handshake_failed(rq_conn_t *c, const char *what, redisReply *r)
 {
-    log_error("Redis at %s: %s failed: %s", c->rq->where, what,
-              r ? r->str : "connection lost");
+    log_error("Redis at %s: %s failed: %s", c->rq->where, what, r ? r->str : "connection lost");
     if (c->ac) redisAsyncDisconnect(c->ac);
 }
 
@@ -178,8 +176,8 @@ static void on_sub_message(redisAsyncContext *ac, void *reply, void *priv)
     if (!r || r->type != REDIS_REPLY_ARRAY || r->elements != 3) return;
     if (strcmp(r->element[0]->str, "message") == 0 && c->rq->on_message)
         c->rq->on_message(c->rq, r->element[1]->str, r->element[2]->str, c->rq->arg);
-    else if (strcmp(r->element[0]->str, "subscribe") == 0 &&
-             ++c->subscribed == c->rq->nchannels && c->rq->on_state)
+    else if (strcmp(r->element[0]->str, "subscribe") == 0 && ++c->subscribed == c->rq->nchannels &&
+             c->rq->on_state)
         c->rq->on_state(c->rq, RQ_SUBSCRIBED, c->rq->arg);
 }
 
@@ -217,8 +215,8 @@ static void handshake(rq_conn_t *c)
             size_t len;
             const char *text = proto_script_text((proto_script_t)s, &len);
             c->handshake_pending++;
-            redisAsyncCommand(c->ac, on_script_loaded, (void *)(intptr_t)s, "SCRIPT LOAD %b",
-                              text, len);
+            redisAsyncCommand(c->ac, on_script_loaded, (void *)(intptr_t)s, "SCRIPT LOAD %b", text,
+                              len);
         }
     }
     handshake_step_done(c);
@@ -359,8 +357,7 @@ static void on_plain(redisAsyncContext *ac, void *reply, void *priv)
     free(p);
 }
 
-int rq_command(rq_t *rq, int argc, const char **argv, const size_t *lens, rq_reply_cb cb,
-               void *arg)
+int rq_command(rq_t *rq, int argc, const char **argv, const size_t *lens, rq_reply_cb cb, void *arg)
 {
     if (!rq_ready(rq)) return -1;
     plain_t *p = malloc(sizeof *p);

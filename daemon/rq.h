@@ -20,9 +20,9 @@
 #include "redis_url.h"
 
 typedef enum {
-    RQ_DOWN = 0, /* not connected; reconnect timer armed */
-    RQ_READY,    /* connected, scripts loaded */
-    RQ_FATAL,    /* Redis holds an incompatible layout: give up */
+    RQ_DOWN = 0,  /* not connected; reconnect timer armed */
+    RQ_READY,     /* connected, scripts loaded */
+    RQ_FATAL,     /* Redis holds an incompatible layout: give up */
     RQ_SUBSCRIBED /* pub/sub (re)subscribed to every channel: wake-ups sent
                      while it was away were missed, so look for work now */
 } rq_state_t;
@@ -45,7 +45,7 @@ typedef struct {
     redisAsyncContext *ac;
     int ready;
     int handshake_pending;
-    int subscribed;    /* subscribe confirmations seen since connecting */
+    int subscribed; /* subscribe confirmations seen since connecting */
     uv_timer_t retry;
     int attempts;
 } rq_conn_t;
@@ -53,7 +53,7 @@ typedef struct {
 struct rq {
     uv_loop_t *loop;
     redis_url_t url;
-    char where[600];   /* loggable URL */
+    char where[600]; /* loggable URL */
     char prefix[128];
     char sha[PROTO_NSCRIPTS][41];
     rq_conn_t cmd, sub;

@@ -12,9 +12,9 @@
 #include "registry.h"
 #include "worker.h"
 
-#define CLAIM_MAX 64     /* most jobs per claim call */
-#define OUTCOME_MAX 256  /* most outcomes per report call */
-#define TICK_MS 100      /* timeout resolution */
+#define CLAIM_MAX 64    /* most jobs per claim call */
+#define OUTCOME_MAX 256 /* most outcomes per report call */
+#define TICK_MS 100     /* timeout resolution */
 
 extern char **environ;
 
@@ -65,8 +65,7 @@ static const char *qname(const worker_t *w, int qidx)
 static void journal_job(worker_t *w, job_t *j)
 {
     if (j->journaled || !w->jn) return;
-    if (journal_put_held(w->jn, j->id, qname(w, j->qidx), j->token, j->attempt,
-                         j->started_ms) < 0)
+    if (journal_put_held(w->jn, j->id, qname(w, j->qidx), j->token, j->attempt, j->started_ms) < 0)
         return;
     j->journaled = 1;
     if (j->exec) {
@@ -88,8 +87,7 @@ static void journal_checkpoint(worker_t *w, job_t *j)
     free(text);
 }
 
-static const char *const outcome_names[] = {"", "ack", "retry", "dead", "canceled", "release",
-                                            ""};
+static const char *const outcome_names[] = {"", "ack", "retry", "dead", "canceled", "release", ""};
 
 /* Guarantee 6: an outcome Redis has not taken yet waits in the journal. */
 static void journal_outcome(worker_t *w, job_t *j)
@@ -97,8 +95,8 @@ static void journal_outcome(worker_t *w, job_t *j)
     if (!w->jn) return;
     journal_job(w, j);
     pthread_mutex_lock(&j->mu);
-    journal_put_outcome(w->jn, j->id, outcome_names[j->outcome], j->result, j->error,
-                        j->retry_ms, j->checkpoint, j->progress);
+    journal_put_outcome(w->jn, j->id, outcome_names[j->outcome], j->result, j->error, j->retry_ms,
+                        j->checkpoint, j->progress);
     pthread_mutex_unlock(&j->mu);
 }
 
@@ -137,10 +135,10 @@ static void on_ckpt_async(uv_async_t *a)
 static int64_t retry_delay(const worker_t *w, const job_t *j)
 {
     /* The job's own setting, else the handler's, else jobd's. */
-    int64_t base = j->env.retry_base_ms                          ? j->env.retry_base_ms
+    int64_t base = j->env.retry_base_ms                        ? j->env.retry_base_ms
                    : (j->handler && j->handler->retry_base_ms) ? j->handler->retry_base_ms
                                                                : w->cfg->retry_base_ms;
-    int64_t cap = j->env.retry_cap_ms                          ? j->env.retry_cap_ms
+    int64_t cap = j->env.retry_cap_ms                        ? j->env.retry_cap_ms
                   : (j->handler && j->handler->retry_cap_ms) ? j->handler->retry_cap_ms
                                                              : w->cfg->retry_cap_ms;
     int64_t d = base;
@@ -200,8 +198,7 @@ static void handler_ended(job_t *j, int ok, int stopped)
         break;
     case STOP_TIMEOUT:
         if (!ok) {
-            job_set_error(j, "timeout after %lld ms",
-                          (long long)(j->deadline_ms - j->started_ms));
+            job_set_error(j, "timeout after %lld ms", (long long)(j->deadline_ms - j->started_ms));
             set_outcome(j, OUT_RETRY);
             return;
         }
@@ -420,8 +417,9 @@ static void on_claimed(rq_t *rq, redisReply *r, void *arg)
     worker_queue_t *q = &w->queues[cr->qidx];
     w->claim_inflight = 0;
     if (!r || r->type != REDIS_REPLY_ARRAY || r->elements < 1) {
-        if (r) log_error("claim on queue %s failed: %s", qname(w, cr->qidx),
-                         r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply");
+        if (r)
+            log_error("claim on queue %s failed: %s", qname(w, cr->qidx),
+                      r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply");
         free(cr);
         return; /* reconnect or the next kick retries */
     }
@@ -550,12 +548,14 @@ static void on_reported(rq_t *rq, redisReply *r, void *arg)
              * resume from the local journal when it holds a newer one). */
             j->journaled = 0;
             w->parked++;
-            log_msg(LOG_WARN, &j->log, "release rejected: lease token is stale; keeping the "
+            log_msg(LOG_WARN, &j->log,
+                    "release rejected: lease token is stale; keeping the "
                     "journal's checkpoint in case this worker claims the job again");
         } else if (res == 0) {
             w->stats.stale_outcomes++;
             if (j->stop_reason != STOP_LEASE_LOST) w->stats.lease_lost++; /* count once */
-            log_msg(LOG_WARN, &j->log, "outcome rejected: lease token is stale (the lease was "
+            log_msg(LOG_WARN, &j->log,
+                    "outcome rejected: lease token is stale (the lease was "
                     "lost, or Redis applied this outcome before a reconnect)");
         } else {
             if ((j->outcome == OUT_RELEASE && res == 1) || (j->outcome != OUT_ACK && res == 1)) {
@@ -563,21 +563,26 @@ static void on_reported(rq_t *rq, redisReply *r, void *arg)
                  * queue is not exhausted, whatever the last claim said. */
                 worker_queue_t *q = &w->queues[j->qidx];
                 q->exhausted = 0;
-                if (j->outcome == OUT_RELEASE) q->empty = 0;
+                if (j->outcome == OUT_RELEASE)
+                    q->empty = 0;
                 else if (!q->next_sched_ms || q->next_sched_ms > jobd_now_ms() + j->retry_ms)
                     q->next_sched_ms = jobd_now_ms() + j->retry_ms;
             }
             switch (j->outcome) {
-            case OUT_ACK: w->stats.succeeded++; break;
-            case OUT_RELEASE: w->stats.released++; break;
+            case OUT_ACK:
+                w->stats.succeeded++;
+                break;
+            case OUT_RELEASE:
+                w->stats.released++;
+                break;
             default:
                 w->stats.failed++;
                 if (res == 1) w->stats.retried++;
                 if (res == 2) w->stats.dead++;
                 if (res == 3) w->stats.canceled++;
             }
-            log_level_t lvl = j->outcome == OUT_ACK || j->outcome == OUT_RELEASE ? LOG_INFO
-                                                                                   : LOG_WARN;
+            log_level_t lvl =
+                j->outcome == OUT_ACK || j->outcome == OUT_RELEASE ? LOG_INFO : LOG_WARN;
             if (j->error && j->outcome != OUT_ACK)
                 log_msg(lvl, &j->log, "job %s: %s", outcome_word(j->outcome, res), j->error);
             else
@@ -713,7 +718,8 @@ static void on_extended(rq_t *rq, redisReply *r, void *arg)
                 /* Guarantee 2: fenced off. Stop the job here; report nothing. */
                 if (j->sent) continue; /* its outcome's reply will say so, and count it */
                 w->stats.lease_lost++;
-                log_msg(LOG_WARN, &j->log, "lease lost: another worker may hold the job; "
+                log_msg(LOG_WARN, &j->log,
+                        "lease lost: another worker may hold the job; "
                         "stopping it here");
                 if (j->running)
                     stop_handler(j, STOP_LEASE_LOST);
@@ -915,7 +921,8 @@ static int resource_call(worker_t *w, const handler_t *h, const char *id, proto_
     if (s == PROTO_ACQUIRE) proto_argv_addll(&a, w->cfg->lease_ms);
     const char *name;
     json_t *units;
-    json_object_foreach(h->resources, name, units) {
+    json_object_foreach(h->resources, name, units)
+    {
         if (n == 32) break;
         char suffix[KEYS_MAX];
         snprintf(suffix, sizeof suffix, "res:{resources}:%s", name);
@@ -958,7 +965,8 @@ static void on_acquired(rq_t *rq, redisReply *r, void *arg)
         if (!rr->renew && got && (!j || j->res_state != 1))
             resource_call(w, rr->handler, rr->id, PROTO_UNACQUIRE, on_released_resources, NULL);
         if (rr->renew && !got && j)
-            log_msg(LOG_WARN, &j->log, "resource hold could not be renewed (it expired while "
+            log_msg(LOG_WARN, &j->log,
+                    "resource hold could not be renewed (it expired while "
                     "this worker was away); the job runs on");
         free(rr);
         return;
@@ -1277,7 +1285,7 @@ static void on_rq_message(rq_t *rq, const char *channel, const char *msg, void *
 
 static char **env_allow_list(void)
 {
-    static const char *const allow[] = {"PATH=", "HOME=", "LANG=", "LC_ALL=", "LC_CTYPE=",
+    static const char *const allow[] = {"PATH=", "HOME=",   "LANG=", "LC_ALL=",  "LC_CTYPE=",
                                         "TZ=",   "TMPDIR=", "USER=", "LOGNAME=", NULL};
     size_t n = 0;
     for (char **e = environ; *e; e++)
@@ -1350,7 +1358,8 @@ static void on_journal_row(void *arg, const journal_row_t *r)
         if (strcmp(r->queue, qname(w, i)) == 0) qidx = i;
     if (qidx < 0 || strlen(r->id) > JOBD_ID_LEN) {
         log_warn("journal holds job %s of queue %s, which this jobd does not serve; its lease "
-                 "will expire instead", r->id, r->queue);
+                 "will expire instead",
+                 r->id, r->queue);
         journal_delete(w->jn, r->id);
         return;
     }
@@ -1387,8 +1396,7 @@ static void recover(worker_t *w)
     if (!w->jn) return;
     if (journal_load(w->jn, on_journal_row, w) < 0) log_error("reading the journal failed");
     commit_journal(w);
-    if (w->nheld)
-        log_info("journal: %d jobs from an earlier run to release or report", w->nheld);
+    if (w->nheld) log_info("journal: %d jobs from an earlier run to release or report", w->nheld);
 }
 
 int worker_start(worker_t *w)

@@ -59,13 +59,13 @@ typedef struct worker {
     const config_t *cfg;
     const handlers_t *handlers;
     rq_t rq;
-    journal_t *jn;     /* borrowed; opened and closed by main */
+    journal_t *jn;         /* borrowed; opened and closed by main */
     uv_async_t ckpt_async; /* a built-in checkpointed: journal and commit it */
     worker_state_t state;
     int exit_code;
-    int forced;        /* left the loop with handler threads still running */
+    int forced; /* left the loop with handler threads still running */
     worker_queue_t queues[CONFIG_MAX_QUEUES];
-    job_t *held;       /* doubly-linked list of held jobs */
+    job_t *held; /* doubly-linked list of held jobs */
     int nheld, running;
     int claim_inflight, flush_inflight;
     int once_checking; /* a --once emptiness check is in flight */

@@ -39,7 +39,8 @@ static json_t *sorted(json_t *stats)
     }
     const char *k;
     json_t *v;
-    json_object_foreach(stats, k, v) {
+    json_object_foreach(stats, k, v)
+    {
         names[i++] = k;
     }
     qsort(names, n, sizeof *names, cmp_str);

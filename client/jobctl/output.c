@@ -59,7 +59,8 @@ static const char *cell(const json_t *obj, const char *key, char *buf, size_t le
         size_t used = 0, i;
         const json_t *e;
         buf[0] = '\0';
-        json_array_foreach(v, i, e) {
+        json_array_foreach(v, i, e)
+        {
             char one[64];
             const char *s = json_is_string(e) ? json_string_value(e) : NULL;
             if (!s) {
@@ -243,7 +244,8 @@ void out_list_text(const json_t *jobs)
                  .right = {0, 0, 0, 1, 1, 1, 1, 0}};
     size_t i;
     const json_t *j;
-    json_array_foreach(jobs, i, j) {
+    json_array_foreach(jobs, i, j)
+    {
         char b[5][256], attempt[48], prio[16], progress[16], err[64];
         if (json_object_get(j, "max_attempts"))
             snprintf(attempt, sizeof attempt, "%" PRId64 "/%" PRId64, int_field(j, "attempt", 0),
@@ -320,7 +322,8 @@ void out_workers_text(const json_t *workers)
                  .right = {0, 0, 1, 1, 1, 0, 0, 0}};
     size_t i;
     const json_t *w;
-    json_array_foreach(workers, i, w) {
+    json_array_foreach(workers, i, w)
+    {
         char b[8][256];
         const char *row[8] = {
             cell(w, "id", b[0], sizeof b[0]),          cell(w, "host", b[1], sizeof b[1]),

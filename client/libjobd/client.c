@@ -45,10 +45,10 @@ static int reply_error(jobd_client_t *c, redisContext *rc, redisReply *r, const 
         return client_err(c, JOBD_ECONN, "Redis at %s: %s failed: %s", where, what,
                           rc->errstr[0] ? rc->errstr : "connection lost");
     }
-    int code = r->type == REDIS_REPLY_ERROR
-                   ? client_err(c, JOBD_EREDIS, "Redis: %s: %.*s", what, (int)r->len, r->str)
-                   : client_err(c, JOBD_EREDIS, "Redis: %s: unexpected reply (type %d)", what,
-                                r->type);
+    int code =
+        r->type == REDIS_REPLY_ERROR
+            ? client_err(c, JOBD_EREDIS, "Redis: %s: %.*s", what, (int)r->len, r->str)
+            : client_err(c, JOBD_EREDIS, "Redis: %s: unexpected reply (type %d)", what, r->type);
     freeReplyObject(r);
     return code;
 }

@@ -14,7 +14,7 @@
 #define CLIENT_SUBMIT_WINDOW 8
 
 struct jobd_client {
-    redisContext *rc;  /* NULL or broken: reconnected before the next call */
+    redisContext *rc; /* NULL or broken: reconnected before the next call */
     redis_url_t url;
     char prefix[128];
     int timeout_ms;

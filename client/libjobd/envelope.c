@@ -96,8 +96,8 @@ static int check_fields(const jobd_job_spec_t *s, char *err, size_t errlen)
     int rc;
     if ((rc = envelope_check_name("queue", s->queue, err, errlen)) < 0) return rc;
     if ((rc = envelope_check_name("type", s->type, err, errlen)) < 0) return rc;
-    if (s->id && ((rc = envelope_check_name("id", s->id, err, errlen)) < 0 ||
-                  strlen(s->id) > JOBD_ID_LEN)) {
+    if (s->id &&
+        ((rc = envelope_check_name("id", s->id, err, errlen)) < 0 || strlen(s->id) > JOBD_ID_LEN)) {
         snprintf(err, errlen, "id \"%.64s\" must be 1..%d characters of [A-Za-z0-9._:-]", s->id,
                  JOBD_ID_LEN);
         return JOBD_EINVAL;
@@ -111,7 +111,8 @@ static int check_fields(const jobd_job_spec_t *s, char *err, size_t errlen)
         return JOBD_EINVAL;
     }
     if (s->retry_base_ms < 0 || s->retry_cap_ms < 0 ||
-        s->retry_base_ms > 100LL * 365 * 86400 * 1000 || s->retry_cap_ms > 100LL * 365 * 86400 * 1000) {
+        s->retry_base_ms > 100LL * 365 * 86400 * 1000 ||
+        s->retry_cap_ms > 100LL * 365 * 86400 * 1000) {
         snprintf(err, errlen, "retry base and cap must be 0..100 years");
         return JOBD_EINVAL;
     }
@@ -128,7 +129,8 @@ static int check_fields(const jobd_job_spec_t *s, char *err, size_t errlen)
     }
     if (s->idempotency_key) {
         size_t kl = strlen(s->idempotency_key);
-        if (kl == 0 || kl > KEY_MAX_LEN || !utf8_ok((const unsigned char *)s->idempotency_key, kl)) {
+        if (kl == 0 || kl > KEY_MAX_LEN ||
+            !utf8_ok((const unsigned char *)s->idempotency_key, kl)) {
             snprintf(err, errlen, "idempotency key must be 1..%d bytes of UTF-8", KEY_MAX_LEN);
             return JOBD_EINVAL;
         }
@@ -239,13 +241,15 @@ int jobd_job_spec_from_json(jobd_job_spec_t *s, json_t *obj, char *err, size_t e
         snprintf(err, errlen, "a job must be a JSON object");
         return JOBD_EJSON;
     }
-    static const char *const known[] = {"v", "id", "queue", "type", "payload", "priority",
-                                        "max_attempts", "timeout_s", "run_at", "delay_s",
-                                        "idempotency_key", "traceparent", "created_at",
-                                        "retry_base_s", "retry_cap_s", NULL};
+    static const char *const known[] = {
+        "v",          "id",           "queue",           "type",
+        "payload",    "priority",     "max_attempts",    "timeout_s",
+        "run_at",     "delay_s",      "idempotency_key", "traceparent",
+        "created_at", "retry_base_s", "retry_cap_s",     NULL};
     const char *k;
     json_t *val;
-    json_object_foreach(obj, k, val) {
+    json_object_foreach(obj, k, val)
+    {
         int ok = 0;
         for (int i = 0; known[i]; i++)
             ok |= strcmp(k, known[i]) == 0;
@@ -415,7 +419,8 @@ int envelope_encode_buf(const jobd_job_spec_t *s, const char *id, int64_t create
     /* Room for everything but the payload: strings escaped at worst 6:1,
      * numbers and times under 200 bytes in all. */
     size_t fixed = 6 * (slen(id) + slen(s->queue) + slen(s->type) + slen(s->idempotency_key) +
-                        slen(s->traceparent)) + 400;
+                        slen(s->traceparent)) +
+                   400;
     if (reserve(b, fixed) < 0) goto oom;
     PUT_LIT(b, "{\"v\":1,\"id\":");
     put_str(b, id);
@@ -526,13 +531,15 @@ int envelope_decode(const char *text, size_t len, envelope_t *e, char *err, size
     json_t *m = json_object_get(e->root, "max_attempts");
     json_t *t = json_object_get(e->root, "timeout_s");
     if ((p && !json_is_integer(p)) || (m && !json_is_integer(m)) || (t && !json_is_integer(t))) {
-        snprintf(err, errlen, "malformed envelope: priority, max_attempts, timeout_s must be integers");
+        snprintf(err, errlen,
+                 "malformed envelope: priority, max_attempts, timeout_s must be integers");
         goto bad;
     }
     e->priority = p ? (int)json_integer_value(p) : JOBD_DEFAULT_PRIORITY;
     e->max_attempts = m ? (int)json_integer_value(m) : 0; /* 0: not set by the job */
     e->timeout_s = t ? json_integer_value(t) : 0;
-    json_t *rb = json_object_get(e->root, "retry_base_s"), *rc = json_object_get(e->root, "retry_cap_s");
+    json_t *rb = json_object_get(e->root, "retry_base_s"),
+           *rc = json_object_get(e->root, "retry_cap_s");
     e->retry_base_ms = json_is_number(rb) && json_number_value(rb) > 0
                            ? (int64_t)(json_number_value(rb) * 1000 + 0.5)
                            : 0;
@@ -565,8 +572,8 @@ static json_t *time_value(const char *s)
     return json_string(b);
 }
 
-json_t *envelope_status(const char *const *fields, const char *const *values,
-                        const size_t *vlens, size_t n)
+json_t *envelope_status(const char *const *fields, const char *const *values, const size_t *vlens,
+                        size_t n)
 {
     json_t *env = NULL;
     size_t envi = n;

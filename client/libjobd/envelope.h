@@ -48,9 +48,9 @@ int envelope_encode_buf(const jobd_job_spec_t *spec, const char *id, int64_t cre
 typedef struct {
     json_t *root; /* new reference, freed by envelope_clear */
     const char *id, *queue, *type, *traceparent, *idempotency_key;
-    json_t *payload; /* borrowed; JSON null if absent */
-    int priority, max_attempts; /* max_attempts 0: the job did not set it */
-    int64_t timeout_s; /* 0: none */
+    json_t *payload;                     /* borrowed; JSON null if absent */
+    int priority, max_attempts;          /* max_attempts 0: the job did not set it */
+    int64_t timeout_s;                   /* 0: none */
     int64_t retry_base_ms, retry_cap_ms; /* the job's backoff; 0: not set */
 } envelope_t;
 
@@ -62,8 +62,8 @@ void envelope_clear(envelope_t *e);
 /* Builds a status object from a job hash given as n field/value pairs
  * (fields[i], values[i] with lengths). Returns a new object, or NULL if the
  * hash has no envelope (no such job). */
-json_t *envelope_status(const char *const *fields, const char *const *values,
-                        const size_t *vlens, size_t n);
+json_t *envelope_status(const char *const *fields, const char *const *values, const size_t *vlens,
+                        size_t n);
 
 /* Checks a queue or type name. Returns 0 or JOBD_EINVAL. */
 int envelope_check_name(const char *what, const char *s, char *err, size_t errlen);

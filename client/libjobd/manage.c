@@ -80,7 +80,8 @@ int client_find_queue(jobd_client_t *c, const char *id, char *queue, size_t len)
     json_t *q;
     char key[KEYS_MAX], suffix[KEYS_MAX];
     snprintf(suffix, sizeof suffix, "job:%s", id);
-    json_array_foreach(queues, i, q) {
+    json_array_foreach(queues, i, q)
+    {
         keys_queue_key(key, c->prefix, json_string_value(q), suffix);
         redisAppendCommand(c->rc, "EXISTS %s", key);
     }
@@ -131,8 +132,7 @@ int jobd_cancel(jobd_client_t *c, const char *id, int *was_active)
     freeReplyObject(r);
     if (was_active) *was_active = code == 2;
     if (code == 0) return client_err(c, JOBD_ENOTFOUND, "no such job: %s", id);
-    if (code == 3)
-        return client_err(c, JOBD_ESTATE, "job %s has already finished (%s)", id, state);
+    if (code == 3) return client_err(c, JOBD_ESTATE, "job %s has already finished (%s)", id, state);
     return 0;
 }
 
@@ -158,7 +158,7 @@ int jobd_list(jobd_client_t *c, const char *queue, int state, size_t limit, json
     if (state >= JOBD_NSTATES) return client_err(c, JOBD_EINVAL, "unknown state");
     json_t *arr = json_array();
     /* Every state: the ones that need attention first. */
-    static const int order[] = {JOBD_ACTIVE, JOBD_QUEUED, JOBD_SCHEDULED,
+    static const int order[] = {JOBD_ACTIVE, JOBD_QUEUED,   JOBD_SCHEDULED,
                                 JOBD_DEAD,   JOBD_CANCELED, JOBD_SUCCEEDED};
     for (size_t k = 0; k < 6 && rc == 0; k++) {
         int s = state >= 0 ? state : order[k];
@@ -200,7 +200,8 @@ int jobd_stats(jobd_client_t *c, json_t **out)
     json_t *res = json_object();
     size_t i;
     json_t *q;
-    json_array_foreach(queues, i, q) {
+    json_array_foreach(queues, i, q)
+    {
         client_script_begin(c, PROTO_STATS, json_string_value(q));
         redisReply *r;
         if ((rc = client_script_call(c, &r)) < 0) break;

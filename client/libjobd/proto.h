@@ -25,7 +25,7 @@ typedef enum {
     PROTO_RETRY,
     PROTO_WATCH,
     PROTO_STATS,
-    PROTO_ACQUIRE,   /* cluster-wide resources (jobd only) */
+    PROTO_ACQUIRE, /* cluster-wide resources (jobd only) */
     PROTO_UNACQUIRE,
     PROTO_NSCRIPTS
 } proto_script_t;
@@ -35,14 +35,14 @@ const char *proto_script_text(proto_script_t s, size_t *len);
 const char *proto_script_name(proto_script_t s);
 
 typedef struct {
-    char *buf;           /* arena holding every argument back to back */
+    char *buf; /* arena holding every argument back to back */
     size_t len, cap;
     size_t *offs, *lens; /* per argument */
     int argc, acap;
-    const char **argv;   /* built by proto_argv_finish */
-    char *resp;          /* built by proto_argv_resp */
+    const char **argv; /* built by proto_argv_finish */
+    char *resp;        /* built by proto_argv_resp */
     size_t resp_cap;
-    int oom;             /* set when an allocation failed; finish returns NULL */
+    int oom; /* set when an allocation failed; finish returns NULL */
 } proto_argv_t;
 
 void proto_argv_init(proto_argv_t *a);

@@ -115,8 +115,9 @@ int redis_url_parse(const char *url, redis_url_t *u, char *err, size_t errlen)
     }
 bad:
     memset(u->password, 0, sizeof u->password);
-    snprintf(err, errlen,
-             "bad Redis URL (want redis://[:password@]host[:port][/db] or unix:///path.sock[?db=N])");
+    snprintf(
+        err, errlen,
+        "bad Redis URL (want redis://[:password@]host[:port][/db] or unix:///path.sock[?db=N])");
     return JOBD_EINVAL;
 }
 

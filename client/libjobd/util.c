@@ -11,19 +11,32 @@
 const char *jobd_strerror(int err)
 {
     switch (err) {
-    case 0: return "ok";
-    case JOBD_EINVAL: return "invalid argument";
-    case JOBD_EJSON: return "malformed JSON";
-    case JOBD_ETOOBIG: return "payload too large";
-    case JOBD_ENOTFOUND: return "no such job";
-    case JOBD_ECONN: return "Redis unreachable";
-    case JOBD_ESCHEMA: return "incompatible Redis layout version";
-    case JOBD_ESTALE: return "lease token rejected (lease lost)";
-    case JOBD_EREDIS: return "Redis error";
-    case JOBD_ENOMEM: return "out of memory";
-    case JOBD_ESTATE: return "job is not in a state that allows this";
-    case JOBD_ETIMEDOUT: return "timed out";
-    default: return "unknown error";
+    case 0:
+        return "ok";
+    case JOBD_EINVAL:
+        return "invalid argument";
+    case JOBD_EJSON:
+        return "malformed JSON";
+    case JOBD_ETOOBIG:
+        return "payload too large";
+    case JOBD_ENOTFOUND:
+        return "no such job";
+    case JOBD_ECONN:
+        return "Redis unreachable";
+    case JOBD_ESCHEMA:
+        return "incompatible Redis layout version";
+    case JOBD_ESTALE:
+        return "lease token rejected (lease lost)";
+    case JOBD_EREDIS:
+        return "Redis error";
+    case JOBD_ENOMEM:
+        return "out of memory";
+    case JOBD_ESTATE:
+        return "job is not in a state that allows this";
+    case JOBD_ETIMEDOUT:
+        return "timed out";
+    default:
+        return "unknown error";
     }
 }
 
@@ -129,7 +142,8 @@ int64_t jobd_parse_rfc3339_ms(const char *s)
             p++;
         }
         if (digits == 0) return -1;
-        for (; digits < 3; digits++) frac_ms *= 10;
+        for (; digits < 3; digits++)
+            frac_ms *= 10;
     }
     int64_t off_s = 0;
     if (*p == 'Z' || *p == 'z') {

@@ -59,8 +59,9 @@ static int one(jobd_client_t *c, long long *result)
              r->element[0]->type == REDIS_REPLY_INTEGER;
     if (ok) *result = r->element[0]->integer;
     freeReplyObject(r);
-    return ok ? 0 : client_err(c, JOBD_EREDIS, "unexpected reply from %s",
-                               proto_script_name(c->argv_script));
+    return ok ? 0
+              : client_err(c, JOBD_EREDIS, "unexpected reply from %s",
+                           proto_script_name(c->argv_script));
 }
 
 static int stale(jobd_client_t *c, const char *id)

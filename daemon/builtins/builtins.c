@@ -4,11 +4,7 @@
 #include "builtins.h"
 
 static const builtin_t *const table[] = {
-    &builtin_noop,
-    &builtin_sleep,
-    &builtin_fail,
-    &builtin_index_fts,
-    &builtin_checkpoint_probe,
+    &builtin_noop, &builtin_sleep, &builtin_fail, &builtin_index_fts, &builtin_checkpoint_probe,
 };
 
 const builtin_t *builtin_find(const char *name)

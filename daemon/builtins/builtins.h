@@ -8,9 +8,9 @@
 #include "jobd/handler.h"
 
 typedef struct {
-    const char *name;               /* the job type it serves by default */
-    int (*run)(jobd_job_t *job);    /* see jobd/handler.h */
-    int inline_ok;                  /* runs on the loop thread: never blocks */
+    const char *name;            /* the job type it serves by default */
+    int (*run)(jobd_job_t *job); /* see jobd/handler.h */
+    int inline_ok;               /* runs on the loop thread: never blocks */
 } builtin_t;
 
 /* Returns the built-in named name, or NULL. */

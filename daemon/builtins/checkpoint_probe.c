@@ -48,8 +48,8 @@ static int run(jobd_job_t *job)
     if (done > 0)
         jobd_job_set_result(job, json_pack("{s:i, s:f, s:f, s:f, s:f}", "count", (json_int_t)done,
                                            "p50_us", lat[done / 2], "p99_us",
-                                           lat[(done * 99) / 100], "max_us", lat[done - 1],
-                                           "per_s", elapsed > 0 ? (double)done / elapsed : 0));
+                                           lat[(done * 99) / 100], "max_us", lat[done - 1], "per_s",
+                                           elapsed > 0 ? (double)done / elapsed : 0));
     free(lat);
     return done == n ? JOBD_HANDLER_OK : JOBD_HANDLER_STOPPED;
 }

@@ -36,8 +36,8 @@ static int fts_open(fts_t *f, const char *path, jobd_job_t *job)
         "docs INTEGER, skipped INTEGER);";
     if (sqlite3_open(path, &f->db) != SQLITE_OK ||
         sqlite3_exec(f->db, schema, NULL, NULL, NULL) != SQLITE_OK ||
-        sqlite3_prepare_v2(f->db, "INSERT INTO docs (doc_id, title, body) VALUES (?1, ?2, ?3)",
-                           -1, &f->ins, NULL) != SQLITE_OK ||
+        sqlite3_prepare_v2(f->db, "INSERT INTO docs (doc_id, title, body) VALUES (?1, ?2, ?3)", -1,
+                           &f->ins, NULL) != SQLITE_OK ||
         sqlite3_prepare_v2(f->db, "INSERT OR REPLACE INTO jobd_progress VALUES (?1, ?2, ?3, ?4)",
                            -1, &f->save, NULL) != SQLITE_OK) {
         char msg[600];
@@ -105,8 +105,8 @@ static int commit_batch(fts_t *f, jobd_job_t *job, long long size)
         jobd_job_set_error(job, sqlite3_errmsg(f->db));
         return -1;
     }
-    json_t *ck = json_pack("{s:I, s:I}", "offset", (json_int_t)f->offset, "docs",
-                           (json_int_t)f->docs);
+    json_t *ck =
+        json_pack("{s:I, s:I}", "offset", (json_int_t)f->offset, "docs", (json_int_t)f->docs);
     jobd_job_checkpoint(job, ck);
     json_decref(ck);
     jobd_job_progress(job, size > 0 ? (double)f->offset / (double)size : 1.0);
@@ -119,7 +119,8 @@ static int run(jobd_job_t *job)
     const char *src = json_string_value(json_object_get(p, "source"));
     const char *idx = json_string_value(json_object_get(p, "index"));
     json_t *b = json_object_get(p, "batch");
-    long batch = json_is_integer(b) && json_integer_value(b) > 0 ? (long)json_integer_value(b) : 500;
+    long batch =
+        json_is_integer(b) && json_integer_value(b) > 0 ? (long)json_integer_value(b) : 500;
     if (!src || !idx) {
         jobd_job_set_error(job, "payload needs \"source\" and \"index\" paths");
         return JOBD_HANDLER_FAILED;

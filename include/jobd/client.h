@@ -43,11 +43,11 @@ enum {
 /* Returns a static description of a JOBD_E* code. */
 const char *jobd_strerror(int err);
 
-#define JOBD_ID_LEN 36                  /* UUIDv7, canonical text form */
-#define JOBD_PAYLOAD_MAX (1024 * 1024)  /* default payload limit, bytes */
-#define JOBD_DEFAULT_PRIORITY 5         /* 0..9, higher runs first */
+#define JOBD_ID_LEN 36                 /* UUIDv7, canonical text form */
+#define JOBD_PAYLOAD_MAX (1024 * 1024) /* default payload limit, bytes */
+#define JOBD_DEFAULT_PRIORITY 5        /* 0..9, higher runs first */
 #define JOBD_DEFAULT_MAX_ATTEMPTS 5
-#define JOBD_BATCH_CHUNK 500            /* jobs per enqueue script call */
+#define JOBD_BATCH_CHUNK 500 /* jobs per enqueue script call */
 
 /* Job states, in the order the contract lists them. */
 typedef enum {
@@ -94,20 +94,20 @@ const char *jobd_client_prefix(const jobd_client_t *c);
 /* ---- submitting ---- */
 
 typedef struct {
-    const char *queue;        /* required: [A-Za-z0-9._-]{1,128} */
-    const char *type;         /* required: [A-Za-z0-9._:-]{1,128} */
-    const char *payload_json; /* JSON text; NULL means null */
-    json_t *payload;          /* or an already parsed value (borrowed); wins */
-    int priority;             /* 0..9; -1: JOBD_DEFAULT_PRIORITY */
-    int max_attempts;         /* >= 1; 0: JOBD_DEFAULT_MAX_ATTEMPTS */
-    int64_t timeout_s;        /* 0: no job timeout (the handler's applies) */
-    int64_t run_at_ms;        /* Unix ms; 0: now */
-    int64_t delay_ms;         /* used when run_at_ms is 0 */
+    const char *queue;           /* required: [A-Za-z0-9._-]{1,128} */
+    const char *type;            /* required: [A-Za-z0-9._:-]{1,128} */
+    const char *payload_json;    /* JSON text; NULL means null */
+    json_t *payload;             /* or an already parsed value (borrowed); wins */
+    int priority;                /* 0..9; -1: JOBD_DEFAULT_PRIORITY */
+    int max_attempts;            /* >= 1; 0: JOBD_DEFAULT_MAX_ATTEMPTS */
+    int64_t timeout_s;           /* 0: no job timeout (the handler's applies) */
+    int64_t run_at_ms;           /* Unix ms; 0: now */
+    int64_t delay_ms;            /* used when run_at_ms is 0 */
     const char *idempotency_key; /* NULL: none */
-    const char *traceparent;  /* W3C; NULL: none */
-    const char *id;           /* NULL: a new UUIDv7 */
-    int64_t retry_base_ms;    /* backoff base for this job; 0: the handler's, else jobd's */
-    int64_t retry_cap_ms;     /* backoff cap for this job; 0: the handler's, else jobd's */
+    const char *traceparent;     /* W3C; NULL: none */
+    const char *id;              /* NULL: a new UUIDv7 */
+    int64_t retry_base_ms;       /* backoff base for this job; 0: the handler's, else jobd's */
+    int64_t retry_cap_ms;        /* backoff cap for this job; 0: the handler's, else jobd's */
 } jobd_job_spec_t;
 
 /* Sets every field of s to its default (priority -1, the rest 0/NULL). */
@@ -121,8 +121,7 @@ int jobd_job_spec_from_json(jobd_job_spec_t *s, json_t *obj, char *errbuf, size_
 
 /* Checks a spec (names, priority, payload JSON and size, traceparent) without
  * touching Redis. Returns 0 or a JOBD_E* code with a message in errbuf. */
-int jobd_job_spec_check(const jobd_job_spec_t *s, size_t payload_max, char *errbuf,
-                        size_t errlen);
+int jobd_job_spec_check(const jobd_job_spec_t *s, size_t payload_max, char *errbuf, size_t errlen);
 
 /* Submits one job. id_out (JOBD_ID_LEN + 1 bytes) receives the job's id, or
  * the first job's id when the idempotency key was seen before (then *created

@@ -37,7 +37,7 @@ void test_fail(const char *file, int line, const char *fmt, ...)
     do {                                                                                           \
         type a_ = (a), b_ = (b);                                                                   \
         if (!(a_ op b_))                                                                           \
-            test_fail(__FILE__, __LINE__, "%s %s %s: " fmt " vs " fmt, #a, #op, #b, a_, b_);      \
+            test_fail(__FILE__, __LINE__, "%s %s %s: " fmt " vs " fmt, #a, #op, #b, a_, b_);       \
     } while (0)
 
 #define ASSERT_EQ(a, b) ASSERT_CMP(a, ==, b, "%" PRId64, int64_t)

@@ -51,8 +51,7 @@ int test_waitpid(pid_t pid, int64_t ms);
 /* Waits until the file at path has a line containing every needle (up to
  * 3, NULL-terminated list), reading it as it grows. Returns 0, or -1 after
  * ms. */
-int test_wait_log(const char *path, int64_t ms, const char *needle, ...)
-    __attribute__((sentinel));
+int test_wait_log(const char *path, int64_t ms, const char *needle, ...) __attribute__((sentinel));
 /* Counts lines of path containing needle. */
 int test_count_log(const char *path, const char *needle);
 

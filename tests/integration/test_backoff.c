@@ -38,9 +38,20 @@ TEST(backoff_job_setting_beats_daemon_default)
     snprintf(state, sizeof state, "%s/state", test_tmpdir());
     /* ... while jobd's own backoff is an hour: a retry within seconds can
      * only come from the job's setting. */
-    const char *argv[] = {test_env("JOBD_BIN"), "--redis", test_redis_url(), "--prefix",
-                          test_prefix(), "--queues", "bq", "--state-dir", state,
-                          "--retry-base", "1h", "--retry-cap", "1h", NULL};
+    const char *argv[] = {test_env("JOBD_BIN"),
+                          "--redis",
+                          test_redis_url(),
+                          "--prefix",
+                          test_prefix(),
+                          "--queues",
+                          "bq",
+                          "--state-dir",
+                          state,
+                          "--retry-base",
+                          "1h",
+                          "--retry-cap",
+                          "1h",
+                          NULL};
     pid_t pid = test_spawn(argv, NULL, log);
     int64_t deadline = test_now_ms() + test_ms(15000);
     char *st = NULL;

@@ -100,9 +100,20 @@ TEST(http_health_and_metrics)
     ASSERT_EQ(jobd_submit(c, &s, id, NULL), 0);
     jobd_client_free(c);
 
-    const char *argv[] = {test_env("JOBD_BIN"), "--redis", url, "--prefix", test_prefix(),
-                          "--queues", "hq", "--state-dir", state, "--http", "127.0.0.1:0",
-                          "--drain-timeout", "30", NULL};
+    const char *argv[] = {test_env("JOBD_BIN"),
+                          "--redis",
+                          url,
+                          "--prefix",
+                          test_prefix(),
+                          "--queues",
+                          "hq",
+                          "--state-dir",
+                          state,
+                          "--http",
+                          "127.0.0.1:0",
+                          "--drain-timeout",
+                          "30",
+                          NULL};
     pid_t pid = test_spawn(argv, NULL, log);
     int port = logged_port(log);
     char *body;
@@ -122,10 +133,15 @@ TEST(http_health_and_metrics)
         free(body);
         pause_ms(20);
     }
-    static const char *const names[] = {
-        "jobd_jobs_claimed_total 1", "jobd_jobs_in_flight 0", "jobd_job_duration_seconds_bucket",
-        "jobd_job_duration_seconds_count 1", "jobd_checkpoints_total", "jobd_lease_lost_total 0",
-        "jobd_redis_up 1", "jobd_draining 0", "# TYPE jobd_queue_depth gauge"};
+    static const char *const names[] = {"jobd_jobs_claimed_total 1",
+                                        "jobd_jobs_in_flight 0",
+                                        "jobd_job_duration_seconds_bucket",
+                                        "jobd_job_duration_seconds_count 1",
+                                        "jobd_checkpoints_total",
+                                        "jobd_lease_lost_total 0",
+                                        "jobd_redis_up 1",
+                                        "jobd_draining 0",
+                                        "# TYPE jobd_queue_depth gauge"};
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
         ASSERT_CONTAINS(body, names[i]);
     free(body);

@@ -728,8 +728,18 @@ TEST(journal_stale_release_resumes_from_local_checkpoint)
     jobd_client_free(c);
 
     /* Checkpoints stay local (sync interval 10 min); a drain stops at once. */
-    const char *flags[] = {"--concurrency", "1", "--lease", "2", "--sync-interval", "600",
-                           "--drain-timeout", "0", "--kill-grace", "1", "--worker-id", "A",
+    const char *flags[] = {"--concurrency",
+                           "1",
+                           "--lease",
+                           "2",
+                           "--sync-interval",
+                           "600",
+                           "--drain-timeout",
+                           "0",
+                           "--kill-grace",
+                           "1",
+                           "--worker-id",
+                           "A",
                            NULL};
     pid_t a = jobd_start(log_a, url, q, state, flags, NULL);
     CHECK_OR_DUMP(wait_journal(state,
@@ -744,8 +754,8 @@ TEST(journal_stale_release_resumes_from_local_checkpoint)
     stop_private_redis(dir);
     ASSERT_EQ(kill(a, SIGTERM), 0);
     ASSERT_EXIT(a, test_ms(20000), log_a, 0);
-    CHECK_OR_DUMP(wait_journal(state, "SELECT outcome = 'release' FROM held WHERE id = ?1", ids,
-                               1, 1, test_ms(1000)) == 0,
+    CHECK_OR_DUMP(wait_journal(state, "SELECT outcome = 'release' FROM held WHERE id = ?1", ids, 1,
+                               1, test_ms(1000)) == 0,
                   log_a, "the release is not in the outbox");
     long long local_step = journal_step(state, id);
     ASSERT_GT(local_step, 0);
@@ -765,8 +775,8 @@ TEST(journal_stale_release_resumes_from_local_checkpoint)
 
     /* A again, on the same state dir: the release is stale, the checkpoint
      * is kept, and A's claim resumes from it. */
-    const char *flags2[] = {"--concurrency", "1", "--lease", "2", "--worker-id", "A", "--once",
-                            NULL};
+    const char *flags2[] = {"--concurrency", "1", "--lease", "2",
+                            "--worker-id",   "A", "--once",  NULL};
     pid_t a2 = jobd_start(log_a2, url, q, state, flags2, NULL);
     ASSERT_EXIT(a2, test_ms(60000), log_a2, 0);
     ASSERT_EQ(log_has_job(log_a2, id, "release rejected"), 1);

@@ -594,8 +594,7 @@ TEST(queue_cancel_states)
     ASSERT_EQ(was_active, 1);
     ASSERT_FIELD("xc", active, "state", "active");
     ASSERT_EQ(jobd_extend(c, "xc", active, j.token, 30000), 1);
-    ASSERT_EQ(jobd_fail(c, "xc", active, j.token, "canceled by request", -2),
-              JOBD_FAILED_CANCELED);
+    ASSERT_EQ(jobd_fail(c, "xc", active, j.token, "canceled by request", -2), JOBD_FAILED_CANCELED);
     ASSERT_FIELD("xc", active, "state", "canceled");
     ASSERT(in_set("xc", "canceled", active));
     ASSERT(!in_set("xc", "active", active));

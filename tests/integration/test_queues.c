@@ -58,10 +58,10 @@ static void run_jobd_with_config(const char *config_json)
 {
     const char *cfg = tmp_path("config.json"), *log = tmp_path("jobd.log");
     test_write_file(cfg, config_json);
-    const char *argv[] = {test_env("JOBD_BIN"), "--config", cfg, "--redis", test_redis_url(),
-                          "--prefix", test_prefix(), "--handlers", handlers_file(),
-                          "--state-dir", tmp_path("state"), "--http", "127.0.0.1:0",
-                          "--once", NULL};
+    const char *argv[] = {
+        test_env("JOBD_BIN"), "--config",    cfg,           "--redis",       test_redis_url(),
+        "--prefix",           test_prefix(), "--handlers",  handlers_file(), "--state-dir",
+        tmp_path("state"),    "--http",      "127.0.0.1:0", "--once",        NULL};
     pid_t pid = spawn(argv, NULL, log);
     track(pid);
     ASSERT_EXIT(pid, test_ms(120000), log, 0);
@@ -99,9 +99,9 @@ TEST(queues_limit_caps_in_flight)
         if (now[ev[i].queue] > peak[ev[i].queue]) peak[ev[i].queue] = now[ev[i].queue];
         if (now[0] + now[1] > peak_all) peak_all = now[0] + now[1];
     }
-    ASSERT_EQ(peak[1], 1);    /* qb's limit held, and qb did run */
-    ASSERT_GE(peak[0], 2);    /* qa used the slots qb could not */
-    ASSERT_LE(peak_all, 4);   /* --concurrency */
+    ASSERT_EQ(peak[1], 1);  /* qb's limit held, and qb did run */
+    ASSERT_GE(peak[0], 2);  /* qa used the slots qb could not */
+    ASSERT_LE(peak_all, 4); /* --concurrency */
     free(ev);
     jobd_client_free(c);
 }

@@ -20,10 +20,11 @@ static const char *write_config(const char *name, const char *json)
 
 static pid_t start_worker(const char *cfg, const char *handlers, const char *id, const char *log)
 {
-    const char *argv[] = {test_env("JOBD_BIN"), "--config", cfg, "--redis", test_redis_url(),
-                          "--prefix", test_prefix(), "--handlers", handlers, "--state-dir",
-                          tmp_path(id), "--worker-id", id, "--http", "127.0.0.1:0",
-                          "--concurrency", "4", "--once", NULL};
+    const char *argv[] = {
+        test_env("JOBD_BIN"), "--config",    cfg,          "--redis", test_redis_url(),
+        "--prefix",           test_prefix(), "--handlers", handlers,  "--state-dir",
+        tmp_path(id),         "--worker-id", id,           "--http",  "127.0.0.1:0",
+        "--concurrency",      "4",           "--once",     NULL};
     pid_t pid = spawn(argv, NULL, log);
     track(pid);
     return pid;
@@ -38,7 +39,8 @@ TEST(resources_limit_holds_across_workers)
              "{\"t.res\": {\"exec\": [\"%s\"], \"resources\": {\"api\": 1}}}",
              test_helper("test_handler"));
     const char *handlers = write_config("handlers.json", handlers_json);
-    const char *cfg = write_config("config.json", "{\"queues\": \"rq\", \"resources\": {\"api\": 2}}");
+    const char *cfg =
+        write_config("config.json", "{\"queues\": \"rq\", \"resources\": {\"api\": 2}}");
 
     jobd_client_t *c = test_client();
     char payload[1024], ids[N][JOBD_ID_LEN + 1];
@@ -70,7 +72,8 @@ TEST(resources_limit_holds_across_workers)
     ASSERT_EQ(n, 2 * N);
     /* Sort by time (ENDs first on ties): insertion sort, n is small. */
     for (int i = 1; i < n; i++)
-        for (int k = i; k > 0 && (ns[k] < ns[k - 1] || (ns[k] == ns[k - 1] && delta[k] < delta[k - 1])); k--) {
+        for (int k = i;
+             k > 0 && (ns[k] < ns[k - 1] || (ns[k] == ns[k - 1] && delta[k] < delta[k - 1])); k--) {
             long long tn = ns[k];
             ns[k] = ns[k - 1];
             ns[k - 1] = tn;
@@ -101,16 +104,18 @@ TEST(resources_unlimited_name_is_a_config_error)
     const char *handlers = write_config(
         "handlers.json", "{\"t\": {\"builtin\": \"noop\", \"resources\": {\"gpu\": 1}}}");
     const char *cfg = write_config("config.json", "{\"resources\": {\"api\": 2}}");
-    const char *argv[] = {test_env("JOBD_BIN"), "--config", cfg, "--handlers", handlers,
-                          "--state-dir", tmp_path("state"), "--check-config", NULL};
+    const char *argv[] = {test_env("JOBD_BIN"), "--config",       cfg,
+                          "--handlers",         handlers,         "--state-dir",
+                          tmp_path("state"),    "--check-config", NULL};
     char *out = NULL, *err = NULL;
     ASSERT_EQ(test_run(argv, NULL, NULL, &out, &err), 78);
     ASSERT_CONTAINS(err, "gpu");
     free(out);
     free(err);
     const char *cfg2 = write_config("config2.json", "{\"resources\": {\"gpu\": 0}}");
-    const char *argv2[] = {test_env("JOBD_BIN"), "--config", cfg2, "--handlers", handlers,
-                           "--state-dir", tmp_path("state"), "--check-config", NULL};
+    const char *argv2[] = {test_env("JOBD_BIN"), "--config",       cfg2,
+                           "--handlers",         handlers,         "--state-dir",
+                           tmp_path("state"),    "--check-config", NULL};
     ASSERT_EQ(test_run(argv2, NULL, NULL, &out, &err), 78);
     ASSERT_CONTAINS(err, "resources.gpu");
     free(out);

@@ -58,8 +58,8 @@ TEST(config_flag_beats_env_beats_file)
     setenv("JOBD_LEASE", "9", 1);
     const char *args[] = {"--config", path, "--concurrency", "11", NULL};
     ASSERT_EQ(load(&c, err, sizeof err, args), CONFIG_OK);
-    ASSERT_EQ(c.concurrency, 11);      /* flag */
-    ASSERT_EQ(c.lease_ms, 9000);       /* env over file */
+    ASSERT_EQ(c.concurrency, 11);        /* flag */
+    ASSERT_EQ(c.lease_ms, 9000);         /* env over file */
     ASSERT_EQ(c.drain_timeout_ms, 5000); /* file */
     ASSERT_EQ(c.nqueues, 2);
     ASSERT_STR_EQ(c.queues[0].name, "a");
@@ -137,8 +137,9 @@ TEST(hproto_lines)
     hproto_parse("{\"progress\": \"half\"}", 20, &m);
     ASSERT_EQ(m.kind, HPROTO_INVALID);
     /* Everything else is output: text, other JSON, two keys, garbage. */
-    static const char *const other[] = {"plain text", "{\"progress\":0.1,\"log\":\"x\"}",
-                                        "[1,2]", "{\"other\": 1}", "{\"progress\":", "\xff\xfe{"};
+    static const char *const other[] = {"plain text",     "{\"progress\":0.1,\"log\":\"x\"}",
+                                        "[1,2]",          "{\"other\": 1}",
+                                        "{\"progress\":", "\xff\xfe{"};
     for (size_t i = 0; i < sizeof other / sizeof other[0]; i++) {
         hproto_parse(other[i], strlen(other[i]), &m);
         ASSERT_EQ(m.kind, HPROTO_OUTPUT);

@@ -17,8 +17,8 @@ static char *encode(const jobd_job_spec_t *s, int64_t created, size_t max, int *
 {
     char *json = NULL, err[256];
     size_t len = 0;
-    *rc = envelope_encode(s, "0190c2b4-0000-7000-8000-000000000001", created, max, &json, &len,
-                          err, sizeof err);
+    *rc = envelope_encode(s, "0190c2b4-0000-7000-8000-000000000001", created, max, &json, &len, err,
+                          sizeof err);
     if (*rc == 0) ASSERT_EQ(strlen(json), len);
     return json;
 }
@@ -136,8 +136,7 @@ TEST(envelope_status_fields)
     ASSERT_EQ(json_integer_value(json_object_get(st, "attempt")), 0); /* not claimed yet */
     ASSERT_DBL_NEAR(json_real_value(json_object_get(st, "progress")), 0.25, 1e-12);
     ASSERT_EQ(json_integer_value(json_object_get(json_object_get(st, "checkpoint"), "i")), 1);
-    ASSERT_STR_EQ(json_string_value(json_object_get(st, "started_at")),
-                  "2023-11-14T22:13:20.123Z");
+    ASSERT_STR_EQ(json_string_value(json_object_get(st, "started_at")), "2023-11-14T22:13:20.123Z");
     json_decref(st);
     ASSERT(envelope_status(f + 1, v + 1, l + 1, 4) == NULL); /* no envelope: no job */
 }
@@ -196,8 +195,7 @@ TEST(id_unique_across_threads)
     char *ids = calloc(n, sz);
     pthread_t th[ID_THREADS];
     for (int i = 0; i < ID_THREADS; i++)
-        ASSERT_EQ(pthread_create(&th[i], NULL, make_ids, ids + (size_t)i * ID_PER_THREAD * sz),
-                  0);
+        ASSERT_EQ(pthread_create(&th[i], NULL, make_ids, ids + (size_t)i * ID_PER_THREAD * sz), 0);
     for (int i = 0; i < ID_THREADS; i++)
         ASSERT_EQ(pthread_join(th[i], NULL), 0);
     /* Each thread's ids are in order; all are distinct. */
@@ -268,7 +266,8 @@ static void check_against_schema(json_t *schema, const char *json)
     ASSERT(env && props);
     const char *k;
     json_t *v;
-    json_object_foreach(env, k, v) {
+    json_object_foreach(env, k, v)
+    {
         json_t *p = json_object_get(props, k);
         if (!p) test_fail(__FILE__, __LINE__, "field %s is not in the schema", k);
         const char *type = json_string_value(json_object_get(p, "type"));
@@ -279,8 +278,7 @@ static void check_against_schema(json_t *schema, const char *json)
             ASSERT_GE(json_integer_value(v), json_integer_value(json_object_get(p, "minimum")));
             ASSERT_LE(json_integer_value(v), json_integer_value(json_object_get(p, "maximum")));
         }
-        if (json_object_get(p, "const"))
-            ASSERT(json_equal(v, json_object_get(p, "const")));
+        if (json_object_get(p, "const")) ASSERT(json_equal(v, json_object_get(p, "const")));
         if (pattern) {
             regex_t re;
             ASSERT_EQ(regcomp(&re, pattern, REG_EXTENDED | REG_NOSUB), 0);
