@@ -647,8 +647,7 @@ static void flush_outcomes(worker_t *w)
                     rp->script = scripts[s];
                     rp->ids = malloc(OUTCOME_MAX * sizeof *rp->ids);
                     rp->tokens = malloc(OUTCOME_MAX * sizeof *rp->tokens);
-                    proto_argv_addll(&a, scripts[s] == PROTO_ACK ? w->cfg->ttl_succeeded_ms
-                                                                 : w->cfg->ttl_dead_ms);
+                    if (scripts[s] != PROTO_ACK) proto_argv_addll(&a, w->cfg->ttl_dead_ms);
                 }
                 add_outcome_args(w, &a, j);
                 memcpy(rp->ids[rp->n], j->id, sizeof j->id);
@@ -859,12 +858,19 @@ typedef struct {
     int qidx;
 } reap_req_t;
 
+static void on_reap(uv_timer_t *t);
+
 static void on_reaped(rq_t *rq, redisReply *r, void *arg)
 {
     (void)rq;
     reap_req_t *rr = arg;
     worker_t *w = rr->w;
-    if (r && r->type == REDIS_REPLY_ARRAY && r->elements == 3 &&
+    if (r && r->type == REDIS_REPLY_ARRAY && r->elements == 4 && r->element[3]->integer &&
+        w->state != WORKER_CLOSING) {
+        /* The retention trim hit its budget: more old records wait. */
+        uv_timer_start(&w->reaper, on_reap, 100, 0);
+    }
+    if (r && r->type == REDIS_REPLY_ARRAY && r->elements == 4 &&
         (r->element[0]->integer || r->element[1]->integer || r->element[2]->integer)) {
         log_info("reaped expired leases of queue %s: %lld requeued, %lld dead, %lld canceled",
                  qname(w, rr->qidx), r->element[0]->integer, r->element[1]->integer,

@@ -86,7 +86,6 @@ int jobd_ack(jobd_client_t *c, const char *queue, const char *id, const char *to
              const char *result_json)
 {
     client_script_begin(c, PROTO_ACK, queue);
-    proto_argv_addll(&c->argv, JOBD_TTL_SUCCEEDED_MS);
     proto_argv_adds(&c->argv, id);
     proto_argv_adds(&c->argv, token);
     proto_argv_adds(&c->argv, result_json);
@@ -153,7 +152,7 @@ int jobd_reap(jobd_client_t *c, const char *queue, jobd_reap_t *out)
     redisReply *r;
     int rc = client_script_call(c, &r);
     if (rc < 0) return rc;
-    if (r->type != REDIS_REPLY_ARRAY || r->elements != 3) {
+    if (r->type != REDIS_REPLY_ARRAY || r->elements != 4) {
         freeReplyObject(r);
         return client_err(c, JOBD_EREDIS, "unexpected reply from reap");
     }

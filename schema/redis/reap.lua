@@ -6,7 +6,11 @@
 -- ARGV[1]  most leases to reap in this call
 -- ARGV[2]  retention of succeeded records in ms (0: keep)
 -- ARGV[3]  retention of dead and canceled records in ms (0: keep)
--- Reply:   {requeued, dead, canceled}
+-- Reply:   {requeued, dead, canceled, more}: more is 1 when the retention
+--          trim hit its budget and should run again soon
+-- Retention: records older than their retention are deleted here, at most
+-- TRIM_BUDGET per state set and call (succeeded records carry no TTL of
+-- their own; dead and canceled ones also have a PEXPIRE from finish()).
 -- An expired lease charges its attempt (it was charged at claim and is not
 -- given back), so a job that keeps killing its worker ends dead, with the
 -- error "lease expired on attempt N of M". A job with a pending cancel
@@ -43,12 +47,29 @@ count('reaped', requeued)
 count('dead', dead)
 count('canceled', canceled)
 wake_if(was_empty and requeued > 0)
--- Finished records expire by PEXPIRE; drop their ids from the state sets too.
-if ttl_ok > 0 then
-  redis.call('ZREMRANGEBYSCORE', P .. 'succeeded', '-inf', now - ttl_ok)
+local TRIM_BUDGET = 5000
+local more = 0
+local function trim(set, ttl)
+  if ttl <= 0 then
+    return
+  end
+  local old = redis.call('ZRANGEBYSCORE', P .. set, '-inf', now - ttl, 'LIMIT', 0, TRIM_BUDGET)
+  if #old == 0 then
+    return
+  end
+  local keys = {}
+  for i, id in ipairs(old) do
+    keys[i] = jobkey(id)
+  end
+  for i = 1, #keys, SLICE do
+    redis.call('DEL', unpack(keys, i, math.min(i + SLICE - 1, #keys)))
+  end
+  call_sliced('ZREM', P .. set, old, SLICE)
+  if #old == TRIM_BUDGET then
+    more = 1
+  end
 end
-if ttl_dead > 0 then
-  redis.call('ZREMRANGEBYSCORE', P .. 'dead', '-inf', now - ttl_dead)
-  redis.call('ZREMRANGEBYSCORE', P .. 'canceled', '-inf', now - ttl_dead)
-end
-return { requeued, dead, canceled }
+trim('succeeded', ttl_ok)
+trim('dead', ttl_dead)
+trim('canceled', ttl_dead)
+return { requeued, dead, canceled, more }
