@@ -1,0 +1,86 @@
+/* test_secrets.c - a Redis password never shows in jobd's logs, and never
+ * reaches a handler's environment (CONTRACT: secrets come from files or the
+ * URL and are never logged). Black box. */
+#define _GNU_SOURCE
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "jobdtest.h"
+
+TEST(secrets_password_never_logged)
+{
+    const char *log = tmp_path("jobd.log"), *pwfile = tmp_path("pw");
+    test_write_file(pwfile, "file-s3cret-pw\n");
+    /* Port 1 answers nobody: jobd logs where it tried, many times. */
+    const char *argv[] = {test_env("JOBD_BIN"),
+                          "--redis",
+                          "redis://:url-s3cret-pw@127.0.0.1:1/0",
+                          "--state-dir",
+                          tmp_path("s1"),
+                          "--http",
+                          "127.0.0.1:0",
+                          NULL};
+    pid_t pid = spawn(argv, NULL, log);
+    track(pid);
+    ASSERT_EQ(test_wait_log(log, test_ms(10000), "Redis unreachable", NULL), 0);
+    ASSERT_EQ(kill(pid, SIGTERM), 0);
+    ASSERT_EXIT(pid, test_ms(15000), log, 0);
+
+    const char *log2 = tmp_path("jobd2.log");
+    const char *argv2[] = {test_env("JOBD_BIN"), "--redis", "redis://127.0.0.1:1/0", "--state-dir",
+                           tmp_path("s2"),       "--http",  "127.0.0.1:0",           NULL};
+    char env[700];
+    snprintf(env, sizeof env, "JOBD_REDIS_PASSWORD_FILE=%s", pwfile);
+    const char *envv[] = {env, NULL};
+    pid = spawn(argv2, envv, log2);
+    track(pid);
+    ASSERT_EQ(test_wait_log(log2, test_ms(10000), "Redis unreachable", NULL), 0);
+    ASSERT_EQ(kill(pid, SIGTERM), 0);
+    ASSERT_EXIT(pid, test_ms(15000), log2, 0);
+
+    char *a = test_read_file(log), *b = test_read_file(log2);
+    ASSERT(a && strstr(a, "***@127.0.0.1:1") != NULL); /* where, without the secret */
+    ASSERT(strstr(a, "s3cret") == NULL);
+    ASSERT(b && strstr(b, "s3cret") == NULL);
+    free(a);
+    free(b);
+}
+
+TEST(secrets_not_in_handler_environment)
+{
+    /* The handler is a script that writes its environment to a file; jobd
+     * itself runs with the Redis URL, password included, in its own. */
+    const char *q = "sec", *log = tmp_path("jobd.log"), *out = tmp_path("env.out");
+    const char *script = tmp_path("dump-env.sh");
+    char text[1024];
+    snprintf(text, sizeof text, "#!/bin/sh\nenv > '%s'\n", out);
+    test_write_file(script, text);
+    ASSERT_EQ(chmod(script, 0755), 0);
+    char handlers[1200];
+    snprintf(handlers, sizeof handlers, "{\"dump\": {\"exec\": [\"%s\"]}}", script);
+    const char *hfile = tmp_path("h.json");
+    test_write_file(hfile, handlers);
+
+    jobd_client_t *c = test_client();
+    char id[JOBD_ID_LEN + 1];
+    submit(c, q, "dump", "{}", 0, 0, id);
+    const char *envv[] = {"JOBD_REDIS_URL=redis://:env-s3cret@127.0.0.1:1/0", NULL};
+    const char *argv[] = {
+        test_env("JOBD_BIN"), "--redis", test_redis_url(), "--prefix", test_prefix(),
+        "--queues",           q,         "--handlers",     hfile,      "--state-dir",
+        tmp_path("st"),       "--http",  "127.0.0.1:0",    "--once",   NULL};
+    pid_t pid = spawn(argv, envv, log);
+    track(pid);
+    ASSERT_EXIT(pid, test_ms(20000), log, 0);
+    ASSERT_FIELD(q, id, "state", "succeeded");
+    char *e = test_read_file(out);
+    ASSERT(e != NULL);
+    ASSERT_CONTAINS(e, "JOBD_JOB_ID=");
+    ASSERT(strstr(e, "s3cret") == NULL);
+    ASSERT(strstr(e, "JOBD_REDIS_URL") == NULL);
+    free(e);
+    jobd_client_free(c);
+}
