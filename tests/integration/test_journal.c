@@ -623,22 +623,29 @@ TEST(journal_outcomes_reported_after_redis_returns)
     stop_private_redis(dir);
 }
 
+/* Starts a private redis-server in <tmp>/redis (dir and url receive its
+ * directory and URL) and submits one step_handler job to q on it. */
+static void one_step_job_on_private_redis(const char *q, int steps, int every, int ms,
+                                          const char *steplog, char *dir, char *url, char *id)
+{
+    snprintf(dir, 600, "%s/redis", test_tmpdir());
+    start_private_redis(dir, url);
+    jobd_client_t *c = test_client_at(url);
+    char payload[800];
+    step_payload(payload, sizeof payload, steps, every, ms, steplog);
+    submit(c, q, "step", payload, 5, 0, id);
+    jobd_client_free(c);
+}
+
 TEST(journal_stale_outbox_entry_is_rejected)
 {
     install_abort_handler();
     enum { STEPS = 20, EVERY = 5, MS = 100 };
     const char *q = "jstale", *steplog = tmp_path("steps.log"), *state = tmp_path("state");
     const char *log_a = tmp_path("jobd-a.log"), *log_a2 = tmp_path("jobd-a2.log");
-    char dir[600], url[256];
-    snprintf(dir, sizeof dir, "%s/redis", test_tmpdir());
-    start_private_redis(dir, url);
-
-    jobd_client_t *c = test_client_at(url);
-    char payload[800], ids[1][JOBD_ID_LEN + 1];
-    step_payload(payload, sizeof payload, STEPS, EVERY, MS, steplog);
-    submit(c, q, "step", payload, 5, 0, ids[0]);
+    char dir[600], url[256], ids[1][JOBD_ID_LEN + 1];
+    one_step_job_on_private_redis(q, STEPS, EVERY, MS, steplog, dir, url, ids[0]);
     const char *id = ids[0];
-    jobd_client_free(c);
 
     const char *flags[] = {"--concurrency", "1", "--lease", "2", "--worker-id", "A", NULL};
     pid_t a = jobd_start(log_a, url, q, state, flags, NULL);
@@ -661,7 +668,7 @@ TEST(journal_stale_outbox_entry_is_rejected)
     /* Redis is back, and another worker takes the job over once A's lease
      * has expired: A's token is stale now. */
     start_private_redis(dir, url);
-    c = test_client_at(url);
+    jobd_client_t *c = test_client_at(url);
     jobd_claim_t cl;
     memset(&cl, 0, sizeof cl);
     int64_t deadline = test_now_ms() + test_ms(20000);
@@ -716,16 +723,9 @@ TEST(journal_stale_release_resumes_from_local_checkpoint)
     enum { STEPS = 150, EVERY = 5, MS = 20 };
     const char *q = "jpark", *steplog = tmp_path("steps.log"), *state = tmp_path("state");
     const char *log_a = tmp_path("jobd-a.log"), *log_a2 = tmp_path("jobd-a2.log");
-    char dir[600], url[256];
-    snprintf(dir, sizeof dir, "%s/redis", test_tmpdir());
-    start_private_redis(dir, url);
-
-    jobd_client_t *c = test_client_at(url);
-    char payload[800], ids[1][JOBD_ID_LEN + 1];
-    step_payload(payload, sizeof payload, STEPS, EVERY, MS, steplog);
-    submit(c, q, "step", payload, 5, 0, ids[0]);
+    char dir[600], url[256], ids[1][JOBD_ID_LEN + 1];
+    one_step_job_on_private_redis(q, STEPS, EVERY, MS, steplog, dir, url, ids[0]);
     const char *id = ids[0];
-    jobd_client_free(c);
 
     /* Checkpoints stay local (sync interval 10 min); a drain stops at once. */
     const char *flags[] = {"--concurrency",
@@ -763,7 +763,7 @@ TEST(journal_stale_release_resumes_from_local_checkpoint)
     /* Redis is back; the lease expires and is reaped: A's token is stale,
      * and the job waits in Redis with no checkpoint at all. */
     start_private_redis(dir, url);
-    c = test_client_at(url);
+    jobd_client_t *c = test_client_at(url);
     int64_t deadline = test_now_ms() + test_ms(20000);
     while (!field_is(q, id, "state", "queued")) {
         jobd_reap_t rp;

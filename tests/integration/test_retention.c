@@ -12,7 +12,7 @@
 
 static long long job_exists(const char *queue, const char *id)
 {
-    char key[600], suffix[128];
+    char key[2600], suffix[2000];
     snprintf(suffix, sizeof suffix, "job:%s", id);
     qkey(key, sizeof key, queue, suffix);
     redisReply *r = rcmd("EXISTS %s", key);

@@ -42,6 +42,25 @@ static void assert_nothing_pending(const char *queue)
     ASSERT_EQ(zcard(queue, "active"), 0);
 }
 
+/* Waits for a --once jobd to exit 0 and checks that all n jobs of queue
+ * succeeded (none dead, none canceled, nothing pending). */
+static void assert_batch_succeeded(pid_t pid, int64_t ms, const char *log, const char *queue,
+                                   char (*ids)[JOBD_ID_LEN + 1], int n)
+{
+    int st = wait_exit(pid, ms, log);
+    if (st != 0 || zcard(queue, "succeeded") != n) {
+        print_counts(queue);
+        if (st >= 0) dump_log(log);
+    }
+    ASSERT_EQ(st, 0);
+    ASSERT_EQ(zcard(queue, "succeeded"), n);
+    ASSERT_EQ(zcard(queue, "dead"), 0);
+    ASSERT_EQ(zcard(queue, "canceled"), 0);
+    assert_nothing_pending(queue);
+    for (int i = 0; i < n; i++)
+        ASSERT_FIELD(queue, ids[i], "state", "succeeded");
+}
+
 /* ---- 1. bounded concurrency, exactly-once success, 2,000 exec jobs ---- */
 
 typedef struct {
@@ -392,18 +411,7 @@ TEST(worker_sigkill_mid_batch_loses_nothing)
      * the dead one held included. */
     const char *flags_b[] = {"--concurrency", "8", "--lease", "2", "--once", NULL};
     pid_t b = jobd_start(log_b, NULL, q, "state", flags_b, NULL);
-    int st = wait_exit(b, test_ms(60000), log_b);
-    if (st != 0 || zcard(q, "succeeded") != N) {
-        print_counts(q);
-        if (st >= 0) dump_log(log_b);
-    }
-    ASSERT_EQ(st, 0);
-    ASSERT_EQ(zcard(q, "succeeded"), N);
-    ASSERT_EQ(zcard(q, "dead"), 0);
-    ASSERT_EQ(zcard(q, "canceled"), 0);
-    assert_nothing_pending(q);
-    for (int i = 0; i < N; i++)
-        ASSERT_FIELD(q, ids[i], "state", "succeeded");
+    assert_batch_succeeded(b, test_ms(60000), log_b, q, ids, N);
     free(ids);
     free(specs);
     jobd_client_free(c);
@@ -455,17 +463,7 @@ TEST(worker_redis_restart_mid_batch)
         }
         pause_ms(20);
     }
-    int st = wait_exit(pid, test_ms(30000), log);
-    if (st != 0 || zcard(q, "succeeded") != N) {
-        print_counts(q);
-        if (st >= 0) dump_log(log);
-    }
-    ASSERT_EQ(st, 0);
-    ASSERT_EQ(zcard(q, "succeeded"), N);
-    ASSERT_EQ(zcard(q, "dead"), 0);
-    assert_nothing_pending(q);
-    for (int i = 0; i < N; i++)
-        ASSERT_FIELD(q, ids[i], "state", "succeeded");
+    assert_batch_succeeded(pid, test_ms(30000), log, q, ids, N);
     stop_private_redis(dir);
     free(ids);
     free(specs);
