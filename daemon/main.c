@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <uv.h>
 
+#include "cloexec.h"
 #include "config.h"
 #include "handlers.h"
 #include "journal.h"
@@ -18,6 +19,9 @@ int main(int argc, char **argv)
 {
     config_t cfg;
     char err[1024];
+    /* Whatever jobd inherited from its parent is not for its handlers
+     * (CONTRACT guarantee 8); what jobd opens itself is close-on-exec. */
+    cloexec_sweep(0);
     int rc = config_load(&cfg, argc, argv, err, sizeof err);
     if (rc == CONFIG_DONE) {
         config_free(&cfg);

@@ -1,0 +1,137 @@
+/* test_isolation.c - what a handler gets of jobd and what jobd owns alone
+ * (CONTRACT guarantee 8), black box: a handler inherits no descriptor but
+ * its stdin, stdout and stderr; one jobd per state directory; orphans a
+ * handler leaves behind are reaped, not left as zombies; and --check-config
+ * refuses what jobd would refuse at start while creating nothing. */
+#define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <jansson.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "jobdtest.h"
+
+/* A handlers file with the isolation fixtures besides the harness's own. */
+static const char *isolation_handlers(void)
+{
+    const char *path = tmp_path("isolation-handlers.json");
+    char text[4096];
+    snprintf(text, sizeof text,
+             "{\"t.exec\": {\"exec\": [\"%s\"]},\n \"fds\": {\"exec\": [\"%s\"]}}\n",
+             test_helper("test_handler"), test_helper("fd_lister"));
+    test_write_file(path, text);
+    return path;
+}
+
+/* Starts jobd on queue q with the isolation handlers and state dir st. */
+static pid_t start_jobd(const char *log, const char *q, const char *st)
+{
+    const char *extra[] = {"--handlers", isolation_handlers(), NULL};
+    return jobd_start(log, NULL, q, st, extra, NULL);
+}
+
+/* The HTTP port jobd logged ("HTTP on ... (port N)"). */
+static int logged_port(const char *log)
+{
+    ASSERT_EQ(test_wait_log(log, test_ms(10000), "HTTP on", NULL), 0);
+    char *s = test_read_file(log);
+    const char *p = strstr(s, "(port ");
+    int port = p ? atoi(p + 6) : -1;
+    free(s);
+    ASSERT_GT(port, 0);
+    return port;
+}
+
+/* A TCP connection to 127.0.0.1:port, or -1. */
+static int tcp_connect(int port)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
+    if (connect(fd, (struct sockaddr *)&a, sizeof a) < 0) {
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+/* GET path; returns the whole response (malloc'd), NULL if no answer. */
+static char *http_get(int port, const char *path)
+{
+    int fd = tcp_connect(port);
+    if (fd < 0) return NULL;
+    char req[256];
+    int n = snprintf(req, sizeof req, "GET %s HTTP/1.1\r\nHost: x\r\n\r\n", path);
+    if (write(fd, req, (size_t)n) != n) {
+        close(fd);
+        return NULL;
+    }
+    size_t cap = 1 << 16, len = 0;
+    char *buf = malloc(cap);
+    ssize_t r;
+    while ((r = read(fd, buf + len, cap - len - 1)) > 0) {
+        len += (size_t)r;
+        if (len + 1 == cap) buf = realloc(buf, cap *= 2);
+    }
+    close(fd);
+    buf[len] = '\0';
+    return buf;
+}
+
+TEST(isolation_handler_inherits_only_stdio)
+{
+    const char *q = "iso-fd", *log = tmp_path("jobd.log");
+    pid_t pid = start_jobd(log, q, "st");
+    int port = logged_port(log);
+    /* Wait for every connection jobd keeps: the pub/sub one subscribed to
+     * the queue's wake-up channel, the command one ready. */
+    char channel[512];
+    qkey(channel, sizeof channel, q, "wake");
+    int64_t deadline = test_now_ms() + test_ms(10000);
+    for (;;) {
+        redisReply *r = rcmd("PUBSUB NUMSUB %s", channel);
+        int subscribed =
+            r && r->type == REDIS_REPLY_ARRAY && r->elements == 2 && r->element[1]->integer == 1;
+        freeReplyObject(r);
+        if (subscribed) break;
+        CHECK_OR_DUMP(test_now_ms() < deadline, log, "jobd never subscribed to %s", channel);
+        pause_ms(20);
+    }
+    ASSERT_EQ(test_wait_log(log, test_ms(10000), "Redis ready", NULL), 0);
+    /* An HTTP client that stays connected (half a request) while the job
+     * runs; a full request after it proves jobd has accepted it. */
+    int held = tcp_connect(port);
+    ASSERT_GE(held, 0);
+    ASSERT_EQ(write(held, "GET /health/live HTTP/1.1\r\n", 27), 27);
+    char *ready = http_get(port, "/health/ready");
+    ASSERT_CONTAINS(ready, "200");
+    free(ready);
+
+    jobd_client_t *c = test_client();
+    char id[JOBD_ID_LEN + 1];
+    submit(c, q, "fds", "{}", 1, 0, id);
+    CHECK_OR_DUMP(wait_field(q, id, "state", "succeeded", test_ms(15000)) == 0, log,
+                  "job %s did not succeed", id);
+    char *res = hget(q, id, "result");
+    json_t *j = res ? json_loads(res, 0, NULL) : NULL;
+    const char *fds = json_string_value(json_object_get(j, "fds"));
+    if (!fds || strcmp(fds, "0 1 2") != 0)
+        test_fail(__FILE__, __LINE__, "the handler inherited more than stdio: %s",
+                  res ? res : "(no result)");
+    json_decref(j);
+    free(res);
+    /* And not only thanks to the sweep before each spawn: every descriptor
+     * jobd opened was close-on-exec from the start. */
+    CHECK_OR_DUMP(test_count_log(log, "was not close-on-exec") == 0, log,
+                  "jobd opened a descriptor without close-on-exec");
+    close(held);
+    jobd_client_free(c);
+    kill(pid, SIGTERM);
+    ASSERT_EXIT(pid, test_ms(15000), log, 0);
+}
