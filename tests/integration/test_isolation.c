@@ -135,3 +135,95 @@ TEST(isolation_handler_inherits_only_stdio)
     kill(pid, SIGTERM);
     ASSERT_EXIT(pid, test_ms(15000), log, 0);
 }
+
+TEST(isolation_second_jobd_on_state_dir_refused)
+{
+    const char *q = "iso-lock", *log = tmp_path("a.log"), *logb = tmp_path("b.log");
+    const char *runlog = tmp_path("run.log");
+    pid_t a = start_jobd(log, q, "st");
+    jobd_client_t *c = test_client();
+    char id[JOBD_ID_LEN + 1], payload[1024];
+    snprintf(payload, sizeof payload, "{\"mode\":\"sleep\",\"ms\":1500,\"log\":\"%s\"}", runlog);
+    submit(c, q, "t.exec", payload, 3, 0, id);
+    /* A's handler runs, its lease is held and journaled. */
+    CHECK_OR_DUMP(test_wait_log(runlog, test_ms(10000), "RUN", id, NULL) == 0, log,
+                  "the handler never started");
+
+    pid_t b = start_jobd(logb, q, "st");
+    ASSERT_EXIT(b, test_ms(10000), logb, 78);
+    char want[64];
+    snprintf(want, sizeof want, "pid %d", (int)a);
+    char *bl = test_read_file(logb);
+    ASSERT_CONTAINS(bl, want);
+    free(bl);
+
+    /* A's job was not touched: it finishes at its first attempt. */
+    CHECK_OR_DUMP(wait_field(q, id, "state", "succeeded", test_ms(15000)) == 0, log,
+                  "job %s did not succeed", id);
+    ASSERT_FIELD(q, id, "attempt", "1");
+    ASSERT_EQ(test_count_log(runlog, "TERM"), 0);
+    ASSERT_EQ(test_count_log(runlog, "RUN"), 1);
+    kill(a, SIGTERM);
+    ASSERT_EXIT(a, test_ms(15000), log, 0);
+    jobd_client_free(c);
+}
+
+/* Runs jobd --check-config with the shared handlers, state dir st and the
+ * extra flags (NULL-terminated); returns its exit status, stderr in *err. */
+static int check_config(const char *st, const char *const extra[], char **err)
+{
+    const char *argv[32] = {test_env("JOBD_BIN"), "--check-config", "--handlers",
+                            handlers_file(),      "--state-dir",    st};
+    int n = 6;
+    for (int i = 0; extra && extra[i] && n < 31; i++)
+        argv[n++] = extra[i];
+    argv[n] = NULL;
+    return test_run(argv, NULL, NULL, NULL, err);
+}
+
+TEST(check_config_refuses_bad_redis_url)
+{
+    const char *extra[] = {"--redis", "redis://127.0.0.1:notaport/0", NULL};
+    char *err = NULL;
+    ASSERT_EQ(check_config(tmp_path("st"), extra, &err), 78);
+    ASSERT_CONTAINS(err, "Redis URL");
+    free(err);
+}
+
+TEST(check_config_refuses_missing_password_file)
+{
+    const char *extra[] = {"--redis", test_redis_url(), "--redis-password-file", tmp_path("nopw"),
+                           NULL};
+    char *err = NULL;
+    ASSERT_EQ(check_config(tmp_path("st"), extra, &err), 78);
+    ASSERT_CONTAINS(err, "password file");
+    free(err);
+}
+
+TEST(check_config_creates_nothing)
+{
+    const char *st = tmp_path("fresh-state");
+    char *err = NULL, *out = NULL;
+    const char *argv[] = {test_env("JOBD_BIN"),
+                          "--check-config",
+                          "--handlers",
+                          handlers_file(),
+                          "--state-dir",
+                          st,
+                          NULL};
+    int rc = test_run(argv, NULL, NULL, &out, &err);
+    if (rc != 0) test_fail(__FILE__, __LINE__, "--check-config exited %d: %s", rc, err);
+    struct stat sb;
+    ASSERT_EQ(stat(st, &sb), -1);
+    ASSERT_CONTAINS(out, st); /* it says what it will do with the state dir */
+    free(out);
+    free(err);
+
+    /* A state dir that cannot be created (its parent is missing) is refused. */
+    const char *deep = tmp_path("no/such/state");
+    const char *extra[] = {NULL};
+    ASSERT_EQ(check_config(deep, extra, &err), 78);
+    ASSERT_CONTAINS(err, "state dir");
+    free(err);
+    ASSERT_EQ(stat(tmp_path("no"), &sb), -1);
+}
