@@ -14,6 +14,7 @@
 #include "handlers.h"
 #include "journal.h"
 #include "log.h"
+#include "orphans.h"
 #include "redis_url.h"
 #include "statedir.h"
 #include "worker.h"
@@ -114,6 +115,10 @@ int main(int argc, char **argv)
         uv_loop_close(&loop);
         return CONFIG_INVALID;
     }
+    /* A subreaper before the first handler starts (PID 1 in a container). */
+    orphans_t orphans;
+    orphans_start(&orphans, &loop);
+    w.orphans = &orphans;
     if (worker_start(&w) < 0)
         fprintf(stderr, "jobd: cannot serve HTTP on %s (--http HOST:PORT, or \"off\")\n", cfg.http);
     uv_run(&loop, UV_RUN_DEFAULT);
@@ -125,6 +130,8 @@ int main(int argc, char **argv)
         return code;
     }
     worker_free(&w);
+    orphans_close(&orphans);
+    uv_run(&loop, UV_RUN_DEFAULT); /* finishes the closes */
     journal_close(jn);
     if (uv_loop_close(&loop) != 0) log_error("event loop closed with handles still open");
     statedir_unlock(lock);

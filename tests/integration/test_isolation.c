@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -23,8 +24,9 @@ static const char *isolation_handlers(void)
     const char *path = tmp_path("isolation-handlers.json");
     char text[4096];
     snprintf(text, sizeof text,
-             "{\"t.exec\": {\"exec\": [\"%s\"]},\n \"fds\": {\"exec\": [\"%s\"]}}\n",
-             test_helper("test_handler"), test_helper("fd_lister"));
+             "{\"t.exec\": {\"exec\": [\"%s\"]},\n \"fds\": {\"exec\": [\"%s\"]},\n"
+             " \"orphan\": {\"exec\": [\"%s\"]}}\n",
+             test_helper("test_handler"), test_helper("fd_lister"), test_helper("orphan_maker"));
     test_write_file(path, text);
     return path;
 }
@@ -82,6 +84,19 @@ static char *http_get(int port, const char *path)
     close(fd);
     buf[len] = '\0';
     return buf;
+}
+
+/* The value of an unlabelled metric on jobd's /metrics; -1 if absent. */
+static long long metric(int port, const char *name)
+{
+    char *m = http_get(port, "/metrics");
+    long long v = -1;
+    char needle[128];
+    snprintf(needle, sizeof needle, "\n%s ", name);
+    const char *p = m ? strstr(m, needle) : NULL;
+    if (p) v = atoll(p + strlen(needle));
+    free(m);
+    return v;
 }
 
 TEST(isolation_handler_inherits_only_stdio)
@@ -166,6 +181,57 @@ TEST(isolation_second_jobd_on_state_dir_refused)
     kill(a, SIGTERM);
     ASSERT_EXIT(a, test_ms(15000), log, 0);
     jobd_client_free(c);
+}
+
+/* The state of process pid ('Z' for a zombie), 0 once it is gone. */
+static char proc_state(int pid, int *ppid)
+{
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%d/stat", pid);
+    char *s = test_read_file(path);
+    if (!s) return 0;
+    char st = 0;
+    const char *p = strrchr(s, ')');
+    if (!p || sscanf(p + 1, " %c %d", &st, ppid) != 2) st = '?';
+    free(s);
+    return st;
+}
+
+TEST(isolation_orphans_reaped)
+{
+    /* This test is a subreaper itself, as a container's init would be:
+     * without jobd reaping, an orphan reparents to us and stays a zombie
+     * here (we never wait for it). */
+    ASSERT_EQ(prctl(PR_SET_CHILD_SUBREAPER, 1), 0);
+    const char *q = "iso-orphan", *log = tmp_path("jobd.log"), *pidfile = tmp_path("gc.pid");
+    pid_t pid = start_jobd(log, q, "st");
+    int port = logged_port(log);
+    jobd_client_t *c = test_client();
+    char id[JOBD_ID_LEN + 1], payload[1024];
+    snprintf(payload, sizeof payload, "{\"pidfile\":\"%s\"}", pidfile);
+    submit(c, q, "orphan", payload, 1, 0, id);
+    CHECK_OR_DUMP(wait_field(q, id, "state", "succeeded", test_ms(15000)) == 0, log,
+                  "job %s did not succeed", id);
+    char *s = test_read_file(pidfile);
+    ASSERT(s != NULL);
+    int gc = atoi(s);
+    free(s);
+    ASSERT_GT(gc, 1);
+    /* The grandchild exits 200 ms after it was orphaned; then it must go
+     * away entirely, not linger as a zombie. */
+    int64_t deadline = test_now_ms() + test_ms(5000);
+    char st;
+    int ppid = 0;
+    while ((st = proc_state(gc, &ppid)) != 0 && test_now_ms() < deadline)
+        pause_ms(20);
+    if (st)
+        test_fail(__FILE__, __LINE__,
+                  "orphan %d still exists: state %c, parent %d (jobd %d, this test %d)", gc, st,
+                  ppid, (int)pid, (int)getpid());
+    ASSERT_GE(metric(port, "jobd_orphans_reaped_total"), 1);
+    jobd_client_free(c);
+    kill(pid, SIGTERM);
+    ASSERT_EXIT(pid, test_ms(15000), log, 0);
 }
 
 /* Runs jobd --check-config with the shared handlers, state dir st and the
