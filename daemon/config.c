@@ -61,6 +61,8 @@ void config_usage(void)
            "Every flag has a variable (--concurrency: JOBD_CONCURRENCY, ...) and a key in the\n"
            "JSON config file (concurrency); a flag beats the environment, which beats the file.\n"
            "Durations take a number of seconds or 250ms, 30s, 5m, 2h.\n"
+           "--state-dir holds the journal and the lock file jobd.lock (one jobd per state\n"
+           "dir); default ./jobd-state, relative to the working directory.\n"
            "Exit status: 0 clean exit, 64 usage error, 78 configuration error.\n");
 }
 
@@ -101,6 +103,12 @@ int config_parse_queues(config_t *c, const char *s, char *err, size_t errlen)
             rc = -1;
             break;
         }
+        for (int i = 0; i < c->nqueues; i++)
+            if (strcmp(c->queues[i].name, tok) == 0) {
+                snprintf(err, errlen, "queue \"%s\" is listed twice", tok);
+                rc = -2;
+            }
+        if (rc) break;
         snprintf(q->name, sizeof q->name, "%s", tok);
         c->nqueues++;
     }
@@ -159,9 +167,10 @@ static int apply(config_t *c, const opt_t *o, const char *val, const char *src, 
         return 0;
     case T_QUEUES: {
         char qerr[256];
-        if (config_parse_queues(c, val, qerr, sizeof qerr) < 0) {
+        int qrc = config_parse_queues(c, val, qerr, sizeof qerr);
+        if (qrc < 0) {
             snprintf(err, errlen, "%s: %s", src, qerr);
-            return CONFIG_INVALID;
+            return qrc == -2 ? CONFIG_USAGE : CONFIG_INVALID;
         }
         return 0;
     }
@@ -312,6 +321,16 @@ static void defaults(config_t *c)
     c->log_level = LOG_INFO;
 }
 
+/* A worker id names a registry key and, before '|', a resource holder. */
+static int worker_id_ok(const char *id)
+{
+    size_t n = strlen(id);
+    if (n < 1 || n > 128) return 0;
+    for (size_t i = 0; i < n; i++)
+        if (id[i] <= ' ' || id[i] > '~' || id[i] == '|') return 0;
+    return 1;
+}
+
 static int validate(config_t *c, char *err, size_t errlen)
 {
     if (c->lease_ms < 1000) {
@@ -325,6 +344,12 @@ static int validate(config_t *c, char *err, size_t errlen)
     const char *colon = strrchr(c->http, ':');
     if (!colon || atoi(colon + 1) < 0 || atoi(colon + 1) > 65535) {
         snprintf(err, errlen, "http: \"%s\" is not HOST:PORT", c->http);
+        return CONFIG_INVALID;
+    }
+    if (c->worker_id && !worker_id_ok(c->worker_id)) {
+        snprintf(err, errlen,
+                 "worker-id: \"%.140s\" must be 1..128 printable characters, no spaces or '|'",
+                 c->worker_id);
         return CONFIG_INVALID;
     }
     if (!c->worker_id) {

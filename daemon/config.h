@@ -58,7 +58,9 @@ enum {
 int config_load(config_t *c, int argc, char **argv, char *err, size_t errlen);
 void config_free(config_t *c);
 
-/* Parses "a:3,b:1" (weights default to 1) into c->queues. Returns 0 or -1. */
+/* Parses "a:3,b:1" (weights default to 1) into c->queues. Returns 0, -1
+ * (a bad name or weight), or -2 (a queue listed twice: a usage error);
+ * err names the queue. */
 int config_parse_queues(config_t *c, const char *s, char *err, size_t errlen);
 
 void config_usage(void);

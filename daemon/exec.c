@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cloexec.h"
 #include "exec.h"
 
 /* A bounded tail: keeps the last EXEC_TAIL_MAX bytes written. */
@@ -237,6 +238,7 @@ int exec_start(exec_t **out, uv_loop_t *loop, char *const argv[], char *const en
         .stdio_count = 3,
         .stdio = stdio,
     };
+    cloexec_sweep(1); /* defence in depth: the child gets stdio only */
     int rc = uv_spawn(loop, &e->proc, &o);
     if (rc < 0) {
         /* uv_spawn needs uv_close even when it fails; e is freed by the
@@ -275,7 +277,7 @@ int64_t exec_start_time(int pid)
 {
     char path[64], buf[1024];
     snprintf(path, sizeof path, "/proc/%d/stat", pid);
-    FILE *f = fopen(path, "r");
+    FILE *f = fopen(path, "re");
     if (!f) return -1;
     size_t n = fread(buf, 1, sizeof buf - 1, f);
     fclose(f);

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "health.h"
+#include "orphans.h"
 
 typedef struct {
     worker_t *w;
@@ -81,6 +82,9 @@ void health_metrics(void *arg, metrics_buf_t *b)
     counter(b, "jobd_journal_commits_total", "SQLite journal commits (group commits).",
             journal_commits(w->jn));
     counter(b, "jobd_redis_commands_total", "Commands sent to Redis.", w->rq.commands_sent);
+    counter(b, "jobd_orphans_reaped_total",
+            "Orphaned processes left by handlers that jobd reaped as their subreaper.",
+            orphans_reaped(w->orphans));
     metrics_printf(b, "# HELP jobd_queue_depth Jobs per queue and state (polled every 5 s).\n"
                       "# TYPE jobd_queue_depth gauge\n");
     for (int qi = 0; qi < w->cfg->nqueues; qi++)

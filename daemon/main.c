@@ -6,18 +6,37 @@
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <uv.h>
 
+#include "cloexec.h"
 #include "config.h"
 #include "handlers.h"
 #include "journal.h"
 #include "log.h"
+#include "orphans.h"
+#include "redis_url.h"
+#include "statedir.h"
 #include "worker.h"
+
+/* The Redis URL parses and the password file is readable, as worker_init
+ * will need them: refused here, at start and by --check-config alike. */
+static int check_redis(const config_t *cfg, char *err, size_t errlen)
+{
+    redis_url_t url;
+    int rc = redis_url_parse(cfg->redis_url, &url, err, errlen);
+    if (rc == 0) rc = redis_url_password_file(&url, cfg->redis_password_file, err, errlen);
+    memset(url.password, 0, sizeof url.password);
+    return rc < 0 ? -1 : 0;
+}
 
 int main(int argc, char **argv)
 {
     config_t cfg;
     char err[1024];
+    /* Whatever jobd inherited from its parent is not for its handlers
+     * (CONTRACT guarantee 8); what jobd opens itself is close-on-exec. */
+    cloexec_sweep(0);
     int rc = config_load(&cfg, argc, argv, err, sizeof err);
     if (rc == CONFIG_DONE) {
         config_free(&cfg);
@@ -31,17 +50,8 @@ int main(int argc, char **argv)
     log_setup((log_level_t)cfg.log_level, cfg.log_json);
     handlers_t handlers;
     if (handlers_load(&handlers, cfg.handlers_file, err, sizeof err) < 0 ||
-        handlers_check_resources(&handlers, cfg.resources, err, sizeof err) < 0) {
-        fprintf(stderr, "jobd: %s\n", err);
-        log_error("configuration error: %s", err);
-        handlers_free(&handlers);
-        config_free(&cfg);
-        return CONFIG_INVALID;
-    }
-    /* The journal first: a state dir we cannot use is a configuration error
-     * at start (exit 78), never a crash later. */
-    journal_t *jn;
-    if (journal_open(&jn, cfg.state_dir, err, sizeof err) < 0) {
+        handlers_check_resources(&handlers, cfg.resources, err, sizeof err) < 0 ||
+        check_redis(&cfg, err, sizeof err) < 0) {
         fprintf(stderr, "jobd: %s\n", err);
         log_error("configuration error: %s", err);
         handlers_free(&handlers);
@@ -49,12 +59,42 @@ int main(int argc, char **argv)
         return CONFIG_INVALID;
     }
     if (cfg.check_config) {
-        printf("jobd: configuration OK (%d queues, %zu handlers from file)\n", cfg.nqueues,
-               handlers.n);
-        journal_close(jn);
+        /* Everything above, and a usable state dir, without creating it. */
+        char sd[1200];
+        if (statedir_check(cfg.state_dir, sd, sizeof sd) < 0) {
+            fprintf(stderr, "jobd: %s\n", sd);
+            handlers_free(&handlers);
+            config_free(&cfg);
+            return CONFIG_INVALID;
+        }
+        printf("jobd: configuration OK (%d queues, %zu handlers from file; %s)\n", cfg.nqueues,
+               handlers.n, sd);
         handlers_free(&handlers);
         config_free(&cfg);
         return 0;
+    }
+    /* The state dir's lock before anything else in it: a second jobd on the
+     * same dir must not open the journal, let alone run its recovery, which
+     * stops the process groups the journal names (the first one's
+     * handlers). The lock is held until the process exits. */
+    int lock = statedir_lock(cfg.state_dir, err, sizeof err);
+    if (lock < 0) {
+        fprintf(stderr, "jobd: %s\n", err);
+        log_error("configuration error: %s", err);
+        handlers_free(&handlers);
+        config_free(&cfg);
+        return CONFIG_INVALID;
+    }
+    /* The journal next: a state dir we cannot use is a configuration error
+     * at start (exit 78), never a crash later. */
+    journal_t *jn;
+    if (journal_open(&jn, cfg.state_dir, err, sizeof err) < 0) {
+        fprintf(stderr, "jobd: %s\n", err);
+        log_error("configuration error: %s", err);
+        statedir_unlock(lock);
+        handlers_free(&handlers);
+        config_free(&cfg);
+        return CONFIG_INVALID;
     }
     /* Built-ins run on libuv's pool: give it a thread per slot, so one slow
      * built-in never queues behind another (must precede the pool's start). */
@@ -69,11 +109,16 @@ int main(int argc, char **argv)
     if (worker_init(&w, &loop, &cfg, &handlers, jn) < 0) {
         fprintf(stderr, "jobd: bad Redis URL or password file\n");
         journal_close(jn);
+        statedir_unlock(lock);
         handlers_free(&handlers);
         config_free(&cfg);
         uv_loop_close(&loop);
         return CONFIG_INVALID;
     }
+    /* A subreaper before the first handler starts (PID 1 in a container). */
+    orphans_t orphans;
+    orphans_start(&orphans, &loop);
+    w.orphans = &orphans;
     if (worker_start(&w) < 0)
         fprintf(stderr, "jobd: cannot serve HTTP on %s (--http HOST:PORT, or \"off\")\n", cfg.http);
     uv_run(&loop, UV_RUN_DEFAULT);
@@ -85,8 +130,11 @@ int main(int argc, char **argv)
         return code;
     }
     worker_free(&w);
+    orphans_close(&orphans);
+    uv_run(&loop, UV_RUN_DEFAULT); /* finishes the closes */
     journal_close(jn);
     if (uv_loop_close(&loop) != 0) log_error("event loop closed with handles still open");
+    statedir_unlock(lock);
     handlers_free(&handlers);
     config_free(&cfg);
     log_info("jobd exiting with status %d", code);

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cloexec.h"
 #include "jobd/version.h"
 #include "keys.h"
 #include "log.h"
@@ -236,6 +237,9 @@ static void connect_conn(rq_conn_t *c)
         schedule_reconnect(c);
         return;
     }
+    /* hiredis 0.14 opens its socket without SOCK_CLOEXEC: a handler must
+     * never inherit a connection authenticated as jobd (see cloexec.h). */
+    cloexec_set(ac->c.fd);
     ac->data = c;
     c->ac = ac;
     if (rq_uv_attach(ac, rq->loop) < 0) {

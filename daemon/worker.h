@@ -83,6 +83,8 @@ typedef struct worker {
     http_t http;
     char host[256];
     char **child_env_base; /* allow-listed variables of our own environment */
+    /* Borrowed, set by main (for the metrics); NULL: none. */
+    const struct orphans *orphans;
 } worker_t;
 
 /* Sets the worker up on loop (no I/O yet). Returns 0 or a negative code. */

@@ -1,6 +1,7 @@
 /* client.c - the blocking libjobd client (see include/jobd/client.h). */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
 #include <hiredis/hiredis.h>
 #include <hiredis/sds.h>
 #include <poll.h>
@@ -66,6 +67,10 @@ int client_connect(jobd_client_t *c, redisContext **out)
         redisFree(rc);
         return code;
     }
+    /* hiredis 0.14 opens its socket without SOCK_CLOEXEC: a program that
+     * runs others must not hand them a connection authenticated as itself. */
+    int fl = fcntl(rc->fd, F_GETFD);
+    if (fl >= 0) fcntl(rc->fd, F_SETFD, fl | FD_CLOEXEC);
     redisSetTimeout(rc, tv);
     redisReply *r;
     if (c->url.password[0]) {

@@ -124,7 +124,7 @@ bad:
 int redis_url_password_file(redis_url_t *u, const char *path, char *err, size_t errlen)
 {
     if (u->password[0] || !path || !*path) return 0;
-    FILE *f = fopen(path, "r");
+    FILE *f = fopen(path, "re");
     if (!f) {
         snprintf(err, errlen, "cannot read Redis password file %s: %m", path);
         return JOBD_EINVAL;

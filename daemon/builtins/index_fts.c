@@ -125,7 +125,7 @@ static int run(jobd_job_t *job)
         jobd_job_set_error(job, "payload needs \"source\" and \"index\" paths");
         return JOBD_HANDLER_FAILED;
     }
-    FILE *in = fopen(src, "r");
+    FILE *in = fopen(src, "re");
     struct stat st;
     if (!in || fstat(fileno(in), &st) < 0) {
         char msg[600];

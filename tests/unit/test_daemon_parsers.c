@@ -112,6 +112,48 @@ TEST(config_queue_weights)
     ASSERT_EQ(config_parse_queues(&c, ",", err, sizeof err), -1);
 }
 
+TEST(config_duplicate_queue_is_usage_error)
+{
+    config_t c;
+    char err[256];
+    ASSERT_EQ(config_parse_queues(&c, "dupe:1,dupe:2", err, sizeof err), -2);
+    ASSERT_CONTAINS(err, "dupe");
+    const char *flag[] = {"--queues", "dupe:1,dupe:2", NULL};
+    ASSERT_EQ(load(&c, err, sizeof err, flag), CONFIG_USAGE);
+    ASSERT_CONTAINS(err, "--queues");
+    ASSERT_CONTAINS(err, "dupe");
+    config_free(&c);
+    setenv("JOBD_QUEUES", "a, b ,a:3", 1);
+    ASSERT_EQ(load(&c, err, sizeof err, NULL), CONFIG_USAGE);
+    ASSERT_CONTAINS(err, "\"a\"");
+    config_free(&c);
+    unsetenv("JOBD_QUEUES");
+    char path[600];
+    snprintf(path, sizeof path, "%s/dupe.json", test_tmpdir());
+    write_file(path, "{\"queues\": \"x:2,y,x\"}");
+    const char *file[] = {"--config", path, NULL};
+    ASSERT_EQ(load(&c, err, sizeof err, file), CONFIG_USAGE);
+    ASSERT_CONTAINS(err, "queues");
+    config_free(&c);
+}
+
+TEST(config_worker_id_checked)
+{
+    config_t c;
+    char err[256];
+    const char *bad[] = {"--worker-id", "a|b", NULL};
+    ASSERT_EQ(load(&c, err, sizeof err, bad), CONFIG_INVALID);
+    ASSERT_CONTAINS(err, "worker-id");
+    config_free(&c);
+    const char *empty[] = {"--worker-id", "", NULL};
+    ASSERT_EQ(load(&c, err, sizeof err, empty), CONFIG_INVALID);
+    config_free(&c);
+    const char *good[] = {"--worker-id", "host-1.example:42", NULL};
+    ASSERT_EQ(load(&c, err, sizeof err, good), CONFIG_OK);
+    ASSERT_STR_EQ(c.worker_id, "host-1.example:42");
+    config_free(&c);
+}
+
 TEST(hproto_lines)
 {
     hproto_msg_t m;

@@ -1,0 +1,101 @@
+/* orphans.c - see orphans.h. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+
+#include "log.h"
+#include "orphans.h"
+
+#define AGAIN_MS 10
+
+typedef struct {
+    int pid;
+    int found;
+} find_t;
+
+static void find_process(uv_handle_t *h, void *arg)
+{
+    find_t *f = arg;
+    /* Active: libuv has not reaped it yet and will, on a SIGCHLD. */
+    if (h->type == UV_PROCESS && uv_is_active(h) && ((uv_process_t *)h)->pid == f->pid)
+        f->found = 1;
+}
+
+/* Whether libuv waits for pid (a handler that has not been reaped). */
+static int libuv_child(uv_loop_t *loop, int pid)
+{
+    find_t f = {pid, 0};
+    uv_walk(loop, find_process, &f);
+    return f.found;
+}
+
+static void on_again(uv_timer_t *t);
+
+static void reap(orphans_t *o)
+{
+    for (;;) {
+        siginfo_t si;
+        memset(&si, 0, sizeof si);
+        /* WNOWAIT: look without reaping, since it may be libuv's. */
+        if (waitid(P_ALL, 0, &si, WEXITED | WNOHANG | WNOWAIT) < 0 || si.si_pid == 0) return;
+        if (libuv_child(o->loop, si.si_pid)) {
+            uv_timer_start(&o->again, on_again, AGAIN_MS, 0);
+            return;
+        }
+        int status;
+        if (waitpid(si.si_pid, &status, WNOHANG) != si.si_pid) return;
+        o->reaped++;
+        if (WIFSIGNALED(status))
+            log_debug("reaped orphaned process %d (killed by signal %d)", (int)si.si_pid,
+                      WTERMSIG(status));
+        else
+            log_debug("reaped orphaned process %d (exit status %d)", (int)si.si_pid,
+                      WEXITSTATUS(status));
+    }
+}
+
+static void on_again(uv_timer_t *t)
+{
+    reap(t->data);
+}
+
+static void on_sigchld(uv_signal_t *s, int signum)
+{
+    (void)signum;
+    reap(s->data);
+}
+
+int orphans_start(orphans_t *o, uv_loop_t *loop)
+{
+    memset(o, 0, sizeof *o);
+    o->loop = loop;
+    int rc = 0;
+    if (prctl(PR_SET_CHILD_SUBREAPER, 1) < 0) {
+        rc = -errno;
+        log_warn("cannot become a child subreaper (%s): orphans of handlers go to init",
+                 strerror(errno));
+    }
+    uv_signal_init(loop, &o->sigchld);
+    uv_timer_init(loop, &o->again);
+    o->sigchld.data = o->again.data = o;
+    uv_signal_start(&o->sigchld, on_sigchld, SIGCHLD);
+    uv_unref((uv_handle_t *)&o->sigchld);
+    uv_unref((uv_handle_t *)&o->again);
+    return rc;
+}
+
+void orphans_close(orphans_t *o)
+{
+    if (!o->loop) return;
+    uv_close((uv_handle_t *)&o->sigchld, NULL);
+    uv_close((uv_handle_t *)&o->again, NULL);
+    o->loop = NULL;
+}
+
+long long orphans_reaped(const orphans_t *o)
+{
+    return o ? o->reaped : 0;
+}

@@ -1,0 +1,38 @@
+/* orphans.h - jobd as a child subreaper: the processes a handler leaves
+ * behind are reaped when they exit, never left as zombies.
+ *
+ * DESIGN: in a container jobd is often PID 1, and nobody else would reap a
+ * handler's orphaned background processes. orphans_start makes jobd a
+ * child subreaper (PR_SET_CHILD_SUBREAPER), so every orphan among its
+ * descendants is reparented to jobd wherever it runs, and reaps them.
+ * libuv reaps its own children (each active uv_process_t) one pid at a time
+ * on SIGCHLD, and never hears of a child that someone else reaped: so this
+ * module never reaps blindly (no waitpid(-1)). On SIGCHLD it peeks at an
+ * exited child with waitid(WNOWAIT) and reaps it only if it is no active
+ * uv_process_t of the loop, and repeats; when the child it sees is libuv's
+ * (the kernel shows one at a time), it looks again shortly, once libuv has
+ * reaped it. This relies on every child jobd starts being a uv_process_t
+ * (no fork, system or popen anywhere else). Its handles are unreferenced:
+ * they never keep the loop alive. Loop thread only. */
+#ifndef JOBD_ORPHANS_H
+#define JOBD_ORPHANS_H
+
+#include <uv.h>
+
+typedef struct orphans {
+    uv_loop_t *loop;
+    uv_signal_t sigchld;
+    uv_timer_t again; /* look again once libuv has reaped its child */
+    long long reaped;
+} orphans_t;
+
+/* Becomes a subreaper and starts reaping orphans on loop; call before any
+ * handler is spawned. Returns 0, or -errno if the kernel refused to make
+ * jobd a subreaper (logged; orphans then go to init as before). */
+int orphans_start(orphans_t *o, uv_loop_t *loop);
+/* Closes the handles; the caller runs the loop until they are closed. */
+void orphans_close(orphans_t *o);
+/* Orphans reaped so far, for metrics. */
+long long orphans_reaped(const orphans_t *o);
+
+#endif
