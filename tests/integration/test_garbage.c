@@ -289,3 +289,150 @@ TEST(garbage_beside_good_jobs_all_good_jobs_run)
     ASSERT_EXIT(pid, test_ms(15000), log, 0);
     jobd_client_free(c);
 }
+
+/* Submits a noop job to queue and claims it (lease 60 s); id receives it. */
+static void claim_one(jobd_client_t *c, const char *q, char *id, char *token)
+{
+    submit(c, q, "noop", "{}", 0, 0, id);
+    jobd_claim_t j;
+    ASSERT_EQ(jobd_claim(c, q, "w-test", 60000, &j, 1), 1);
+    ASSERT_STR_EQ(j.id, id);
+    snprintf(token, 48, "%s", j.token);
+    jobd_claim_clear(&j);
+}
+
+/* reap: expired leases with a string key and with no record, beside good
+ * jobs, one with an attempt count that is no number, one whose score was
+ * damaged. */
+TEST(garbage_reap_keeps_good_leases)
+{
+    const char *q = "gr";
+    jobd_client_t *c = test_client();
+    char a[IDSZ], b[IDSZ], cc[IDSZ], ta[48], tb[48], tc[48];
+    claim_one(c, q, a, ta);
+    claim_one(c, q, b, tb);
+    claim_one(c, q, cc, tc);
+    cmd("SET %s %s", jk(q, "g-astr"), "just a string");
+    cmd("ZADD %s 1 g-astr 1 g-anohash", setkey(q, "active"));
+    cmd("HSET %s attempt abc", jk(q, b));
+    cmd("HSET %s score xyz", jk(q, cc));
+    cmd("ZADD %s XX 1 %s 1 %s 1 %s", setkey(q, "active"), a, b, cc);
+    jobd_reap_t r;
+    ASSERT_EQ(jobd_reap(c, q, &r), 0);
+    ASSERT_EQ(r.requeued, 2);
+    ASSERT_EQ(r.dead, 1);
+    ASSERT_EQ(r.dropped, 2);
+    ASSERT(in_set(q, "ready", a));
+    ASSERT(in_set(q, "ready", cc));
+    ASSERT_FIELD(q, b, "state", "dead");
+    ASSERT_FIELD_CONTAINS(q, b, "error", "attempt is \"abc\"");
+    ASSERT_GE(hget_ll(q, cc, "score"), 4e13); /* made anew at the default priority */
+    ASSERT_EQ(zcard(q, "active"), 0);
+    ASSERT_EQ(stat_counter(q, "dropped"), 2);
+    jobd_client_free(c);
+}
+
+/* The lease calls on a key that is no hash: stale, not a script error; an
+ * attempt count that is no number counts as out of attempts. */
+TEST(garbage_lease_calls_and_fail)
+{
+    const char *q = "gl";
+    jobd_client_t *c = test_client();
+    cmd("SET %s %s", jk(q, "g-astr"), "just a string");
+    ASSERT_EQ(jobd_extend(c, q, "g-astr", "1.1", 1000), JOBD_ESTALE);
+    ASSERT_EQ(jobd_checkpoint(c, q, "g-astr", "1.1", "{}", 0.5), JOBD_ESTALE);
+    ASSERT_EQ(jobd_ack(c, q, "g-astr", "1.1", NULL), JOBD_ESTALE);
+    ASSERT_EQ(jobd_release(c, q, "g-astr", "1.1", NULL), JOBD_ESTALE);
+    ASSERT_EQ(jobd_fail(c, q, "g-astr", "1.1", "x", 0), JOBD_ESTALE);
+    char d[IDSZ], td[48];
+    claim_one(c, q, d, td);
+    cmd("HSET %s attempt 1e999", jk(q, d));
+    ASSERT_EQ(jobd_fail(c, q, d, td, "boom", 0), JOBD_FAILED_DEAD);
+    ASSERT_FIELD(q, d, "state", "dead");
+    ASSERT_FIELD(q, d, "error", "boom");
+    jobd_client_free(c);
+}
+
+/* retry: a string key in the dead set is dropped, a dead job whose score is
+ * no number goes back at the default priority (not dropped from the dead
+ * set and left in none). */
+TEST(garbage_retry_dead)
+{
+    const char *q = "gt";
+    jobd_client_t *c = test_client();
+    char b[IDSZ], tb[48];
+    claim_one(c, q, b, tb);
+    ASSERT_EQ(jobd_fail(c, q, b, tb, "boom", -1), JOBD_FAILED_DEAD);
+    cmd("HSET %s score abc", jk(q, b));
+    cmd("SET %s %s", jk(q, "g-astr"), "just a string");
+    cmd("ZADD %s 1 g-astr", setkey(q, "dead"));
+    ASSERT_EQ(jobd_retry_dead(c, q), 1);
+    ASSERT_FIELD(q, b, "state", "queued");
+    ASSERT(in_set(q, "ready", b));
+    ASSERT_GE(hget_ll(q, b, "score"), 4e13);
+    ASSERT_EQ(zcard(q, "dead"), 0);
+    jobd_client_free(c);
+}
+
+/* stats reads around a string at the head of the ready set; enqueue resets
+ * a seq counter that is no counter and leaves a string under a given id
+ * alone. */
+TEST(garbage_stats_and_enqueue)
+{
+    const char *q = "gs";
+    jobd_client_t *c = test_client();
+    char a[IDSZ];
+    submit(c, q, "noop", "{}", 0, 0, a);
+    cmd("SET %s %s", jk(q, "g-astr"), "just a string");
+    cmd("ZADD %s 40000000000000 g-astr", setkey(q, "ready"));
+    json_t *st = NULL;
+    ASSERT_EQ(jobd_stats(c, &st), 0);
+    ASSERT_EQ(json_integer_value(json_object_get(json_object_get(st, q), "queued")), 2);
+    json_decref(st);
+
+    cmd("SET %s abc", setkey(q, "seq"));
+    char e[IDSZ];
+    submit(c, q, "noop", "{}", 0, 0, e);
+    ASSERT(in_set(q, "ready", e));
+    jobd_job_spec_t s;
+    jobd_job_spec_init(&s);
+    s.queue = q;
+    s.type = "noop";
+    s.id = "g-astr";
+    int created = -1;
+    char id[IDSZ];
+    ASSERT_EQ(jobd_submit(c, &s, id, &created), 0);
+    ASSERT_EQ(created, 0);
+    redisReply *rr = test_cmd("GET %s", jk(q, "g-astr"));
+    ASSERT_STR_EQ(rr->str, "just a string");
+    freeReplyObject(rr);
+    jobd_client_free(c);
+}
+
+/* A state set that is no sorted set: claim refuses before it writes, so a
+ * due scheduled job stays where it was. */
+TEST(garbage_state_set_of_wrong_type_fails_claim_cleanly)
+{
+    const char *q = "gz";
+    jobd_client_t *c = test_client();
+    jobd_job_spec_t s;
+    jobd_job_spec_init(&s);
+    s.queue = q;
+    s.type = "noop";
+    s.delay_ms = 3600 * 1000;
+    char id[IDSZ];
+    ASSERT_EQ(jobd_submit(c, &s, id, NULL), 0);
+    cmd("ZADD %s XX 1 %s", setkey(q, "scheduled"), id);
+    cmd("SET %s %s", setkey(q, "ready"), "not a set");
+    jobd_claim_t j;
+    ASSERT_EQ(jobd_claim(c, q, "w-test", 60000, &j, 1), JOBD_EREDIS);
+    ASSERT(in_set(q, "scheduled", id));
+    ASSERT_FIELD(q, id, "state", "scheduled");
+    ASSERT_CONTAINS(jobd_client_errmsg(c), "not a sorted set");
+    /* Once the garbage is gone, the job runs. */
+    cmd("DEL %s", setkey(q, "ready"));
+    ASSERT_EQ(jobd_claim(c, q, "w-test", 60000, &j, 1), 1);
+    ASSERT_STR_EQ(j.id, id);
+    jobd_claim_clear(&j);
+    jobd_client_free(c);
+}
