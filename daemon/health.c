@@ -85,6 +85,16 @@ void health_metrics(void *arg, metrics_buf_t *b)
     counter(b, "jobd_orphans_reaped_total",
             "Orphaned processes left by handlers that jobd reaped as their subreaper.",
             orphans_reaped(w->orphans));
+    metrics_printf(b, "# HELP jobd_garbage_entries_total Unusable queue entries set aside: "
+                      "action dead (job record unusable, sent dead unrun) or dropped (no job "
+                      "record, removed from its set).\n"
+                      "# TYPE jobd_garbage_entries_total counter\n");
+    for (int qi = 0; qi < w->cfg->nqueues; qi++)
+        metrics_printf(b,
+                       "jobd_garbage_entries_total{queue=\"%s\",action=\"dead\"} %lld\n"
+                       "jobd_garbage_entries_total{queue=\"%s\",action=\"dropped\"} %lld\n",
+                       w->cfg->queues[qi].name, w->queues[qi].garbage_dead, w->cfg->queues[qi].name,
+                       w->queues[qi].garbage_dropped);
     metrics_printf(b, "# HELP jobd_queue_depth Jobs per queue and state (polled every 5 s).\n"
                       "# TYPE jobd_queue_depth gauge\n");
     for (int qi = 0; qi < w->cfg->nqueues; qi++)

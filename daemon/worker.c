@@ -409,6 +409,32 @@ typedef struct {
     unsigned wakes; /* the queue's wake count when the claim went out */
 } claim_req_t;
 
+/* Logs and counts what claim.lua or reap.lua set aside (the reply's flat
+ * array of triples: "dead" or "dropped", id, reason). Nothing of it ran. */
+static void note_garbage(worker_t *w, int qidx, const redisReply *notes, const char *where)
+{
+    if (!notes || notes->type != REDIS_REPLY_ARRAY) return;
+    for (size_t i = 0; i + 2 < notes->elements; i += 3) {
+        const redisReply *what = notes->element[i], *id = notes->element[i + 1],
+                         *why = notes->element[i + 2];
+        if (what->type != REDIS_REPLY_STRING || id->type != REDIS_REPLY_STRING ||
+            why->type != REDIS_REPLY_STRING)
+            continue;
+        /* The id may be garbage too: at most 200 bytes of it in the log. */
+        char idbuf[201];
+        snprintf(idbuf, sizeof idbuf, "%.*s", (int)(id->len < 200 ? id->len : 200), id->str);
+        log_job_t lj = {.job_id = idbuf, .queue = qname(w, qidx)};
+        if (strcmp(what->str, "dead") == 0) {
+            w->queues[qidx].garbage_dead++;
+            log_msg(LOG_WARN, &lj, "job dead without running (%s): %s", where, why->str);
+        } else {
+            w->queues[qidx].garbage_dropped++;
+            log_msg(LOG_WARN, &lj, "dropped a queue entry with no usable job record (%s): %s",
+                    where, why->str);
+        }
+    }
+}
+
 static void on_claimed(rq_t *rq, redisReply *r, void *arg)
 {
     (void)rq;
@@ -416,7 +442,8 @@ static void on_claimed(rq_t *rq, redisReply *r, void *arg)
     worker_t *w = cr->w;
     worker_queue_t *q = &w->queues[cr->qidx];
     w->claim_inflight = 0;
-    if (!r || r->type != REDIS_REPLY_ARRAY || r->elements < 1) {
+    /* next run_at, what was set aside, then 5 values per claimed job */
+    if (!r || r->type != REDIS_REPLY_ARRAY || r->elements < 2 || (r->elements - 2) % 5 != 0) {
         if (r)
             log_error("claim on queue %s failed: %s", qname(w, cr->qidx),
                       r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply");
@@ -425,7 +452,8 @@ static void on_claimed(rq_t *rq, redisReply *r, void *arg)
     }
     long long next = r->element[0]->integer;
     q->next_sched_ms = next > 0 ? next : 0;
-    size_t n = (r->elements - 1) / 5;
+    note_garbage(w, cr->qidx, r->element[1], "claim");
+    size_t n = (r->elements - 2) / 5;
     /* A short claim means empty, unless a wake-up arrived (on the other
      * connection) while the claim was in flight: then a job may have come
      * after the claim looked, and the queue must be tried again. */
@@ -434,7 +462,7 @@ static void on_claimed(rq_t *rq, redisReply *r, void *arg)
     q->exhausted = q->empty && next < 0;
     w->stats.claimed += (long long)n;
     for (size_t i = 0; i < n; i++) {
-        redisReply **e = r->element + 1 + 5 * i;
+        redisReply **e = r->element + 2 + 5 * i;
         job_t *j = job_new(w);
         if (!j) break;
         j->qidx = cr->qidx;
@@ -496,6 +524,8 @@ static void claim_more(worker_t *w)
     proto_argv_addll(&a, w->cfg->lease_ms);
     proto_argv_addll(&a, n);
     proto_argv_addll(&a, 1000);
+    proto_argv_addll(&a, JOBD_ENVELOPE_MAX); /* bigger ones go dead unread */
+    proto_argv_addll(&a, w->cfg->ttl_dead_ms);
     w->claim_inflight = 1;
     w->stats.claim_calls++;
     if (rq_script(&w->rq, PROTO_CLAIM, cq->name, &a, on_claimed, cr) < 0) {
@@ -865,12 +895,14 @@ static void on_reaped(rq_t *rq, redisReply *r, void *arg)
     (void)rq;
     reap_req_t *rr = arg;
     worker_t *w = rr->w;
-    if (r && r->type == REDIS_REPLY_ARRAY && r->elements == 4 && r->element[3]->integer &&
+    if (r && r->type == REDIS_REPLY_ARRAY && r->elements == 5)
+        note_garbage(w, rr->qidx, r->element[4], "reap");
+    if (r && r->type == REDIS_REPLY_ARRAY && r->elements == 5 && r->element[3]->integer &&
         w->state != WORKER_CLOSING) {
         /* The retention trim hit its budget: more old records wait. */
         uv_timer_start(&w->reaper, on_reap, 100, 0);
     }
-    if (r && r->type == REDIS_REPLY_ARRAY && r->elements == 4 &&
+    if (r && r->type == REDIS_REPLY_ARRAY && r->elements == 5 &&
         (r->element[0]->integer || r->element[1]->integer || r->element[2]->integer)) {
         log_info("reaped expired leases of queue %s: %lld requeued, %lld dead, %lld canceled",
                  qname(w, rr->qidx), r->element[0]->integer, r->element[1]->integer,

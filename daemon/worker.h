@@ -52,6 +52,9 @@ typedef struct {
     int in_flight;         /* handlers of this queue running */
     int current;           /* smooth weighted round robin state */
     unsigned wakes;        /* wake-up messages seen for this queue */
+    /* Garbage the claim and reap scripts set aside: unusable job records
+     * sent dead unrun, entries with no job record removed from their set. */
+    long long garbage_dead, garbage_dropped;
 } worker_queue_t;
 
 typedef struct worker {

@@ -26,21 +26,34 @@ int jobd_queues(jobd_client_t *c, json_t **out)
     return 0;
 }
 
-/* Turns an HGETALL reply into a status object (new) or NULL. */
-static json_t *status_from_reply(const redisReply *r)
+/* Turns an HGETALL reply of job id in queue into a status object (new) or
+ * NULL (no such job). A record with no envelope (garbage, which claim.lua
+ * sends dead with that reason) is still shown: its id, queue and state. */
+static json_t *status_from_reply(const redisReply *r, const char *id, const char *queue)
 {
     if (r->type != REDIS_REPLY_ARRAY || r->elements < 2) return NULL;
     size_t n = r->elements / 2;
-    const char **f = malloc(n * sizeof *f), **v = malloc(n * sizeof *v);
-    size_t *l = malloc(n * sizeof *l);
+    const char **f = malloc((n + 1) * sizeof *f), **v = malloc((n + 1) * sizeof *v);
+    size_t *l = malloc((n + 1) * sizeof *l);
     json_t *st = NULL;
     if (f && v && l) {
+        int has_env = 0;
         for (size_t i = 0; i < n; i++) {
             f[i] = r->element[2 * i]->str;
             v[i] = r->element[2 * i + 1]->str;
             l[i] = r->element[2 * i + 1]->len;
+            has_env |= strcmp(f[i], "env") == 0;
         }
-        st = envelope_status(f, v, l, n);
+        if (!has_env) {
+            f[n] = "env";
+            v[n] = "{}";
+            l[n] = 2;
+        }
+        st = envelope_status(f, v, l, has_env ? n : n + 1);
+        if (st && !has_env) {
+            json_object_set_new(st, "id", json_string(id));
+            json_object_set_new(st, "queue", json_string(queue));
+        }
     }
     free(f);
     free(v);
@@ -64,7 +77,7 @@ static int fetch_statuses(jobd_client_t *c, const char *queue, redisReply *ids, 
         if (redisGetReply(c->rc, (void **)&r) != REDIS_OK) {
             return client_err(c, JOBD_ECONN, "Redis: %s", c->rc->errstr);
         }
-        json_t *st = status_from_reply(r);
+        json_t *st = status_from_reply(r, ids->element[i]->str, queue);
         if (st) json_array_append_new(arr, st); /* expired meanwhile: skipped */
         freeReplyObject(r);
     }
@@ -111,7 +124,7 @@ int jobd_status(jobd_client_t *c, const char *id, json_t **out)
     keys_queue_key(key, c->prefix, queue, suffix);
     redisReply *r;
     if ((rc = client_command(c, &r, "HGETALL %s", key)) < 0) return rc;
-    *out = status_from_reply(r);
+    *out = status_from_reply(r, id, queue);
     freeReplyObject(r);
     return *out ? 0 : client_err(c, JOBD_ENOTFOUND, "no such job: %s", id);
 }

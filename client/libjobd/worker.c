@@ -26,16 +26,20 @@ int jobd_claim(jobd_client_t *c, const char *queue, const char *worker_id, int64
     proto_argv_addll(&c->argv, lease_ms);
     proto_argv_addll(&c->argv, (long long)max);
     proto_argv_addll(&c->argv, 1000);
+    proto_argv_addll(&c->argv, (long long)c->payload_max + (JOBD_ENVELOPE_MAX - JOBD_PAYLOAD_MAX));
+    proto_argv_addll(&c->argv, JOBD_TTL_DEAD_MS);
     redisReply *r;
     int rc = client_script_call(c, &r);
     if (rc < 0) return rc;
-    if (r->type != REDIS_REPLY_ARRAY || r->elements < 1 || (r->elements - 1) % 5 != 0) {
+    /* next run_at, what was set aside (triples), then 5 values per job */
+    if (r->type != REDIS_REPLY_ARRAY || r->elements < 2 || (r->elements - 2) % 5 != 0 ||
+        r->element[1]->type != REDIS_REPLY_ARRAY) {
         freeReplyObject(r);
         return client_err(c, JOBD_EREDIS, "unexpected reply from claim");
     }
-    size_t n = (r->elements - 1) / 5;
+    size_t n = (r->elements - 2) / 5;
     for (size_t i = 0; i < n && i < max; i++) {
-        redisReply **e = r->element + 1 + 5 * i;
+        redisReply **e = r->element + 2 + 5 * i;
         jobd_claim_t *j = &out[i];
         memset(j, 0, sizeof *j);
         snprintf(j->id, sizeof j->id, "%s", e[0]->str);
@@ -152,7 +156,8 @@ int jobd_reap(jobd_client_t *c, const char *queue, jobd_reap_t *out)
     redisReply *r;
     int rc = client_script_call(c, &r);
     if (rc < 0) return rc;
-    if (r->type != REDIS_REPLY_ARRAY || r->elements != 4) {
+    if (r->type != REDIS_REPLY_ARRAY || r->elements != 5 ||
+        r->element[4]->type != REDIS_REPLY_ARRAY) {
         freeReplyObject(r);
         return client_err(c, JOBD_EREDIS, "unexpected reply from reap");
     }
@@ -160,6 +165,10 @@ int jobd_reap(jobd_client_t *c, const char *queue, jobd_reap_t *out)
         out->requeued = (long)r->element[0]->integer;
         out->dead = (long)r->element[1]->integer;
         out->canceled = (long)r->element[2]->integer;
+        out->dropped = 0;
+        const redisReply *notes = r->element[4];
+        for (size_t i = 0; i + 2 < notes->elements; i += 3)
+            if (strcmp(notes->element[i]->str, "dropped") == 0) out->dropped++;
     }
     freeReplyObject(r);
     return 0;

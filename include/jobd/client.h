@@ -45,7 +45,10 @@ const char *jobd_strerror(int err);
 
 #define JOBD_ID_LEN 36                 /* UUIDv7, canonical text form */
 #define JOBD_PAYLOAD_MAX (1024 * 1024) /* default payload limit, bytes */
-#define JOBD_DEFAULT_PRIORITY 5        /* 0..9, higher runs first */
+/* Largest stored envelope a worker takes: the payload limit plus room for
+ * every other field at its longest. A bigger one goes dead unread. */
+#define JOBD_ENVELOPE_MAX (JOBD_PAYLOAD_MAX + 8192)
+#define JOBD_DEFAULT_PRIORITY 5 /* 0..9, higher runs first */
 #define JOBD_DEFAULT_MAX_ATTEMPTS 5
 #define JOBD_BATCH_CHUNK 500 /* jobs per enqueue script call */
 
@@ -202,7 +205,11 @@ typedef struct {
 void jobd_claim_clear(jobd_claim_t *j);
 
 /* Promotes due scheduled jobs and leases up to max jobs of queue for lease_ms.
- * out must hold max entries; returns how many were claimed (>= 0). */
+ * out must hold max entries; returns how many were claimed (>= 0). Jobs whose
+ * record is unusable (no envelope, an envelope over the client's payload
+ * limit plus 8 KiB, a malformed id, counters that are no numbers) go dead
+ * with the reason instead, and entries with no record are removed
+ * (claim.lua). */
 int jobd_claim(jobd_client_t *c, const char *queue, const char *worker_id, int64_t lease_ms,
                jobd_claim_t *out, size_t max);
 
@@ -235,6 +242,7 @@ int jobd_checkpoint(jobd_client_t *c, const char *queue, const char *id, const c
 
 typedef struct {
     long requeued, dead, canceled;
+    long dropped; /* expired leases with no job record behind them, removed */
 } jobd_reap_t;
 
 /* Recovers expired leases of queue (attempt charged) and trims expired

@@ -3,7 +3,7 @@
 -- KEYS[1]  queue prefix
 -- ARGV     per job 3 values: id, lease token, result JSON ('' for none)
 -- Reply:   array, per job: 1 acked, 0 rejected (stale token: the lease was
---          lost, or the job already finished).
+--          lost, or the job already finished; or its key is no hash).
 -- This is the hot path of every job, so it costs two commands per job
 -- (HMGET, HSET) and moves the ids between the state sets once per call. The
 -- token is blanked in the same HSET (no real token is empty), so the job is
@@ -11,12 +11,13 @@
 -- PEXPIRE per job cost a fifth of Redis's time): reap.lua deletes succeeded
 -- records in batches once they are older than the retention.
 local now = istr(now_ms())
+zsets_ok('active', 'succeeded')
 local out, done = {}, {}
 for i = 1, #ARGV, 3 do
   local id, token, result = ARGV[i], ARGV[i + 1], ARGV[i + 2]
   local jk = jobkey(id)
-  local f = redis.call('HMGET', jk, 'token', 'watch', 'cancel')
-  if f[1] ~= token or token == '' then
+  local f = hmget(jk, 'token', 'watch', 'cancel')
+  if not f or f[1] ~= token or token == '' then -- not f: the key is no hash
     out[#out + 1] = 0
   else
     if result ~= '' then

@@ -14,6 +14,14 @@ local now = now_ms()
 local holder, hold = ARGV[1], tonumber(ARGV[2])
 local members = {}
 local renew = true
+-- Every key is checked before anything is written.
+for i = 1, #KEYS do
+  local t = redis.call('TYPE', KEYS[i]).ok
+  if t ~= 'zset' and t ~= 'none' then
+    return redis.error_reply('ERR jobd: resource key ' .. KEYS[i] .. ' holds a ' .. t ..
+      ', not a sorted set')
+  end
+end
 for i = 1, #KEYS do
   local limit, units = tonumber(ARGV[1 + 2 * i]), tonumber(ARGV[2 + 2 * i])
   local member = units .. '|' .. holder
@@ -23,7 +31,9 @@ for i = 1, #KEYS do
     renew = false
     local used = 0
     for _, m in ipairs(redis.call('ZRANGE', KEYS[i], 0, -1)) do
-      used = used + tonumber(string.match(m, '^(%d+)|'))
+      -- A member that is no "<units>|..." (garbage) holds nothing; it
+      -- drops out when its score passes.
+      used = used + (tonumber(string.match(m, '^(%d+)|')) or 0)
     end
     if used + units > limit then
       return 0

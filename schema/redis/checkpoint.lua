@@ -8,8 +8,8 @@ local out = {}
 for i = 1, #ARGV, 4 do
   local id, token, ckpt, progress = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3]
   local jk = jobkey(id)
-  local f = redis.call('HMGET', jk, 'token', 'watch')
-  if f[1] ~= token or token == '' then -- an acked job's token is ''
+  local f = hmget(jk, 'token', 'watch')
+  if not f or f[1] ~= token or token == '' then -- not f: the key is no hash -- an acked job's token is ''
     out[#out + 1] = 0
   else
     if ckpt ~= '' and progress ~= '' then

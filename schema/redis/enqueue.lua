@@ -18,7 +18,11 @@
 -- Reply:   array, one value per job: 1 created; 0 not created because the
 --          id exists already; or a string, the id of the job that first used
 --          the same idempotency key (not created).
--- Errors:  none of its own; bad arguments are refused by the client.
+-- Errors:  arguments the client would have refused (a priority outside
+--          0..9, a run_at or max that is no number), before anything is
+--          written. A job key that exists with another type than a hash
+--          (garbage) counts as an existing id: reply 0, nothing written
+--          there, whether or not the ids were checked.
 --
 -- Cost per new job: one HSET of five fields (plus a SET with an idempotency
 -- key). Existence checks, when needed, are one EXISTS and one MGET for the
@@ -30,8 +34,18 @@ local n = tonumber(ARGV[2])
 local check_ids = ARGV[3] == '1'
 local w = tonumber(ARGV[4])
 local first_arg = w == 2 and 8 or 5
+-- Checked before anything is written: a bad value found half-way would
+-- leave the jobs before it in no set.
+for i = 1, (w == 2 and 1 or n) do
+  local o = w == 2 and 5 or (first_arg + (i - 1) * w + 2)
+  if not int_in(ARGV[o], 0, 9) or not int_in(ARGV[o + 1], 0, MAX_MAX) or
+    not int_in(ARGV[o + 2], 0, 1e15) then
+    return redis.error_reply('ERR jobd: enqueue argument out of range (job ' .. i .. ')')
+  end
+end
+zsets_ok('ready', 'scheduled')
 local was_empty = redis.call('EXISTS', P .. 'ready') == 0
-local seq = redis.call('INCRBY', P .. 'seq', n) - n
+local seq = next_seq(n)
 
 local jks, iks, ilist = {}, {}, {}
 for i = 1, n do
@@ -70,27 +84,37 @@ for i = 1, n do
     out[i] = 0
   else
     local score = ready_score(prio, seq + i)
-    -- 'attempt' is absent until the first claim (read as 0).
-    if tonumber(run_at) > now then
-      redis.call('HSET', jk, 'env', env, 'state', 'scheduled', 'max', max, 'score', score,
+    -- 'attempt' is absent until the first claim (read as 0). pcall: a key
+    -- of another type under the id is garbage, left alone (reply 0).
+    local later = tonumber(run_at) > now
+    local r
+    if later then
+      r = redis.pcall('HSET', jk, 'env', env, 'state', 'scheduled', 'max', max, 'score', score,
         'run_at', run_at)
-      sched[#sched + 1] = run_at
-      sched[#sched + 1] = id
     else
-      redis.call('HSET', jk, 'env', env, 'state', 'queued', 'max', max, 'score', score,
+      r = redis.pcall('HSET', jk, 'env', env, 'state', 'queued', 'max', max, 'score', score,
         'ready_at', nows)
-      ready[#ready + 1] = score
-      ready[#ready + 1] = id
     end
-    if ik then
-      redis.call('SET', ik, id, 'EX', ttl)
-      firsts[ik] = id
+    if type(r) == 'table' and data_error(r) then
+      out[i] = 0
+    else
+      if later then
+        sched[#sched + 1] = run_at
+        sched[#sched + 1] = id
+      else
+        ready[#ready + 1] = score
+        ready[#ready + 1] = id
+      end
+      if ik then
+        redis.call('SET', ik, id, 'EX', ttl)
+        firsts[ik] = id
+      end
+      if check_ids then
+        made[jk] = true
+      end
+      created = created + 1
+      out[i] = 1
     end
-    if check_ids then
-      made[jk] = true
-    end
-    created = created + 1
-    out[i] = 1
   end
 end
 call_sliced('ZADD', P .. 'ready', ready, 2 * SLICE)

@@ -8,12 +8,13 @@
 --          0 lost (stale token or job no longer active).
 local now = now_ms()
 local until_s = istr(now + tonumber(ARGV[1]))
+zsets_ok('active')
 local out = {}
 for i = 2, #ARGV, 2 do
   local id, token = ARGV[i], ARGV[i + 1]
   local jk = jobkey(id)
-  local f = redis.call('HMGET', jk, 'token', 'cancel')
-  if f[1] ~= token or token == '' then -- an acked job's token is ''
+  local f = hmget(jk, 'token', 'cancel')
+  if not f or f[1] ~= token or token == '' then -- not f: the key is no hash -- an acked job's token is ''
     out[#out + 1] = 0
   else
     redis.call('ZADD', P .. 'active', 'XX', until_s, id)

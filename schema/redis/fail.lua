@@ -9,18 +9,24 @@
 --          and the caller's max_attempts for a job that sets none (0: 5).
 -- Reply:   array, per job: 0 rejected (stale token), 1 retry scheduled,
 --          2 dead, 3 canceled. A job with a pending cancel request ends
---          canceled whatever the disposition.
+--          canceled whatever the disposition. A key that is no hash is
+--          stale (0); an attempt count that is no number counts as out of
+--          attempts (dead).
 local now = now_ms()
 local nows = istr(now)
 local ttl = ARGV[1]
+zsets_ok('active', 'scheduled', 'dead', 'canceled')
 local out = {}
 local failed, dead, canceled = 0, 0, 0
 for i = 2, #ARGV, 5 do
   local id, token, err, how = ARGV[i], ARGV[i + 1], ARGV[i + 2], tonumber(ARGV[i + 3])
   local given_max = ARGV[i + 4]
   local jk = jobkey(id)
-  local f = redis.call('HMGET', jk, 'token', 'watch', 'attempt', 'max', 'cancel')
-  if f[1] ~= token or token == '' then -- an acked job's token is ''
+  local f = hmget(jk, 'token', 'watch', 'attempt', 'max', 'cancel')
+  -- An attempt count that is no number counts as out of attempts.
+  local attempt = f and int_in(f[3] or 0, 0, COUNT_MAX) or COUNT_MAX
+  how = how or -1
+  if not f or f[1] ~= token or token == '' then -- an acked job's token is ''
     out[#out + 1] = 0
   else
     failed = failed + 1
@@ -29,7 +35,7 @@ for i = 2, #ARGV, 5 do
       notify(id, f[2], 'canceled')
       canceled = canceled + 1
       out[#out + 1] = 3
-    elseif how < 0 or tonumber(f[3]) >= max_attempts(f[4], given_max) then
+    elseif how < 0 or attempt >= max_attempts(f[4], given_max) then
       finish(id, jk, 'dead', nows, ttl, 'error', err)
       notify(id, f[2], 'dead')
       dead = dead + 1

@@ -37,6 +37,105 @@ local function jobkey(id)
   return P .. 'job:' .. id
 end
 
+-- ---- reading what Redis holds: anything may have been written there (by
+-- hand, by an old or buggy client), so every script checks what it reads
+-- before it writes, and never runs a command that can fail on bad data
+-- after a write. Redis does not roll back a script that fails half-way. ----
+
+-- Longest job id (JOBD_ID_LEN) and its characters ([A-Za-z0-9._:-]).
+local ID_MAX = 36
+
+-- Why id cannot be a job id, or nil if it can.
+local function bad_id(id)
+  if #id == 0 or #id > ID_MAX then
+    return 'job id is ' .. #id .. ' characters long; the id format allows 1..' .. ID_MAX
+  end
+  if string.find(id, '[^%w._:%-]') then
+    return 'job id has characters outside [A-Za-z0-9._:-]'
+  end
+  return nil
+end
+
+-- v as an integer if it is one within [lo, hi], else nil (tonumber also
+-- takes "nan", "inf" and "1e999", which this refuses).
+local function int_in(v, lo, hi)
+  local n = tonumber(v)
+  if n and n == math.floor(n) and n >= lo and n <= hi then
+    return n
+  end
+  return nil
+end
+
+-- A stored value quoted for an error message, cut to 40 bytes.
+local function shown(v)
+  if not v then
+    return 'absent'
+  end
+  if #v > 40 then
+    return '"' .. string.sub(v, 1, 40) .. '..."'
+  end
+  return '"' .. v .. '"'
+end
+
+-- Ready-set scores are below 1e14 (ready_score).
+local SCORE_MAX = 1e14 - 1
+-- Attempt and claim counters; max_attempts fits a C int.
+local COUNT_MAX, MAX_MAX = 1e9, 2147483647
+
+-- Why a job hash's counters cannot be used (attempt, claims, max, score,
+-- as read), or nil. Absent attempt, claims and max read as 0; the score is
+-- required.
+local function bad_counters(attempt, claims, max, score)
+  if attempt and not int_in(attempt, 0, COUNT_MAX) then
+    return 'job record is corrupt: attempt is ' .. shown(attempt) .. ', not a count'
+  end
+  if claims and not int_in(claims, 0, 1e15) then
+    return 'job record is corrupt: claims is ' .. shown(claims) .. ', not a count'
+  end
+  if max and not int_in(max, 0, MAX_MAX) then
+    return 'job record is corrupt: max is ' .. shown(max) .. ', not 0..' .. MAX_MAX
+  end
+  if not int_in(score, 0, SCORE_MAX) then
+    return 'job record is corrupt: score is ' .. shown(score) .. ', not a ready-set score'
+  end
+  return nil
+end
+
+-- The error table e of a redis.pcall when it comes from the data (a key of
+-- another type, a value that is no number); any other error (OOM, ...) is
+-- raised as redis.call would have.
+local function data_error(e)
+  local m = e.err
+  if string.find(m, '^WRONGTYPE') or string.find(m, 'not an integer') or
+    string.find(m, 'overflow') or string.find(m, 'not a valid float') then
+    return true
+  end
+  error(e)
+end
+
+-- HMGET that does not fail on a key of another type: returns the values,
+-- or nil and the key's type ('string', 'list', ...).
+local function hmget(jk, ...)
+  local f = redis.pcall('HMGET', jk, ...)
+  if f.err and data_error(f) then
+    return nil, redis.call('TYPE', jk).ok
+  end
+  return f
+end
+
+-- Fails the call before it writes anything when a set of the queue it will
+-- write is not a sorted set: no job could be moved safely then. (Called
+-- first thing; raising here leaves Redis as it was.)
+local function zsets_ok(...)
+  for _, s in ipairs({ ... }) do
+    local t = redis.call('TYPE', P .. s).ok
+    if t ~= 'zset' and t ~= 'none' then
+      error({ err = 'ERR jobd: key ' .. P .. s .. ' holds a ' .. t ..
+        ', not a sorted set; the queue cannot be served until it is removed' })
+    end
+  end
+end
+
 -- Lua's unpack is bounded by the C stack (LUAI_MAXCSTACK, 8000 values in
 -- Redis's Lua), so long argument lists go to Redis in slices of this many.
 local SLICE = 1000
@@ -47,10 +146,10 @@ local DEFAULT_MAX_ATTEMPTS = 5
 -- The job's max_attempts (hash field 'max', 0 when the job did not set one),
 -- else the caller's (a worker knows its handler's), else the default.
 local function max_attempts(stored, given)
-  local m = tonumber(stored) or 0
-  if m > 0 then return m end
-  m = tonumber(given) or 0
-  if m > 0 then return m end
+  local m = int_in(stored, 1, MAX_MAX)
+  if m then return m end
+  m = int_in(given, 1, MAX_MAX)
+  if m then return m end
   return DEFAULT_MAX_ATTEMPTS
 end
 
@@ -93,6 +192,30 @@ local function notify(id, watch, what)
   end
 end
 
+-- The first of n new positions in the queue's FIFO sequence. A seq key
+-- that is no counter (another type, not an integer, near the top of the
+-- score's range) is set again past the last ready job's position instead of
+-- failing the call.
+local function next_seq(n)
+  local k = P .. 'seq'
+  local v = redis.pcall('INCRBY', k, n)
+  if type(v) == 'number' and v >= n and v < 1e13 then
+    return v - n
+  end
+  if type(v) == 'table' then
+    data_error(v)
+  end
+  local base = 0
+  local top = redis.call('ZRANGE', P .. 'ready', -1, -1, 'WITHSCORES')
+  local t = top[2] and int_in(top[2], 0, SCORE_MAX)
+  if t then
+    base = t % 1e13
+  end
+  redis.call('DEL', k)
+  redis.call('SET', k, istr(base + n))
+  return base
+end
+
 -- Wakes idle workers when the ready set goes from empty to non-empty.
 local function wake_if(was_empty)
   if was_empty then
@@ -115,7 +238,7 @@ local function finish(id, jk, state, now, ttl_ms, ...)
   redis.call('ZADD', P .. state, now, id)
   redis.call('HSET', jk, 'state', state, 'finished_at', now, ...)
   redis.call('HDEL', jk, 'token', 'lease_until', 'cancel')
-  if tonumber(ttl_ms) > 0 then
+  if (tonumber(ttl_ms) or 0) > 0 then
     redis.call('PEXPIRE', jk, ttl_ms)
   end
 end
@@ -123,9 +246,24 @@ end
 -- Puts a leased job back at its own place in the ready set (its score is
 -- kept, so it runs before jobs queued after it). Extra field/value pairs are
 -- written in the same HSET.
+-- A score that is no ready-set score (damaged while the job ran) is made
+-- anew at the default priority (JOBD_DEFAULT_PRIORITY), behind the jobs
+-- waiting now.
 local function requeue(id, jk, score, now, ...)
+  if not int_in(score, 0, SCORE_MAX) then
+    score = ready_score(5, next_seq(1) + 1)
+    redis.call('HSET', jk, 'score', score)
+  end
   redis.call('ZREM', P .. 'active', id)
   redis.call('ZADD', P .. 'ready', score, id)
   redis.call('HSET', jk, 'state', 'queued', 'ready_at', now, ...)
   redis.call('HDEL', jk, 'token', 'lease_until')
+end
+
+-- Moves a job whose record cannot be used to dead with the reason, out of
+-- the set `from` too, so it stays visible (`jobctl status`, the dead set)
+-- instead of vanishing. jk must hold a hash (the caller checked).
+local function bury(id, jk, from, now, ttl_ms, reason)
+  redis.call('ZREM', P .. from, id)
+  finish(id, jk, 'dead', now, ttl_ms, 'error', reason)
 end

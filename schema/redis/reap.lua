@@ -6,8 +6,15 @@
 -- ARGV[1]  most leases to reap in this call
 -- ARGV[2]  retention of succeeded records in ms (0: keep)
 -- ARGV[3]  retention of dead and canceled records in ms (0: keep)
--- Reply:   {requeued, dead, canceled, more}: more is 1 when the retention
---          trim hit its budget and should run again soon
+-- Reply:   {requeued, dead, canceled, more, set_aside}: more is 1 when the
+--          retention trim hit its budget and should run again soon;
+--          set_aside lists, as a flat array of triples ('dead' or
+--          'dropped', id, reason), the expired leases whose record was
+--          unusable: one with no job hash behind it (or a key of another
+--          type) is removed from the active set ('dropped'); a hash whose
+--          attempt count is no number goes dead with the reason (it counts
+--          in dead too). A score that is no ready-set score is made anew at
+--          the default priority (requeue in lib.lua).
 -- Retention: records older than their retention are deleted here, at most
 -- TRIM_BUDGET per state set and call (succeeded records carry no TTL of
 -- their own; dead and canceled ones also have a PEXPIRE from finish()).
@@ -20,21 +27,40 @@
 local now = now_ms()
 local nows = istr(now)
 local ttl_ok, ttl_dead = tonumber(ARGV[2]), tonumber(ARGV[3])
+zsets_ok('active', 'ready', 'dead', 'canceled', 'succeeded')
 local was_empty = redis.call('EXISTS', P .. 'ready') == 0
-local requeued, dead, canceled = 0, 0, 0
+local requeued, dead, canceled, dropped = 0, 0, 0, 0
+local notes = {}
 local expired = redis.call('ZRANGEBYSCORE', P .. 'active', '-inf', now, 'LIMIT', 0, ARGV[1])
 for _, id in ipairs(expired) do
   local jk = jobkey(id)
-  local f = redis.call('HMGET', jk, 'attempt', 'max', 'cancel', 'score', 'watch')
-  if not f[4] then
+  local f, kind = hmget(jk, 'attempt', 'max', 'cancel', 'score', 'watch', 'state')
+  if f and not f[6] and not f[4] then
+    kind = redis.call('TYPE', jk).ok -- 'none': the record is gone
+  end
+  local attempt = f and int_in(f[1] or 0, 0, COUNT_MAX)
+  if kind and kind ~= 'hash' then
     redis.call('ZREM', P .. 'active', id)
+    notes[#notes + 1] = 'dropped'
+    notes[#notes + 1] = id
+    notes[#notes + 1] = kind == 'none' and 'no job record behind the active entry'
+      or ('job key holds a ' .. kind .. ', not a job record')
+    dropped = dropped + 1
   elseif f[3] == '1' then
     finish(id, jk, 'canceled', nows, ttl_dead)
     notify(id, f[5], 'canceled')
     canceled = canceled + 1
-  elseif tonumber(f[1]) >= max_attempts(f[2], 0) then
+  elseif not attempt then
+    local why = 'job record is corrupt: attempt is ' .. shown(f[1]) .. ', not a count'
+    finish(id, jk, 'dead', nows, ttl_dead, 'error', why)
+    notify(id, f[5], 'dead')
+    notes[#notes + 1] = 'dead'
+    notes[#notes + 1] = id
+    notes[#notes + 1] = why
+    dead = dead + 1
+  elseif attempt >= max_attempts(f[2], 0) then
     finish(id, jk, 'dead', nows, ttl_dead,
-      'error', 'lease expired on attempt ' .. f[1] .. ' of ' .. max_attempts(f[2], 0))
+      'error', 'lease expired on attempt ' .. istr(attempt) .. ' of ' .. max_attempts(f[2], 0))
     notify(id, f[5], 'dead')
     dead = dead + 1
   else
@@ -46,11 +72,12 @@ end
 count('reaped', requeued)
 count('dead', dead)
 count('canceled', canceled)
+count('dropped', dropped)
 wake_if(was_empty and requeued > 0)
 local TRIM_BUDGET = 5000
 local more = 0
 local function trim(set, ttl)
-  if ttl <= 0 then
+  if not ttl or ttl <= 0 then
     return
   end
   local old = redis.call('ZRANGEBYSCORE', P .. set, '-inf', now - ttl, 'LIMIT', 0, TRIM_BUDGET)
@@ -72,4 +99,4 @@ end
 trim('succeeded', ttl_ok)
 trim('dead', ttl_dead)
 trim('canceled', ttl_dead)
-return { requeued, dead, canceled, more }
+return { requeued, dead, canceled, more, notes }

@@ -7,17 +7,19 @@
 --          stored one), progress 0..1 ('' keeps the stored one)
 -- Reply:   array, per job: 1 released (queued again at its old place, so it
 --          runs before jobs that came after it), 3 canceled (a cancel was
---          requested while it ran), 0 rejected (stale token).
+--          requested while it ran), 0 rejected (stale token, or a key that
+--          is no hash). A damaged score is made anew (requeue in lib.lua).
 local now = istr(now_ms())
 local ttl = ARGV[1]
+zsets_ok('active', 'ready', 'canceled')
 local was_empty = redis.call('EXISTS', P .. 'ready') == 0
 local released, canceled = 0, 0
 local out = {}
 for i = 2, #ARGV, 4 do
   local id, token, ckpt, progress = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3]
   local jk = jobkey(id)
-  local f = redis.call('HMGET', jk, 'token', 'watch', 'score', 'cancel', 'attempt')
-  if f[1] ~= token or token == '' then -- an acked job's token is ''
+  local f = hmget(jk, 'token', 'watch', 'score', 'cancel', 'attempt')
+  if not f or f[1] ~= token or token == '' then -- an acked job's token is ''
     out[#out + 1] = 0
   else
     local extra = {}
@@ -36,7 +38,7 @@ for i = 2, #ARGV, 4 do
       out[#out + 1] = 3
     else
       -- The claim charged this attempt; give it back.
-      local attempt = math.max((tonumber(f[5]) or 1) - 1, 0)
+      local attempt = math.max((int_in(f[5], 0, COUNT_MAX) or 1) - 1, 0)
       requeue(id, jk, f[3], now, 'attempt', istr(attempt), unpack(extra))
       notify(id, f[2], 'queued')
       released = released + 1

@@ -6,6 +6,12 @@
 -- Reply:   how many of the keys held the job
 local removed = 0
 for i = 1, #KEYS do
-  removed = removed + redis.call('ZREM', KEYS[i], ARGV[1 + i] .. '|' .. ARGV[1])
+  -- pcall: a key of another type (garbage) holds nothing of ours.
+  local r = redis.pcall('ZREM', KEYS[i], ARGV[1 + i] .. '|' .. ARGV[1])
+  if type(r) == 'number' then
+    removed = removed + r
+  else
+    data_error(r)
+  end
 end
 return removed

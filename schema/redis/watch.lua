@@ -6,8 +6,13 @@
 -- KEYS[1]  queue prefix
 -- ARGV[1]  job id
 -- Reply:   {state, progress} or {} if there is no such job.
+-- Errors:  the job key holds another type than a hash.
 local jk = jobkey(ARGV[1])
-local f = redis.call('HMGET', jk, 'state', 'progress')
+local f, kind = hmget(jk, 'state', 'progress')
+if not f then
+  return redis.error_reply('ERR jobd: job key ' .. jk .. ' holds a ' .. kind ..
+    ', not a job record')
+end
 if not f[1] then
   return {}
 end
