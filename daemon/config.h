@@ -12,9 +12,9 @@
 #include <stdint.h>
 
 #define CONFIG_MAX_QUEUES 32
-#define CONFIG_OUTPUT_MIN 1024 /* --max-output-bytes range */
-#define CONFIG_OUTPUT_MAX (64 * 1024 * 1024)
-#define CONFIG_OUTPUT_DEFAULT (1024 * 1024)
+#define CONFIG_OUTPUT_MIN 1024        /* --max-output-bytes range */
+#define CONFIG_OUTPUT_MAX 67108864    /* 64 MiB */
+#define CONFIG_OUTPUT_DEFAULT 1048576 /* 1 MiB */
 
 typedef struct {
     char name[129];

@@ -138,7 +138,7 @@ static void emit_line(exec_t *e)
     hproto_clear(&m);
     e->line_len = e->line_total = 0;
     e->line_cut = 0;
-    if (e->line_cap > 64 * 1024) {
+    if (e->line_cap > EXEC_LINE_ROOM) {
         /* Do not hold a big buffer for a handler that wrote one big line. */
         free(e->line);
         e->line = NULL;
@@ -156,6 +156,7 @@ static void line_append(exec_t *e, const char *p, size_t n)
         e->line_cut = 1;
         n = e->line_max - e->line_len;
     }
+    if (!n) return;
     if (e->line_len + n > e->line_cap) {
         size_t cap = e->line_cap ? e->line_cap : 4096;
         while (cap < e->line_len + n)

@@ -22,8 +22,8 @@
 #include "hproto.h"
 
 /* Room around a value on its line (its key, other keys), beyond max_value. */
-#define EXEC_LINE_ROOM (64 * 1024)
-#define EXEC_TAIL_MAX (64 * 1024)
+#define EXEC_LINE_ROOM 65536 /* 64 KiB */
+#define EXEC_TAIL_MAX 65536  /* 64 KiB */
 
 typedef struct exec exec_t;
 
