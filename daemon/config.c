@@ -12,7 +12,7 @@
 #include "jobd/version.h"
 #include "log.h"
 
-typedef enum { T_STR, T_INT, T_DUR, T_BOOL, T_QUEUES, T_LOGFMT, T_LOGLVL } opt_type_t;
+typedef enum { T_STR, T_INT, T_DUR, T_BOOL, T_QUEUES, T_LOGFMT, T_LOGLVL, T_BYTES } opt_type_t;
 
 typedef struct {
     const char *flag; /* long flag without "--" */
@@ -41,6 +41,8 @@ static const opt_t opts[] = {
     {"sync-interval", "JOBD_SYNC_INTERVAL", "sync_interval", T_DUR, O(sync_interval_ms), 1},
     {"retry-base", "JOBD_RETRY_BASE", "retry_base", T_DUR, O(retry_base_ms), 1},
     {"retry-cap", "JOBD_RETRY_CAP", "retry_cap", T_DUR, O(retry_cap_ms), 1},
+    {"max-output-bytes", "JOBD_MAX_OUTPUT_BYTES", "max_output_bytes", T_BYTES, O(max_output_bytes),
+     1},
     {"once", "JOBD_ONCE", "once", T_BOOL, O(once), 0},
     {"worker-id", "JOBD_WORKER_ID", "worker_id", T_STR, O(worker_id), 1},
     {"log-format", "JOBD_LOG_FORMAT", "log_format", T_LOGFMT, O(log_json), 1},
@@ -57,7 +59,9 @@ void config_usage(void)
            "            [--log-format json|text] [--log-level LEVEL] [--check-config]\n"
            "            [--version] [--help]\n"
            "more: [--prefix P] [--kill-grace SECONDS] [--sync-interval SECONDS]\n"
-           "      [--retry-base SECONDS] [--retry-cap SECONDS] [--redis-password-file F]\n\n"
+           "      [--retry-base SECONDS] [--retry-cap SECONDS] [--redis-password-file F]\n"
+           "      [--max-output-bytes N]  largest result or checkpoint a handler may report,\n"
+           "                              as JSON text (default 1048576, 1024..67108864)\n\n"
            "Every flag has a variable (--concurrency: JOBD_CONCURRENCY, ...) and a key in the\n"
            "JSON config file (concurrency); a flag beats the environment, which beats the file.\n"
            "Durations take a number of seconds or 250ms, 30s, 5m, 2h.\n"
@@ -144,6 +148,15 @@ static int apply(config_t *c, const opt_t *o, const char *val, const char *src, 
             return CONFIG_INVALID;
         }
         *(int *)((char *)c + o->off) = (int)n;
+        return 0;
+    case T_BYTES:
+        n = strtoll(val, &end, 10);
+        if (end == val || *end || n < CONFIG_OUTPUT_MIN || n > CONFIG_OUTPUT_MAX) {
+            snprintf(err, errlen, "%s: \"%s\" is not a number of bytes in %d..%d", src, val,
+                     CONFIG_OUTPUT_MIN, CONFIG_OUTPUT_MAX);
+            return CONFIG_INVALID;
+        }
+        *(int64_t *)((char *)c + o->off) = n;
         return 0;
     case T_DUR:
         ms = jobd_parse_duration_ms(val);
@@ -317,6 +330,7 @@ static void defaults(config_t *c)
     c->retry_cap_ms = 3600000;
     c->ttl_succeeded_ms = JOBD_TTL_SUCCEEDED_MS;
     c->ttl_dead_ms = JOBD_TTL_DEAD_MS;
+    c->max_output_bytes = CONFIG_OUTPUT_DEFAULT;
     c->log_json = 1;
     c->log_level = LOG_INFO;
 }

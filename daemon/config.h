@@ -12,6 +12,9 @@
 #include <stdint.h>
 
 #define CONFIG_MAX_QUEUES 32
+#define CONFIG_OUTPUT_MIN 1024        /* --max-output-bytes range */
+#define CONFIG_OUTPUT_MAX 67108864    /* 64 MiB */
+#define CONFIG_OUTPUT_DEFAULT 1048576 /* 1 MiB */
 
 typedef struct {
     char name[129];
@@ -36,6 +39,7 @@ typedef struct {
     int64_t sync_interval_ms;
     int64_t retry_base_ms, retry_cap_ms;
     int64_t ttl_succeeded_ms, ttl_dead_ms;
+    int64_t max_output_bytes; /* a handler's result or checkpoint, as JSON text */
     int once;
     char *worker_id;
     int log_json;

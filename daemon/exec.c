@@ -12,6 +12,7 @@
 typedef struct {
     char buf[EXEC_TAIL_MAX];
     size_t start, len;
+    uint64_t total; /* every byte written, kept or not */
 } tail_t;
 
 struct exec {
@@ -25,9 +26,13 @@ struct exec {
     int exited, out_eof, err_eof, stopping, closing;
     int64_t exit_status;
     int term_signal;
-    char *line; /* partial stdout line */
-    size_t line_len;
-    int line_cut; /* the current line went over EXEC_LINE_MAX */
+    int input_sent;
+    size_t max_value; /* bound on a checkpoint's or result's JSON text */
+    size_t line_max;  /* max_value + EXEC_LINE_ROOM */
+    char *line;       /* partial stdout line (grows up to line_max) */
+    size_t line_len, line_cap;
+    size_t line_total; /* its full length, kept or not */
+    int line_cut;      /* the current line went over line_max */
     tail_t stderr_tail, output_tail;
     char linear_err[EXEC_TAIL_MAX], linear_out[EXEC_TAIL_MAX];
     exec_cbs_t cbs;
@@ -36,24 +41,26 @@ struct exec {
 
 static void tail_add(tail_t *t, const char *s, size_t n)
 {
+    t->total += n;
     if (n >= EXEC_TAIL_MAX) {
         s += n - EXEC_TAIL_MAX;
         n = EXEC_TAIL_MAX;
     }
-    for (size_t i = 0; i < n; i++) {
-        size_t pos = (t->start + t->len) % EXEC_TAIL_MAX;
-        t->buf[pos] = s[i];
-        if (t->len < EXEC_TAIL_MAX)
-            t->len++;
-        else
-            t->start = (t->start + 1) % EXEC_TAIL_MAX;
-    }
+    /* Two copies at most: up to the end of the ring, then from its start. */
+    size_t end = (t->start + t->len) % EXEC_TAIL_MAX;
+    size_t first = n < EXEC_TAIL_MAX - end ? n : EXEC_TAIL_MAX - end;
+    memcpy(t->buf + end, s, first);
+    memcpy(t->buf, s + first, n - first);
+    size_t over = t->len + n > EXEC_TAIL_MAX ? t->len + n - EXEC_TAIL_MAX : 0;
+    t->start = (t->start + over) % EXEC_TAIL_MAX;
+    t->len += n - over;
 }
 
 static size_t tail_copy(const tail_t *t, char *out)
 {
-    for (size_t i = 0; i < t->len; i++)
-        out[i] = t->buf[(t->start + i) % EXEC_TAIL_MAX];
+    size_t first = t->len < EXEC_TAIL_MAX - t->start ? t->len : EXEC_TAIL_MAX - t->start;
+    memcpy(out, t->buf + t->start, first);
+    memcpy(out + first, t->buf, t->len - first);
     return t->len;
 }
 
@@ -65,9 +72,17 @@ static void on_close(uv_handle_t *h)
         free(e);
         return;
     }
-    size_t el = tail_copy(&e->stderr_tail, e->linear_err);
-    size_t ol = tail_copy(&e->output_tail, e->linear_out);
-    e->cbs.on_exit(e->arg, e->exit_status, e->term_signal, e->linear_err, el, e->linear_out, ol);
+    exec_exit_t x = {
+        .exit_status = e->exit_status,
+        .term_signal = e->term_signal,
+        .stderr_tail = e->linear_err,
+        .stderr_len = tail_copy(&e->stderr_tail, e->linear_err),
+        .stderr_total = e->stderr_tail.total,
+        .output_tail = e->linear_out,
+        .output_len = tail_copy(&e->output_tail, e->linear_out),
+        .output_total = e->output_tail.total,
+    };
+    e->cbs.on_exit(e->arg, &x);
     free(e->line);
     free(e->stdin_copy);
     free(e);
@@ -104,22 +119,60 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
     buf->len = buf->base ? suggested : 0;
 }
 
-static void emit_line(exec_t *e, const char *s, size_t n)
+/* One whole stdout line (or the kept prefix of a cut one) is in e->line. */
+static void emit_line(exec_t *e)
 {
-    if (e->line_cut) {
-        tail_add(&e->output_tail, s, n);
-        tail_add(&e->output_tail, "\n", 1);
-        return;
-    }
+    const char *s = e->line ? e->line : "";
+    size_t n = e->line_len;
     hproto_msg_t m;
-    hproto_parse(s, n, &m);
+    if (e->line_cut)
+        hproto_parse_cut(s, n, e->line_total, e->max_value, &m);
+    else
+        hproto_parse(s, n, e->max_value, &m);
     if (m.kind == HPROTO_OUTPUT) {
         tail_add(&e->output_tail, s, n);
+        e->output_tail.total += e->line_total - n; /* what a cut line lost counts too */
         tail_add(&e->output_tail, "\n", 1);
     } else {
         e->cbs.on_message(e->arg, &m);
     }
     hproto_clear(&m);
+    e->line_len = e->line_total = 0;
+    e->line_cut = 0;
+    if (e->line_cap > EXEC_LINE_ROOM) {
+        /* Do not hold a big buffer for a handler that wrote one big line. */
+        free(e->line);
+        e->line = NULL;
+        e->line_cap = 0;
+    }
+}
+
+/* Appends n bytes to the current line, up to the line bound; the rest of a
+ * longer line is only counted. */
+static void line_append(exec_t *e, const char *p, size_t n)
+{
+    e->line_total += n;
+    if (e->line_cut) return;
+    if (n > e->line_max - e->line_len) {
+        e->line_cut = 1;
+        n = e->line_max - e->line_len;
+    }
+    if (!n) return;
+    if (e->line_len + n > e->line_cap) {
+        size_t cap = e->line_cap ? e->line_cap : 4096;
+        while (cap < e->line_len + n)
+            cap *= 2;
+        if (cap > e->line_max) cap = e->line_max;
+        char *grown = realloc(e->line, cap);
+        if (!grown) { /* out of memory: judge the line by what we have */
+            e->line_cut = 1;
+            return;
+        }
+        e->line = grown;
+        e->line_cap = cap;
+    }
+    memcpy(e->line + e->line_len, p, n);
+    e->line_len += n;
 }
 
 static void split_lines(exec_t *e, const char *p, size_t n)
@@ -127,28 +180,10 @@ static void split_lines(exec_t *e, const char *p, size_t n)
     while (n) {
         const char *nl = memchr(p, '\n', n);
         size_t take = nl ? (size_t)(nl - p) : n;
-        size_t room = EXEC_LINE_MAX - e->line_len;
-        if (take > room) {
-            /* Over the bound: keep what fits and treat the line as output. */
-            e->line_cut = 1;
-            take = room;
-        }
-        if (take) {
-            if (!e->line) e->line = malloc(EXEC_LINE_MAX);
-            memcpy(e->line + e->line_len, p, take);
-            e->line_len += take;
-        }
-        if (!nl) {
-            if (e->line_cut && e->line_len == EXEC_LINE_MAX) {
-                emit_line(e, e->line, e->line_len);
-                e->line_len = 0; /* the rest of this line is dropped until '\n' */
-            }
-            return;
-        }
-        emit_line(e, e->line ? e->line : "", e->line_len);
-        e->line_len = 0;
-        e->line_cut = 0;
-        n -= (size_t)(nl - p) + 1;
+        line_append(e, p, take);
+        if (!nl) return;
+        emit_line(e);
+        n -= take + 1;
         p = nl + 1;
     }
 }
@@ -159,8 +194,7 @@ static void on_read_out(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
     if (n > 0) split_lines(e, buf->base, (size_t)n);
     free(buf->base);
     if (n < 0) {
-        if (e->line_len) emit_line(e, e->line, e->line_len);
-        e->line_len = 0;
+        if (e->line_total) emit_line(e);
         uv_read_stop(s);
         e->out_eof = 1;
         maybe_done(e);
@@ -213,12 +247,15 @@ static void on_written(uv_write_t *w, int status)
 }
 
 int exec_start(exec_t **out, uv_loop_t *loop, char *const argv[], char *const env[],
-               const char *stdin_line, size_t len, const exec_cbs_t *cbs, void *arg)
+               const char *stdin_line, size_t len, size_t max_value, const exec_cbs_t *cbs,
+               void *arg)
 {
     exec_t *e = calloc(1, sizeof *e);
     if (!e) return UV_ENOMEM;
     e->cbs = *cbs;
     e->arg = arg;
+    e->max_value = max_value;
+    e->line_max = max_value + EXEC_LINE_ROOM;
     uv_pipe_init(loop, &e->in, 0);
     uv_pipe_init(loop, &e->out, 0);
     uv_pipe_init(loop, &e->err, 0);
@@ -248,16 +285,25 @@ int exec_start(exec_t **out, uv_loop_t *loop, char *const argv[], char *const en
         return rc;
     }
     e->stdin_copy = malloc(len + 1);
-    memcpy(e->stdin_copy, stdin_line, len);
-    e->stdin_copy[len] = '\n';
-    e->wbuf = uv_buf_init(e->stdin_copy, (unsigned)len + 1);
-    e->wreq.data = e;
-    if (uv_write(&e->wreq, (uv_stream_t *)&e->in, &e->wbuf, 1, on_written) < 0)
-        close_one(e, (uv_handle_t *)&e->in);
+    if (e->stdin_copy) {
+        memcpy(e->stdin_copy, stdin_line, len);
+        e->stdin_copy[len] = '\n';
+    }
+    e->wbuf = uv_buf_init(e->stdin_copy, e->stdin_copy ? (unsigned)len + 1 : 0);
     uv_read_start((uv_stream_t *)&e->out, on_alloc, on_read_out);
     uv_read_start((uv_stream_t *)&e->err, on_alloc, on_read_err);
     *out = e;
     return 0;
+}
+
+void exec_send_input(exec_t *e)
+{
+    if (e->input_sent || e->closing || e->exited) return;
+    e->input_sent = 1;
+    e->wreq.data = e;
+    /* Without its line (out of memory) the child sees end of file at once. */
+    if (!e->wbuf.len || uv_write(&e->wreq, (uv_stream_t *)&e->in, &e->wbuf, 1, on_written) < 0)
+        close_one(e, (uv_handle_t *)&e->in);
 }
 
 void exec_stop(exec_t *e, int64_t grace_ms)

@@ -2,13 +2,16 @@
  *
  * DESIGN: the child is spawned detached (setsid), so it leads its own
  * process group and a stop signals the whole group: SIGTERM, then SIGKILL
- * after the kill grace. It gets the job as one JSON line on stdin. Its stdout
- * is split into lines (at most EXEC_LINE_MAX bytes; longer lines are cut and
- * kept as output); protocol messages go to on_message, other lines to a
- * bounded output tail. stderr keeps its last EXEC_TAIL_MAX bytes. When the
- * child has exited, the group is killed (no stragglers) and once both pipes
- * are drained, every handle is closed and on_exit runs exactly once; the
- * exec_t is freed right after on_exit returns. */
+ * after the kill grace. It gets the job as one JSON line on stdin, written
+ * only when the caller says so (exec_send_input), so that the caller can
+ * first make the child's process group durable. Its stdout is split into
+ * lines of at most max_value + EXEC_LINE_ROOM bytes (a longer line is judged
+ * by its prefix and length, see hproto_parse_cut); protocol messages, invalid
+ * and refused lines go to on_message, other lines to a bounded output tail.
+ * Both tails (stdout's output lines, stderr) keep their last EXEC_TAIL_MAX
+ * bytes. When the child has exited, the group is killed (no stragglers) and
+ * once both pipes are drained, every handle is closed and on_exit runs
+ * exactly once; the exec_t is freed right after on_exit returns. */
 #ifndef JOBD_EXEC_H
 #define JOBD_EXEC_H
 
@@ -18,27 +21,47 @@
 
 #include "hproto.h"
 
-#define EXEC_LINE_MAX (1024 * 1024)
-#define EXEC_TAIL_MAX (64 * 1024)
+/* Room around a value on its line (its key, other keys), beyond max_value. */
+#define EXEC_LINE_ROOM 65536 /* 64 KiB */
+#define EXEC_TAIL_MAX 65536  /* 64 KiB */
 
 typedef struct exec exec_t;
 
+/* How the child ended and what it left: the tails are borrowed for the
+ * on_exit call (copy what you keep); the totals count every byte of output
+ * lines and of stderr, kept or not. */
 typedef struct {
-    /* A protocol message (progress, checkpoint, result, log, invalid). The
-     * message is borrowed for the call. */
-    void (*on_message)(void *arg, const hproto_msg_t *msg);
-    /* The child is gone. exit_status is its exit code (when term_signal is
-     * 0); the tails are borrowed for the call (copy what you keep). */
-    void (*on_exit)(void *arg, int64_t exit_status, int term_signal, const char *stderr_tail,
-                    size_t stderr_len, const char *output_tail, size_t output_len);
+    int64_t exit_status; /* its exit code, when term_signal is 0 */
+    int term_signal;
+    const char *stderr_tail;
+    size_t stderr_len;
+    uint64_t stderr_total;
+    const char *output_tail; /* stdout lines that were not messages */
+    size_t output_len;
+    uint64_t output_total;
+} exec_exit_t;
+
+typedef struct {
+    /* A stdout line that is not plain output: a message, an invalid line or
+     * a refused value (hproto.h). The message is lent for the call; the
+     * callee may take its text fields (setting them NULL). */
+    void (*on_message)(void *arg, hproto_msg_t *msg);
+    /* The child is gone and its pipes are drained. */
+    void (*on_exit)(void *arg, const exec_exit_t *x);
 } exec_cbs_t;
 
-/* Spawns argv[0] (execve, no shell) with env ("K=V", NULL-terminated),
- * writes stdin_line plus a newline to its stdin and closes it. On success
- * *out is the running exec (owned by the module until on_exit). On failure
- * returns a negative libuv error and no callback ever runs. */
+/* Spawns argv[0] (execve, no shell) with env ("K=V", NULL-terminated) and
+ * keeps a copy of stdin_line for exec_send_input. A checkpoint or result
+ * over max_value bytes is refused (hproto_parse). On success *out is the
+ * running exec (owned by the module until on_exit). On failure returns a
+ * negative libuv error and no callback ever runs. */
 int exec_start(exec_t **out, uv_loop_t *loop, char *const argv[], char *const env[],
-               const char *stdin_line, size_t len, const exec_cbs_t *cbs, void *arg);
+               const char *stdin_line, size_t len, size_t max_value, const exec_cbs_t *cbs,
+               void *arg);
+
+/* Writes the stdin line plus a newline to the child and closes its stdin.
+ * Only the first call does anything. */
+void exec_send_input(exec_t *e);
 
 /* Asks the child to stop: SIGTERM to its process group now, SIGKILL after
  * grace_ms if it is still there. Idempotent. */

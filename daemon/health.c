@@ -75,6 +75,9 @@ void health_metrics(void *arg, metrics_buf_t *b)
     metrics_hist_render(b, "jobd_job_duration_seconds", "Handler run time per attempt.",
                         &w->durations);
     counter(b, "jobd_checkpoints_total", "Checkpoints reported by handlers.", s->checkpoints);
+    counter(b, "jobd_handler_invalid_lines_total",
+            "Handler output lines that looked like protocol messages but were invalid.",
+            s->invalid_lines);
     counter(b, "jobd_lease_lost_total",
             "Leases lost: stale token on extend, checkpoint or outcome.", s->lease_lost);
     gauge(b, "jobd_redis_up", "1 when the Redis connection is ready.", rq_ready(&w->rq));

@@ -66,6 +66,9 @@ struct job {
     exec_t *exec;    /* exec handler while it runs */
     uv_work_t work;  /* built-in run off the loop */
     int work_rc;
+    /* Exec handler output of this attempt (reset at each start). */
+    int invalid_lines;      /* invalid protocol lines seen (the first is logged) */
+    int output_refused;     /* a result or checkpoint was refused: the attempt fails */
     json_t *resume;         /* checkpoint to resume from (new ref) or NULL */
     int journaled;          /* a row in the journal exists for it */
     int res_state;          /* resources: 0 none needed, 1 waiting, 2 held */

@@ -198,7 +198,15 @@ static void handler_ended(job_t *j, int ok, int stopped)
         break;
     case STOP_TIMEOUT:
         if (!ok) {
-            job_set_error(j, "timeout after %lld ms", (long long)(j->deadline_ms - j->started_ms));
+            /* Keep what the handler left: an exec handler's output tails. */
+            pthread_mutex_lock(&j->mu);
+            char *ctx = j->error;
+            j->error = NULL;
+            pthread_mutex_unlock(&j->mu);
+            job_set_error(j, "timeout after %lld ms%s%s",
+                          (long long)(j->deadline_ms - j->started_ms), ctx ? ": " : "",
+                          ctx ? ctx : "");
+            free(ctx);
             set_outcome(j, OUT_RETRY);
             return;
         }
@@ -219,58 +227,125 @@ static void handler_ended(job_t *j, int ok, int stopped)
 
 /* ---- exec handlers ---- */
 
-static void on_exec_message(void *arg, const hproto_msg_t *m)
+/* A handler's result or checkpoint jobd must refuse: the attempt fails
+ * with the reason (not "succeeded" without it), and the handler is stopped
+ * since nothing it reports from now on can count. */
+static void refuse_output(job_t *j, const char *why)
 {
-    job_t *j = arg;
-    switch (m->kind) {
-    case HPROTO_PROGRESS:
-        jobd_job_progress(j, m->progress);
-        break;
-    case HPROTO_CHECKPOINT: {
-        char *text = json_dumps(m->value, JSON_COMPACT | JSON_ENCODE_ANY);
-        if (text) {
-            job_store_checkpoint(j, text);
-            journal_checkpoint(j->w, j); /* committed by the next kick */
-            j->w->stats.checkpoints++;
-            kick(j->w);
-        }
-        break;
-    }
-    case HPROTO_RESULT:
-        jobd_job_set_result(j, json_incref(m->value));
-        break;
-    case HPROTO_LOG:
-        log_msg(LOG_INFO, &j->log, "handler: %s", json_string_value(m->value));
-        break;
-    case HPROTO_INVALID:
-        log_msg(LOG_WARN, &j->log, "handler wrote an invalid message: %s", m->err);
-        break;
-    case HPROTO_OUTPUT:
-        break;
-    }
+    if (j->output_refused) return;
+    j->output_refused = 1;
+    job_set_error(j, "%s", why);
+    log_msg(LOG_WARN, &j->log, "handler output refused: %s; failing the attempt", why);
+    if (j->exec) exec_stop(j->exec, j->w->cfg->kill_grace_ms);
 }
 
-static void on_exec_exit(void *arg, int64_t status, int sig, const char *err, size_t errlen,
-                         const char *out, size_t outlen)
+static void on_exec_message(void *arg, hproto_msg_t *m)
+{
+    job_t *j = arg;
+    worker_t *w = j->w;
+    if (m->kind == HPROTO_INVALID) {
+        /* Counted every time; told once per attempt, so a handler that
+         * writes a million bad lines cannot flood the log. */
+        w->stats.invalid_lines++;
+        if (j->invalid_lines++ == 0)
+            log_msg(LOG_WARN, &j->log,
+                    "handler wrote an invalid protocol line (%s); later ones of this attempt "
+                    "are only counted in jobd_handler_invalid_lines_total",
+                    m->err);
+        else
+            log_msg(LOG_DEBUG, &j->log, "handler wrote an invalid protocol line (%s)", m->err);
+        return;
+    }
+    if (m->kind == HPROTO_REFUSED) {
+        refuse_output(j, m->err);
+        return;
+    }
+    if (m->kind != HPROTO_MESSAGE || j->output_refused) return;
+    /* The protocol's order for a line with several keys. */
+    if (m->has & HPROTO_HAS_PROGRESS) jobd_job_progress(j, m->progress);
+    if (m->has & HPROTO_HAS_CHECKPOINT) {
+        job_store_checkpoint(j, m->checkpoint); /* steals the text */
+        m->checkpoint = NULL;
+        journal_checkpoint(w, j); /* committed by the next kick */
+        w->stats.checkpoints++;
+        kick(w);
+    }
+    if (m->has & HPROTO_HAS_RESULT) {
+        pthread_mutex_lock(&j->mu);
+        free(j->result);
+        j->result = m->result; /* the last one wins */
+        m->result = NULL;
+        pthread_mutex_unlock(&j->mu);
+    }
+    if (m->has & HPROTO_HAS_LOG) log_msg(LOG_INFO, &j->log, "handler: %s", m->log);
+}
+
+/* Appends one tail section to the error: its bytes with anything that is
+ * not UTF-8 (a tail may start inside a character) or is a NUL replaced by
+ * '?', so the error stays one valid string of known length. */
+static void error_section(char *out, size_t *len, const char *name, const char *tail, size_t n,
+                          uint64_t total)
+{
+    while (n && (tail[n - 1] == '\n' || tail[n - 1] == '\r'))
+        n--;
+    const char *nl = n < total ? memchr(tail, '\n', n < 256 ? n : 256) : NULL;
+    if (nl) { /* a cut tail starts on its first whole line */
+        n -= (size_t)(nl + 1 - tail);
+        tail = nl + 1;
+    }
+    if (!n) return;
+    if (n < total)
+        *len += (size_t)sprintf(out + *len, "\n--- %s: last %zu of %llu bytes ---\n", name, n,
+                                (unsigned long long)total);
+    else
+        *len += (size_t)sprintf(out + *len, "\n--- %s: %zu bytes ---\n", name, n);
+    for (size_t i = 0; i < n;) {
+        size_t ok = hproto_utf8_check(tail + i, n - i);
+        for (size_t k = 0; k < ok; k++)
+            out[(*len)++] = tail[i + k] ? tail[i + k] : '?';
+        i += ok;
+        if (i < n) {
+            out[(*len)++] = '?';
+            i++;
+        }
+    }
+    out[*len] = '\0';
+}
+
+static void on_exec_exit(void *arg, const exec_exit_t *x)
 {
     job_t *j = arg;
     j->exec = NULL;
-    /* Keep the end of stderr (or else of other output) with a failure. */
-    const char *tail = errlen ? err : out;
-    size_t tlen = errlen ? errlen : outlen;
-    if (tlen > 2048) {
-        tail += tlen - 2048;
-        tlen = 2048;
+    int ok = !j->output_refused && x->term_signal == 0 && x->exit_status == 0;
+    int stopped =
+        !j->output_refused && x->term_signal == 0 && x->exit_status == JOBD_HANDLER_STOPPED;
+    if (!ok && !stopped) {
+        /* The failure context (handler-protocol.md): a first line saying
+         * why, then the tail of stdout's output lines, then stderr's, last
+         * so that the error ends where a traceback ends. Bounded: two tails
+         * of EXEC_TAIL_MAX and two short headers. */
+        char head[256];
+        pthread_mutex_lock(&j->mu);
+        if (j->output_refused)
+            snprintf(head, sizeof head, "%s", j->error ? j->error : "handler output refused");
+        else if (x->term_signal)
+            snprintf(head, sizeof head, "handler killed by signal %d", x->term_signal);
+        else
+            snprintf(head, sizeof head, "handler exited with status %lld",
+                     (long long)x->exit_status);
+        pthread_mutex_unlock(&j->mu);
+        char *e = malloc(strlen(head) + x->output_len + x->stderr_len + 256);
+        if (e) {
+            size_t len = (size_t)sprintf(e, "%s", head);
+            error_section(e, &len, "stdout", x->output_tail, x->output_len, x->output_total);
+            error_section(e, &len, "stderr", x->stderr_tail, x->stderr_len, x->stderr_total);
+            job_set_error(j, "%s", e);
+            free(e);
+        } else {
+            job_set_error(j, "%s", head);
+        }
     }
-    while (tlen && (tail[tlen - 1] == '\n' || tail[tlen - 1] == '\r'))
-        tlen--;
-    if (sig)
-        job_set_error(j, "handler killed by signal %d%s%.*s", sig, tlen ? ": " : "", (int)tlen,
-                      tail);
-    else if (status != 0 && status != JOBD_HANDLER_STOPPED)
-        job_set_error(j, "handler exited with status %lld%s%.*s", (long long)status,
-                      tlen ? ": " : "", (int)tlen, tail);
-    handler_ended(j, sig == 0 && status == 0, sig == 0 && status == JOBD_HANDLER_STOPPED);
+    handler_ended(j, ok, stopped);
 }
 
 static char **child_env(worker_t *w, job_t *j)
@@ -308,10 +383,25 @@ static int start_exec(worker_t *w, job_t *j)
     json_decref(in);
     char **env = child_env(w, j);
     static const exec_cbs_t cbs = {on_exec_message, on_exec_exit};
-    int rc = exec_start(&j->exec, w->loop, j->handler->argv, env, line, strlen(line), &cbs, j);
+    j->invalid_lines = 0;
+    j->output_refused = 0;
+    int rc = exec_start(&j->exec, w->loop, j->handler->argv, env, line, strlen(line),
+                        (size_t)w->cfg->max_output_bytes, &cbs, j);
     free(line);
     free_strv(env);
-    return rc;
+    if (rc < 0) return rc;
+    /* Guarantee 5 from the first moment: the held row and the process group
+     * go into the journal now, and the child gets its input only after the
+     * kick's group commit made them durable (send_inputs). A jobd killed
+     * before that leaves a child that reads end of file and never runs the
+     * job; one killed after it is stopped by the next jobd (on_journal_row),
+     * which releases the lease at once. */
+    if (w->jn)
+        journal_job(w, j);
+    else
+        exec_send_input(j->exec);
+    kick(w);
+    return 0;
 }
 
 /* ---- built-in handlers ---- */
@@ -545,6 +635,27 @@ typedef struct {
     char (*tokens)[48];
 } report_t;
 
+#define ERROR_LOG_MAX 500 /* bytes of a long error's end in its log line */
+
+/* A long error (a failure's output tails) as its log line shows it: the
+ * first line, which says why, then "…" and the last ERROR_LOG_MAX bytes,
+ * where a traceback ends. buf holds ERROR_LOG_MAX + 256 bytes. */
+static const char *error_for_log(const char *e, char *buf)
+{
+    size_t n = strlen(e);
+    if (n <= ERROR_LOG_MAX + 200) return e;
+    size_t first = strcspn(e, "\n");
+    if (first > 160) first = 160;
+    const char *end = e + n - ERROR_LOG_MAX;
+    const char *nl = memchr(end, '\n', 120);
+    if (nl) /* start on a whole line if one starts soon */
+        end = nl + 1;
+    while ((*end & 0xc0) == 0x80) /* else on a whole UTF-8 character */
+        end++;
+    snprintf(buf, ERROR_LOG_MAX + 256, "%.*s\n\xe2\x80\xa6%s", (int)first, e, end);
+    return buf;
+}
+
 static const char *outcome_word(job_outcome_t o, long long res)
 {
     if (o == OUT_ACK) return "succeeded";
@@ -613,8 +724,10 @@ static void on_reported(rq_t *rq, redisReply *r, void *arg)
             }
             log_level_t lvl =
                 j->outcome == OUT_ACK || j->outcome == OUT_RELEASE ? LOG_INFO : LOG_WARN;
+            char ebuf[ERROR_LOG_MAX + 256];
             if (j->error && j->outcome != OUT_ACK)
-                log_msg(lvl, &j->log, "job %s: %s", outcome_word(j->outcome, res), j->error);
+                log_msg(lvl, &j->log, "job %s: %s", outcome_word(j->outcome, res),
+                        error_for_log(j->error, ebuf));
             else
                 log_msg(lvl, &j->log, "job %s", outcome_word(j->outcome, res));
         }
@@ -709,11 +822,19 @@ static void flush_outcomes(worker_t *w)
 
 /* ---- the kick: claim and report once the current callbacks are done ---- */
 
+/* Hands exec handlers started since the last commit their input. */
+static void send_inputs(worker_t *w)
+{
+    for (job_t *j = w->held; j; j = j->next)
+        if (j->exec) exec_send_input(j->exec); /* once per handler */
+}
+
 static void on_kick(uv_idle_t *h)
 {
     worker_t *w = h->data;
     uv_idle_stop(h);
     commit_journal(w); /* group commit: one per loop iteration at most */
+    send_inputs(w);    /* even if the commit failed: the job runs, as without a journal */
     if (w->flush_inflight == 0) flush_outcomes(w);
     claim_more(w);
     maybe_close(w);

@@ -43,6 +43,7 @@ typedef enum {
 typedef struct {
     long long claimed, succeeded, failed, retried, dead, canceled, released;
     long long lease_lost, stale_outcomes, checkpoints, claim_calls, ack_calls;
+    long long invalid_lines; /* handler stdout lines that looked like messages but were not */
 } worker_stats_t;
 
 typedef struct {

@@ -187,6 +187,66 @@ static void kv_json(const json_t *st, const char *key)
     free(s);
 }
 
+#define ERROR_LINES 20      /* last lines of a long error that status shows */
+#define ERROR_LINE_MAX 300  /* bytes of one line it shows (the line's end) */
+#define ERROR_TEXT_MAX 2000 /* bytes of a long error's end it shows at most */
+
+/* One line of an error, indented under the key; control characters become
+ * '?', and an overlong line shows its end. */
+static void error_line(const char *key, const char *s, size_t n)
+{
+    const char *ell = "";
+    if (n > ERROR_LINE_MAX) {
+        s += n - ERROR_LINE_MAX;
+        n = ERROR_LINE_MAX;
+        while (n && ((unsigned char)*s & 0xc0) == 0x80)
+            s++, n--;
+        ell = "\xe2\x80\xa6";
+    }
+    printf("%-16s %s", key, ell);
+    for (size_t i = 0; i < n; i++)
+        putchar((unsigned char)s[i] < 0x20 && s[i] != '\t' ? '?' : s[i]);
+    putchar('\n');
+}
+
+/* The error as people read it: its first line says why, and a failure's
+ * output tails end where a traceback ends, so a long error shows its first
+ * line, then its last lines; --json has all of it. */
+static void kv_error(const json_t *st)
+{
+    const char *e = json_string_value(json_object_get(st, "error"));
+    if (!e) {
+        kv_json(st, "error"); /* not a string: shown as JSON */
+        return;
+    }
+    size_t n = strlen(e);
+    while (n && e[n - 1] == '\n')
+        n--;
+    size_t first = strcspn(e, "\n");
+    if (first > n) first = n;
+    error_line("error", e, first);
+    if (first == n) return;
+    /* Where the shown end starts: at most ERROR_LINES lines and about
+     * ERROR_TEXT_MAX bytes back, never before the second line. */
+    size_t from = n, lines = 0;
+    while (from > first + 1 && lines < ERROR_LINES && n - from < ERROR_TEXT_MAX) {
+        from--;
+        if (e[from - 1] == '\n') lines++;
+    }
+    if (from > first + 1) {
+        char note[128];
+        snprintf(note, sizeof note,
+                 "\xe2\x80\xa6 (%zu bytes in all; the end follows; --json shows all)", strlen(e));
+        error_line("", note, strlen(note));
+    }
+    for (size_t p = from; p < n;) {
+        size_t len = strcspn(e + p, "\n");
+        if (p + len > n) len = n - p;
+        error_line("", e + p, len);
+        p += len + 1;
+    }
+}
+
 static void kv_opt(const json_t *st, const char *key)
 {
     const json_t *v = json_object_get(st, key);
@@ -228,7 +288,7 @@ void out_status_text(const json_t *st)
     kv_opt(st, "worker");
     kv_opt(st, "idempotency_key");
     kv_opt(st, "traceparent");
-    kv_json(st, "error");
+    kv_error(st);
     kv_json(st, "payload");
     kv_json(st, "checkpoint");
     kv_json(st, "result");

@@ -1,5 +1,5 @@
-/* Unit tests of jobd's pure parsers: config precedence (flag > env > file),
- * the handler protocol line parser, and the handlers file. No Redis. */
+/* Unit tests of jobd's pure parsers: config precedence (flag > env > file)
+ * and the handlers file (the handler protocol: test_hproto.c). No Redis. */
 #define _GNU_SOURCE
 #include <stdio.h>
 #include <stdlib.h>
@@ -7,7 +7,6 @@
 
 #include "config.h"
 #include "handlers.h"
-#include "hproto.h"
 #include "test.h"
 
 static void write_file(const char *path, const char *text)
@@ -152,41 +151,6 @@ TEST(config_worker_id_checked)
     ASSERT_EQ(load(&c, err, sizeof err, good), CONFIG_OK);
     ASSERT_STR_EQ(c.worker_id, "host-1.example:42");
     config_free(&c);
-}
-
-TEST(hproto_lines)
-{
-    hproto_msg_t m;
-    hproto_parse("{\"progress\": 0.42}", 18, &m);
-    ASSERT_EQ(m.kind, HPROTO_PROGRESS);
-    ASSERT_DBL_NEAR(m.progress, 0.42, 1e-9);
-    hproto_parse("{\"progress\": 7}", 15, &m);
-    ASSERT_DBL_NEAR(m.progress, 1.0, 1e-9); /* clamped */
-    const char *ck = "{\"checkpoint\": {\"offset\": 10}}";
-    hproto_parse(ck, strlen(ck), &m);
-    ASSERT_EQ(m.kind, HPROTO_CHECKPOINT);
-    ASSERT_EQ(json_integer_value(json_object_get(m.value, "offset")), 10);
-    hproto_clear(&m);
-    const char *res = "{\"result\": [1, 2]}";
-    hproto_parse(res, strlen(res), &m);
-    ASSERT_EQ(m.kind, HPROTO_RESULT);
-    ASSERT_EQ(json_array_size(m.value), 2);
-    hproto_clear(&m);
-    hproto_parse("{\"log\": \"hi\"}", 13, &m);
-    ASSERT_EQ(m.kind, HPROTO_LOG);
-    ASSERT_STR_EQ(json_string_value(m.value), "hi");
-    hproto_clear(&m);
-    hproto_parse("{\"progress\": \"half\"}", 20, &m);
-    ASSERT_EQ(m.kind, HPROTO_INVALID);
-    /* Everything else is output: text, other JSON, two keys, garbage. */
-    static const char *const other[] = {"plain text",     "{\"progress\":0.1,\"log\":\"x\"}",
-                                        "[1,2]",          "{\"other\": 1}",
-                                        "{\"progress\":", "\xff\xfe{"};
-    for (size_t i = 0; i < sizeof other / sizeof other[0]; i++) {
-        hproto_parse(other[i], strlen(other[i]), &m);
-        ASSERT_EQ(m.kind, HPROTO_OUTPUT);
-        hproto_clear(&m);
-    }
 }
 
 TEST(handlers_file_checks)
