@@ -60,6 +60,12 @@ void config_usage(void)
            "      [--retry-base SECONDS] [--retry-cap SECONDS] [--redis-password-file F]\n\n"
            "Every flag has a variable (--concurrency: JOBD_CONCURRENCY, ...) and a key in the\n"
            "JSON config file (concurrency); a flag beats the environment, which beats the file.\n"
+           "Redis URL (default redis://127.0.0.1:6379/0):\n"
+           "  redis://[USER[:PASSWORD]@]HOST[:PORT][/DB]\n"
+           "  unix://[USER[:PASSWORD]@]/path.sock[?db=N]\n"
+           "  USER is a Redis ACL user (none: the default user). --redis-password-file F\n"
+           "  (JOBD_REDIS_PASSWORD_FILE) supplies the password of the URL's user, its first\n"
+           "  line; a password in the URL wins. Neither is ever logged.\n"
            "Durations take a number of seconds or 250ms, 30s, 5m, 2h.\n"
            "Exit status: 0 clean exit, 64 usage error, 78 configuration error.\n");
 }
