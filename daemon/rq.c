@@ -293,7 +293,7 @@ static void on_handshake(redisAsyncContext *ac, void *reply, void *priv)
     rq_conn_t *c = ac->data;
     redisReply *r = reply;
     const char *what = priv;
-    if (!r) return; /* connection lost: on_disconnect handles it */
+    if (!r || !c) return; /* connection lost: on_disconnect handles it */
     if (r->type == REDIS_REPLY_ERROR) {
         handshake_failed(c, what, r);
         return;
@@ -306,7 +306,7 @@ static void on_schema(redisAsyncContext *ac, void *reply, void *priv)
     (void)priv;
     rq_conn_t *c = ac->data;
     redisReply *r = reply;
-    if (!r) return;
+    if (!r || !c) return;
     if (r->type == REDIS_REPLY_ERROR) {
         handshake_failed(c, "schema check", r);
         return;
@@ -326,7 +326,7 @@ static void on_script_loaded(redisAsyncContext *ac, void *reply, void *priv)
 {
     rq_conn_t *c = ac->data;
     redisReply *r = reply;
-    if (!r) return;
+    if (!r || !c) return;
     proto_script_t s = (proto_script_t)(intptr_t)priv;
     if (r->type != REDIS_REPLY_STRING) {
         handshake_failed(c, "SCRIPT LOAD", r);
@@ -341,7 +341,7 @@ static void on_sub_message(redisAsyncContext *ac, void *reply, void *priv)
     (void)priv;
     rq_conn_t *c = ac->data;
     redisReply *r = reply;
-    if (!r || r->type != REDIS_REPLY_ARRAY || r->elements != 3) return;
+    if (!r || !c || r->type != REDIS_REPLY_ARRAY || r->elements != 3) return;
     if (strcmp(r->element[0]->str, "message") == 0 && c->rq->on_message)
         c->rq->on_message(c->rq, r->element[1]->str, r->element[2]->str, c->rq->arg);
     else if (strcmp(r->element[0]->str, "subscribe") == 0 && ++c->subscribed == c->rq->nchannels &&
@@ -558,7 +558,17 @@ void rq_close(rq_t *rq, void (*on_closed)(rq_t *rq))
         rq_conn_t *c = conns[i];
         uv_timer_stop(&c->retry);
         uv_close((uv_handle_t *)&c->retry, on_timer_closed);
-        if (c->ac) {
+        if (c->ac && !c->ready) {
+            /* Still connecting or in the handshake: no caller's command is
+             * in flight (they wait for READY), and a server that does not
+             * answer would keep a clean disconnect waiting forever. Freed
+             * with data cleared, no callback of ours acts on it (inside a
+             * hiredis callback, hiredis defers the free until it returns). */
+            redisAsyncContext *ac = c->ac;
+            ac->data = NULL;
+            c->ac = NULL;
+            redisAsyncFree(ac);
+        } else if (c->ac) {
             rq->pending_closes++;
             /* The command connection waits for pending replies (acks in
              * flight); pub/sub has none worth waiting for. */
