@@ -82,8 +82,12 @@ static void copy_loggable(char *dst, size_t cap, const char *src)
 {
     size_t o = 0;
     for (; src && *src && o + 1 < cap; src++) {
-        unsigned char ch = (unsigned char)*src;
-        dst[o++] = ch == '"' || ch == '\\' ? '\'' : ch < 0x20 || ch > 0x7e ? ' ' : (char)ch;
+        char ch = *src;
+        if (ch == '"' || ch == '\\')
+            ch = '\''; /* no JSON escape needed */
+        else if (ch < 0x20 || ch > 0x7e)
+            ch = ' '; /* control characters and bytes beyond ASCII */
+        dst[o++] = ch;
     }
     dst[o] = '\0';
 }
