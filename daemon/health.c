@@ -40,7 +40,11 @@ void health_not_ready(void *arg, metrics_buf_t *b)
     worker_t *w = arg;
     const char *sep = "";
     if (!rq_ready(&w->rq)) {
-        metrics_printf(b, "\"redis unreachable\"");
+        /* Why, in rq's words: "redis unreachable: connection refused
+         * (attempt 7, next try in 3.2 s)" (JSON-safe). */
+        char why[512];
+        rq_why_down(&w->rq, why, sizeof why);
+        metrics_printf(b, "\"%s\"", why);
         sep = ",";
     }
     if (!w->jn) {

@@ -14,6 +14,11 @@
 
 #define BACKOFF_BASE_MS 100
 #define BACKOFF_CAP_MS 5000
+/* An attempt not READY by then is dropped and retried (a black-holed
+ * address would otherwise wait for the kernel's connect timeout). */
+#define HANDSHAKE_TIMEOUT_MS 10000
+/* At the backoff's cap, a failure that goes on is logged once a minute. */
+#define LOG_EVERY_MS 60000
 
 typedef struct {
     rq_t *rq;
@@ -55,17 +60,157 @@ static void on_retry(uv_timer_t *t)
     connect_conn(t->data);
 }
 
-static void schedule_reconnect(rq_conn_t *c)
+int64_t rq_backoff_ms(int n)
 {
-    if (c->rq->closing) return;
     int64_t d = BACKOFF_BASE_MS;
-    for (int i = 0; i < c->attempts && d < BACKOFF_CAP_MS; i++)
+    for (int i = 1; i < n && d < BACKOFF_CAP_MS; i++)
         d *= 2;
-    if (d > BACKOFF_CAP_MS) d = BACKOFF_CAP_MS;
+    return d < BACKOFF_CAP_MS ? d : BACKOFF_CAP_MS;
+}
+
+int rq_log_due(int n, redis_fail_t why, redis_fail_t logged_why, uint64_t now_ms,
+               uint64_t logged_ms)
+{
+    if (n <= 1 || why != logged_why) return 1;
+    if (why == REDIS_FAIL_LOADING) return 0; /* said once; waiting is normal */
+    if (rq_backoff_ms(n) != rq_backoff_ms(n - 1)) return 1;
+    return now_ms - logged_ms >= LOG_EVERY_MS;
+}
+
+/* Copies what a socket or Redis said into dst, one line, JSON-safe: it
+ * lands in log lines and in /health/ready's JSON as it is. */
+static void copy_loggable(char *dst, size_t cap, const char *src)
+{
+    size_t o = 0;
+    for (; src && *src && o + 1 < cap; src++) {
+        char ch = *src;
+        if (ch == '"' || ch == '\\')
+            ch = '\''; /* no JSON escape needed */
+        else if (ch < 0x20 || ch > 0x7e)
+            ch = ' '; /* control characters and bytes beyond ASCII */
+        dst[o++] = ch;
+    }
+    dst[o] = '\0';
+}
+
+/* Notes why this attempt failed. The first reason wins: a refused AUTH is
+ * followed by NOAUTH for everything queued behind it. */
+static void note_failure(rq_conn_t *c, redis_fail_t why, const char *what, const char *said)
+{
+    if (c->failed) return;
+    c->failed = 1;
+    c->why = why;
+    char text[sizeof c->detail];
+    snprintf(text, sizeof text, "%s%s%s", what ? what : "", what ? ": " : "", said ? said : "");
+    copy_loggable(c->detail, sizeof c->detail, text);
+}
+
+/* The reason of c's last failure in words: "connection refused", "auth
+ * failed: WRONGPASS ...". */
+static void reason(const rq_conn_t *c, char *out, size_t len)
+{
+    switch (c->why) {
+    case REDIS_FAIL_NONE:
+    case REDIS_FAIL_REFUSED:
+    case REDIS_FAIL_LOADING:
+        snprintf(out, len, "%s", redis_fail_phrase(c->why));
+        break;
+    case REDIS_FAIL_AUTH:
+    case REDIS_FAIL_NOPERM:
+        snprintf(out, len, "%s: %s", redis_fail_phrase(c->why), c->detail);
+        break;
+    case REDIS_FAIL_TIMEOUT:
+    case REDIS_FAIL_LOST:
+        snprintf(out, len, "%s (%s)", redis_fail_phrase(c->why), c->detail);
+        break;
+    case REDIS_FAIL_UNREACHABLE:
+    case REDIS_FAIL_OTHER:
+        snprintf(out, len, "%s", c->detail);
+        break;
+    }
+}
+
+/* One log line for a failed attempt, in the words of its kind. */
+static void log_failure(rq_conn_t *c, int64_t delay)
+{
+    rq_t *rq = c->rq;
+    char why[256], when[64];
+    reason(c, why, sizeof why);
+    snprintf(when, sizeof when, "attempt %d, next try in %.1f s", c->attempts,
+             (double)delay / 1000.0);
+    const char *conn = c->is_sub ? "pub/sub" : "command";
+    switch (c->why) {
+    case REDIS_FAIL_LOADING:
+        log_info("Redis at %s is loading its data set; waiting for it (%s connection, %s)",
+                 rq->where, conn, when);
+        break;
+    case REDIS_FAIL_LOST:
+        log_warn("Redis %s connection lost (%s); reconnecting (%s)", conn, c->detail, when);
+        break;
+    case REDIS_FAIL_AUTH:
+    case REDIS_FAIL_NOPERM:
+    case REDIS_FAIL_OTHER:
+        log_error("Redis at %s: %s (%s connection, %s)", rq->where, why, conn, when);
+        break;
+    default:
+        log_warn("Redis unreachable at %s: %s (%s connection, %s)", rq->where, why, conn, when);
+        break;
+    }
+}
+
+/* The one place a failed attempt ends: counts it, logs it when the policy
+ * says so (rq_log_due) and arms the next attempt after the jittered
+ * backoff. Every failure path calls this exactly once per attempt. */
+static void retry_later(rq_conn_t *c)
+{
+    rq_t *rq = c->rq;
+    c->ready = 0;
+    c->ac = NULL;
+    if (rq->closing) return;
+    if (!c->failed) note_failure(c, REDIS_FAIL_LOST, NULL, "closed");
+    c->failed = 0;
+    c->attempts++;
+    int64_t d = rq_backoff_ms(c->attempts);
     /* Jitter to half..full so a fleet does not reconnect in lockstep. */
     d = d / 2 + (int64_t)(random() % (d / 2 + 1));
-    c->attempts++;
+    uint64_t now = uv_now(rq->loop);
+    c->retry_at = now + (uint64_t)d;
+    /* While the command connection is down its lines tell the story; the
+     * pub/sub connection speaks up only when it fails alone. */
+    int quiet = c->is_sub && !rq->cmd.ready;
+    if (c->attempts == 1) c->logged_why = REDIS_FAIL_NONE;
+    if (!quiet && rq_log_due(c->attempts, c->why, c->logged_why, now, c->logged_at)) {
+        log_failure(c, d);
+        c->logged_why = c->why;
+        c->logged_at = now;
+    } else {
+        char why[256];
+        reason(c, why, sizeof why);
+        log_debug("Redis %s connection: %s (attempt %d)", c->is_sub ? "pub/sub" : "command", why,
+                  c->attempts);
+    }
     uv_timer_start(&c->retry, on_retry, (uint64_t)d, 0);
+}
+
+void rq_why_down(const rq_t *rq, char *out, size_t len)
+{
+    const rq_conn_t *c = &rq->cmd;
+    char why[256];
+    reason(c, why, sizeof why);
+    int reachable = c->why == REDIS_FAIL_AUTH || c->why == REDIS_FAIL_NOPERM ||
+                    c->why == REDIS_FAIL_LOADING || c->why == REDIS_FAIL_OTHER ||
+                    c->why == REDIS_FAIL_NONE;
+    const char *head = reachable ? "redis not ready" : "redis unreachable";
+    if (c->attempts == 0) {
+        snprintf(out, len, "%s: %s", head, why);
+        return;
+    }
+    uint64_t now = uv_now(rq->loop);
+    if (c->retry_at > now)
+        snprintf(out, len, "%s: %s (attempt %d, next try in %.1f s)", head, why, c->attempts,
+                 (double)(c->retry_at - now) / 1000.0);
+    else
+        snprintf(out, len, "%s: %s (attempt %d, trying again now)", head, why, c->attempts);
 }
 
 static void set_down(rq_conn_t *c)
@@ -80,42 +225,68 @@ static void on_disconnect(const redisAsyncContext *ac, int status)
 {
     rq_conn_t *c = ac->data;
     if (!c) return;
-    if (!c->rq->closing)
-        log_warn("Redis %s connection lost (%s); reconnecting", c->is_sub ? "pub/sub" : "command",
-                 status == REDIS_OK ? "closed" : ac->errstr);
+    /* A handshake failure noted its own reason before disconnecting. */
+    if (!c->failed)
+        note_failure(c, REDIS_FAIL_LOST, NULL, status == REDIS_OK ? "closed" : ac->errstr);
     set_down(c);
-    schedule_reconnect(c);
+    retry_later(c);
     if (c->rq->closing && --c->rq->pending_closes == 0 && c->rq->on_closed) c->rq->on_closed(c->rq);
 }
+
+static void handshake_step_done(rq_conn_t *c);
 
 static void on_connect(const redisAsyncContext *ac, int status)
 {
     rq_conn_t *c = ac->data;
-    if (status != REDIS_OK) {
-        if (c->attempts <= 1 || c->attempts % 10 == 0)
-            log_warn("Redis unreachable at %s: %s (attempt %d)", c->rq->where, ac->errstr,
-                     c->attempts);
-        /* hiredis frees ac after this callback. */
-        c->ac = NULL;
-        c->ready = 0;
-        schedule_reconnect(c);
-        if (c->rq->closing && --c->rq->pending_closes == 0 && c->rq->on_closed)
-            c->rq->on_closed(c->rq);
+    if (!c) return;
+    if (status == REDIS_OK) {
+        handshake_step_done(c); /* connected: one step of the handshake */
+        return;
     }
+    /* hiredis frees ac after this callback; no on_disconnect follows. */
+    note_failure(c, redis_fail_of_connect(ac->errstr), NULL, ac->errstr);
+    retry_later(c);
+    if (c->rq->closing && --c->rq->pending_closes == 0 && c->rq->on_closed) c->rq->on_closed(c->rq);
 }
 
-/* Fails the handshake: drop the connection and try again later. */
+/* No READY within the handshake timeout (a black-holed address, a Redis
+ * that stopped answering): drop the attempt and try again later. */
+static void on_handshake_timeout(uv_timer_t *t)
+{
+    rq_conn_t *c = t->data;
+    redisAsyncContext *ac = c->ac;
+    if (!ac || c->ready) return;
+    note_failure(c, REDIS_FAIL_TIMEOUT, NULL, "no answer within the handshake timeout");
+    /* Free it here (no callback of ours is running): pending commands get
+     * NULL replies, which the handshake callbacks ignore, and with data
+     * cleared on_disconnect leaves the retry to us. */
+    ac->data = NULL;
+    redisAsyncFree(ac);
+    retry_later(c);
+}
+
+/* Fails the handshake: note why (the first failure only; a disconnect is
+ * already under way after it), drop the connection and try again later
+ * (on_disconnect). */
 static void handshake_failed(rq_conn_t *c, const char *what, redisReply *r)
 {
-    log_error("Redis at %s: %s failed: %s", c->rq->where, what, r ? r->str : "connection lost");
+    if (c->failed) return;
+    redis_fail_t why =
+        r && r->type == REDIS_REPLY_ERROR ? redis_fail_of_reply(r->str) : REDIS_FAIL_OTHER;
+    /* Which step met NOAUTH or LOADING says nothing more; for any other
+     * error it does. */
+    note_failure(c, why, why == REDIS_FAIL_OTHER ? what : NULL,
+                 r && r->str ? r->str : "unexpected reply");
     if (c->ac) redisAsyncDisconnect(c->ac);
 }
 
 static void handshake_step_done(rq_conn_t *c)
 {
     if (--c->handshake_pending > 0) return;
+    uv_timer_stop(&c->retry); /* the handshake's deadline */
     c->ready = 1;
     c->attempts = 0;
+    c->why = REDIS_FAIL_NONE;
     if (!c->is_sub) {
         log_info("Redis ready at %s", c->rq->where);
         if (c->rq->on_state) c->rq->on_state(c->rq, RQ_READY, c->rq->arg);
@@ -127,7 +298,7 @@ static void on_handshake(redisAsyncContext *ac, void *reply, void *priv)
     rq_conn_t *c = ac->data;
     redisReply *r = reply;
     const char *what = priv;
-    if (!r) return; /* connection lost: on_disconnect handles it */
+    if (!r || !c) return; /* connection lost: on_disconnect handles it */
     if (r->type == REDIS_REPLY_ERROR) {
         handshake_failed(c, what, r);
         return;
@@ -140,7 +311,7 @@ static void on_schema(redisAsyncContext *ac, void *reply, void *priv)
     (void)priv;
     rq_conn_t *c = ac->data;
     redisReply *r = reply;
-    if (!r) return;
+    if (!r || !c) return;
     if (r->type == REDIS_REPLY_ERROR) {
         handshake_failed(c, "schema check", r);
         return;
@@ -149,6 +320,7 @@ static void on_schema(redisAsyncContext *ac, void *reply, void *priv)
         log_error("Redis at %s: key %s:schema holds jobd layout version %s, but this build "
                   "speaks version %d; refusing to touch it (use another prefix or upgrade)",
                   c->rq->where, c->rq->prefix, r->str, JOBD_REDIS_SCHEMA);
+        uv_timer_stop(&c->retry); /* no handshake deadline: this is the end */
         if (c->rq->on_state) c->rq->on_state(c->rq, RQ_FATAL, c->rq->arg);
         return;
     }
@@ -159,7 +331,7 @@ static void on_script_loaded(redisAsyncContext *ac, void *reply, void *priv)
 {
     rq_conn_t *c = ac->data;
     redisReply *r = reply;
-    if (!r) return;
+    if (!r || !c) return;
     proto_script_t s = (proto_script_t)(intptr_t)priv;
     if (r->type != REDIS_REPLY_STRING) {
         handshake_failed(c, "SCRIPT LOAD", r);
@@ -174,7 +346,7 @@ static void on_sub_message(redisAsyncContext *ac, void *reply, void *priv)
     (void)priv;
     rq_conn_t *c = ac->data;
     redisReply *r = reply;
-    if (!r || r->type != REDIS_REPLY_ARRAY || r->elements != 3) return;
+    if (!r || !c || r->type != REDIS_REPLY_ARRAY || r->elements != 3) return;
     if (strcmp(r->element[0]->str, "message") == 0 && c->rq->on_message)
         c->rq->on_message(c->rq, r->element[1]->str, r->element[2]->str, c->rq->arg);
     else if (strcmp(r->element[0]->str, "subscribe") == 0 && ++c->subscribed == c->rq->nchannels &&
@@ -190,8 +362,12 @@ static void send_subscribe(rq_conn_t *c, const char *channel)
 static void handshake(rq_conn_t *c)
 {
     rq_t *rq = c->rq;
-    c->handshake_pending = 1; /* released at the end, once all are queued */
-    if (rq->url.password[0]) {
+    /* Released at the end, once all are queued, and when connected. */
+    c->handshake_pending = 2;
+    /* An ACL user authenticates with its password (from the URL or the
+     * password file; empty for a nopass user); the default user with the
+     * password alone. */
+    if (rq->url.user[0] || rq->url.password[0]) {
         c->handshake_pending++;
         if (rq->url.user[0])
             redisAsyncCommand(c->ac, on_handshake, "AUTH", "AUTH %s %s", rq->url.user,
@@ -229,12 +405,12 @@ static void connect_conn(rq_conn_t *c)
     if (rq->closing) return;
     redisAsyncContext *ac = rq->url.is_unix ? redisAsyncConnectUnix(rq->url.path)
                                             : redisAsyncConnect(rq->url.host, rq->url.port);
+    c->failed = 0;
     if (!ac || ac->err) {
-        if (c->attempts <= 1 || c->attempts % 10 == 0)
-            log_warn("Redis unreachable at %s: %s (attempt %d)", rq->where,
-                     ac ? ac->errstr : "out of memory", c->attempts + 1);
+        note_failure(c, ac ? redis_fail_of_connect(ac->errstr) : REDIS_FAIL_OTHER, NULL,
+                     ac ? ac->errstr : "out of memory");
         if (ac) redisAsyncFree(ac);
-        schedule_reconnect(c);
+        retry_later(c);
         return;
     }
     /* hiredis 0.14 opens its socket without SOCK_CLOEXEC: a handler must
@@ -243,14 +419,14 @@ static void connect_conn(rq_conn_t *c)
     ac->data = c;
     c->ac = ac;
     if (rq_uv_attach(ac, rq->loop) < 0) {
-        log_error("Redis: cannot watch the connection's socket");
+        note_failure(c, REDIS_FAIL_OTHER, NULL, "cannot watch the connection's socket");
         redisAsyncFree(ac); /* not connected yet: no callback runs */
-        c->ac = NULL;
-        schedule_reconnect(c);
+        retry_later(c);
         return;
     }
     redisAsyncSetConnectCallback(ac, on_connect);
     redisAsyncSetDisconnectCallback(ac, on_disconnect);
+    uv_timer_start(&c->retry, on_handshake_timeout, HANDSHAKE_TIMEOUT_MS, 0);
     handshake(c);
 }
 
@@ -390,7 +566,17 @@ void rq_close(rq_t *rq, void (*on_closed)(rq_t *rq))
         rq_conn_t *c = conns[i];
         uv_timer_stop(&c->retry);
         uv_close((uv_handle_t *)&c->retry, on_timer_closed);
-        if (c->ac) {
+        if (c->ac && !c->ready) {
+            /* Still connecting or in the handshake: no caller's command is
+             * in flight (they wait for READY), and a server that does not
+             * answer would keep a clean disconnect waiting forever. Freed
+             * with data cleared, no callback of ours acts on it (inside a
+             * hiredis callback, hiredis defers the free until it returns). */
+            redisAsyncContext *ac = c->ac;
+            ac->data = NULL;
+            c->ac = NULL;
+            redisAsyncFree(ac);
+        } else if (c->ac) {
             rq->pending_closes++;
             /* The command connection waits for pending replies (acks in
              * flight); pub/sub has none worth waiting for. */

@@ -9,7 +9,17 @@
  * once rq_ready again; on_state tells when), and rq reconnects after
  * min(cap, base * 2^n) ms, jittered to half..full, so a fleet of workers does
  * not reconnect in lockstep. Subscribed channels are re-subscribed on every
- * reconnect. A foreign layout version is fatal (on_state with RQ_FATAL). */
+ * reconnect. A foreign layout version is fatal (on_state with RQ_FATAL).
+ *
+ * Every way an attempt can fail goes through the same backoff, n counting
+ * the failures in a row since the last READY: connect refused or failing,
+ * no READY within the handshake timeout, credentials refused (NOAUTH,
+ * WRONGPASS), Redis LOADING its data set, any other handshake error, and a
+ * lost connection. The command connection logs the first failure and then
+ * one line per backoff step, and once a minute at the cap, saying why (a
+ * LOADING Redis is logged once, at info level: it is waited for, not an
+ * error); the pub/sub connection logs only while the command connection is
+ * up. rq_why_down gives /health/ready the same reason. */
 #ifndef JOBD_RQ_H
 #define JOBD_RQ_H
 
@@ -17,6 +27,7 @@
 #include <uv.h>
 
 #include "proto.h"
+#include "redis_fail.h"
 #include "redis_url.h"
 
 typedef enum {
@@ -45,9 +56,15 @@ typedef struct {
     redisAsyncContext *ac;
     int ready;
     int handshake_pending;
-    int subscribed; /* subscribe confirmations seen since connecting */
-    uv_timer_t retry;
-    int attempts;
+    int subscribed;          /* subscribe confirmations seen since connecting */
+    uv_timer_t retry;        /* the next attempt, or the handshake's deadline */
+    int attempts;            /* failed attempts in a row since the last READY */
+    int failed;              /* this attempt's failure is noted; its disconnect is ours */
+    redis_fail_t why;        /* why the last attempt failed (NONE: none yet) */
+    char detail[160];        /* what the socket or Redis said (loggable, JSON-safe) */
+    uint64_t retry_at;       /* uv_now() of the next attempt */
+    redis_fail_t logged_why; /* the last failure logged in this run */
+    uint64_t logged_at;
 } rq_conn_t;
 
 struct rq {
@@ -89,6 +106,23 @@ int rq_script_keys(rq_t *rq, proto_script_t s, int nkeys, const char *const keys
 /* Runs one plain command (argv copied). Same callback rules. */
 int rq_command(rq_t *rq, int argc, const char **argv, const size_t *lens, rq_reply_cb cb,
                void *arg);
+
+/* Writes why the command connection is not ready into out, as one line
+ * for /health/ready: "redis unreachable: connection refused (attempt 7,
+ * next try in 3.2 s)", "redis not ready: auth failed: WRONGPASS ...".
+ * JSON-safe (no quote, backslash or control character). */
+void rq_why_down(const rq_t *rq, char *out, size_t len);
+
+/* The backoff before the attempt after the n-th failure in a row (n >= 1),
+ * before jitter: min(cap, base * 2^(n-1)) ms. Pure. */
+int64_t rq_backoff_ms(int n);
+/* Whether the n-th failure in a row, of kind why, gets a log line, given
+ * the kind and time (ms) of the last line logged in this run of failures
+ * (logged_why REDIS_FAIL_NONE: none yet): yes for the first failure, a new
+ * kind, and each backoff step; at the cap once a minute; LOADING only once.
+ * Pure. */
+int rq_log_due(int n, redis_fail_t why, redis_fail_t logged_why, uint64_t now_ms,
+               uint64_t logged_ms);
 
 /* Disconnects after pending replies arrive, closes the timers; on_closed
  * runs when every handle is closed. */

@@ -29,16 +29,19 @@ static void print_usage(FILE *f)
         fprintf(f, "  %-9s %s\n", commands[i]->name, commands[i]->summary);
     fprintf(f, "\n"
                "Global options (before or after the command):\n"
-               "  --redis URL   redis://[:password@]host[:port][/db] or unix:///path.sock\n"
-               "                (env JOBD_REDIS_URL; default redis://127.0.0.1:6379/0;\n"
-               "                a password may come from the file $JOBD_REDIS_PASSWORD_FILE)\n"
+               "  --redis URL   redis://[USER[:PASSWORD]@]HOST[:PORT][/DB] or\n"
+               "                unix://[USER[:PASSWORD]@]/path.sock[?db=N]\n"
+               "                (env JOBD_REDIS_URL; default redis://127.0.0.1:6379/0).\n"
+               "                USER is a Redis ACL user (none: the default user); the\n"
+               "                file named by $JOBD_REDIS_PASSWORD_FILE supplies the password\n"
+               "                of the URL's user (its first line; one in the URL wins)\n"
                "  --prefix P    key prefix (env JOBD_PREFIX; default \"jobd\")\n"
                "  -h, --help    show help (`jobctl COMMAND --help` for a command)\n"
                "  --version     show the version\n"
                "\n"
                "Exit status: 0 ok; 1 a waited-for job ended dead or canceled (or the\n"
                "operation was refused); 2 usage error; 3 no such job; 4 wait timed out;\n"
-               "69 Redis unreachable.\n");
+               "69 Redis unreachable or refused the credentials (NOAUTH, WRONGPASS).\n");
 }
 
 static void print_version(void)

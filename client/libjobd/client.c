@@ -15,6 +15,7 @@
 #include "envelope.h"
 #include "keys.h"
 #include "proto.h"
+#include "redis_fail.h"
 
 __attribute__((format(printf, 3, 4))) int client_err(jobd_client_t *c, int code, const char *fmt,
                                                      ...)
@@ -54,6 +55,29 @@ static int reply_error(jobd_client_t *c, redisContext *rc, redisReply *r, const 
     return code;
 }
 
+/* reply_error for the commands that set a connection up: a reply that says
+ * Redis refused the credentials (NOAUTH, WRONGPASS, ERR ... AUTH), lacks a
+ * permission or is still loading its data is JOBD_ECONN (jobctl: exit 69,
+ * "Redis unreachable or refused the credentials"), not a failed command. */
+static int setup_error(jobd_client_t *c, redisContext *rc, redisReply *r, const char *what)
+{
+    redis_fail_t k =
+        r && r->type == REDIS_REPLY_ERROR ? redis_fail_of_reply(r->str) : REDIS_FAIL_OTHER;
+    if (k == REDIS_FAIL_AUTH || k == REDIS_FAIL_NOPERM) {
+        /* The reply names neither the password nor the URL's secret. */
+        char where[600];
+        redis_url_describe(&c->url, where, sizeof where);
+        client_err(c, JOBD_ECONN,
+                   "Redis at %s refused the credentials (%s): %.*s (the password comes from the "
+                   "URL or the file named by JOBD_REDIS_PASSWORD_FILE)",
+                   where, what, (int)r->len, r->str);
+        freeReplyObject(r);
+        return JOBD_ECONN;
+    }
+    int code = reply_error(c, rc, r, what);
+    return redis_fail_is_unavailable(k) ? JOBD_ECONN : code;
+}
+
 int client_connect(jobd_client_t *c, redisContext **out)
 {
     struct timeval tv = {c->timeout_ms / 1000, (c->timeout_ms % 1000) * 1000};
@@ -73,12 +97,15 @@ int client_connect(jobd_client_t *c, redisContext **out)
     if (fl >= 0) fcntl(rc->fd, F_SETFD, fl | FD_CLOEXEC);
     redisSetTimeout(rc, tv);
     redisReply *r;
-    if (c->url.password[0]) {
+    /* An ACL user authenticates with its password (from the URL or the
+     * password file; empty for a nopass user); the default user with the
+     * password alone. */
+    if (c->url.user[0] || c->url.password[0]) {
         r = c->url.user[0] ? redisCommand(rc, "AUTH %s %s", c->url.user, c->url.password)
                            : redisCommand(rc, "AUTH %s", c->url.password);
         if (!r || r->type == REDIS_REPLY_ERROR) {
-            int code = reply_error(c, rc, r, "AUTH");
-            if (code == JOBD_EREDIS) code = JOBD_ECONN;
+            int code = setup_error(c, rc, r, "AUTH");
+            if (code == JOBD_EREDIS) code = JOBD_ECONN; /* refused, whatever the words */
             redisFree(rc);
             return code;
         }
@@ -87,7 +114,7 @@ int client_connect(jobd_client_t *c, redisContext **out)
     if (c->url.db) {
         r = redisCommand(rc, "SELECT %d", c->url.db);
         if (!r || r->type == REDIS_REPLY_ERROR) {
-            int code = reply_error(c, rc, r, "SELECT");
+            int code = setup_error(c, rc, r, "SELECT");
             redisFree(rc);
             return code;
         }
@@ -107,10 +134,10 @@ static int check_schema(jobd_client_t *c)
     redisAppendCommand(c->rc, "GET %s", key);
     redisReply *r = NULL;
     if (redisGetReply(c->rc, (void **)&r) != REDIS_OK) r = NULL;
-    if (!r || r->type == REDIS_REPLY_ERROR) return reply_error(c, c->rc, r, "schema check");
+    if (!r || r->type == REDIS_REPLY_ERROR) return setup_error(c, c->rc, r, "schema check");
     freeReplyObject(r);
     if (redisGetReply(c->rc, (void **)&r) != REDIS_OK) r = NULL;
-    if (!r || r->type == REDIS_REPLY_ERROR) return reply_error(c, c->rc, r, "schema check");
+    if (!r || r->type == REDIS_REPLY_ERROR) return setup_error(c, c->rc, r, "schema check");
     int rc = 0;
     char want[16];
     snprintf(want, sizeof want, "%d", JOBD_REDIS_SCHEMA);
@@ -131,7 +158,7 @@ static int load_script(jobd_client_t *c, proto_script_t s)
     size_t len;
     const char *text = proto_script_text(s, &len);
     redisReply *r = redisCommand(c->rc, "SCRIPT LOAD %b", text, len);
-    if (!r || r->type != REDIS_REPLY_STRING) return reply_error(c, c->rc, r, "SCRIPT LOAD");
+    if (!r || r->type != REDIS_REPLY_STRING) return setup_error(c, c->rc, r, "SCRIPT LOAD");
     snprintf(c->sha[s], sizeof c->sha[s], "%s", r->str);
     freeReplyObject(r);
     return 0;

@@ -41,19 +41,18 @@ static int copy_decoded(char *dst, size_t cap, const char *s, size_t n)
     return 0;
 }
 
-/* Splits "[user]:password@" off the front of *rest, where at is the '@'
- * that ends it (NULL: none). */
+/* Splits "USER[:PASSWORD]@" or ":PASSWORD@" off the front of *rest, where
+ * at is the '@' that ends it (NULL: none). A user alone is a user (an ACL
+ * user whose password comes from the password file), never a password. */
 static int userinfo(redis_url_t *u, const char **rest, const char *at)
 {
     if (!at) return 0;
     const char *colon = memchr(*rest, ':', (size_t)(at - *rest));
-    if (colon) {
-        if (copy_decoded(u->user, sizeof u->user, *rest, (size_t)(colon - *rest)) < 0 ||
-            copy_decoded(u->password, sizeof u->password, colon + 1, (size_t)(at - colon - 1)) < 0)
-            return -1;
-    } else if (copy_decoded(u->password, sizeof u->password, *rest, (size_t)(at - *rest)) < 0) {
+    const char *user_end = colon ? colon : at;
+    if (copy_decoded(u->user, sizeof u->user, *rest, (size_t)(user_end - *rest)) < 0) return -1;
+    if (colon &&
+        copy_decoded(u->password, sizeof u->password, colon + 1, (size_t)(at - colon - 1)) < 0)
         return -1;
-    }
     *rest = at + 1;
     return 0;
 }
@@ -115,9 +114,9 @@ int redis_url_parse(const char *url, redis_url_t *u, char *err, size_t errlen)
     }
 bad:
     memset(u->password, 0, sizeof u->password);
-    snprintf(
-        err, errlen,
-        "bad Redis URL (want redis://[:password@]host[:port][/db] or unix:///path.sock[?db=N])");
+    snprintf(err, errlen,
+             "bad Redis URL (want redis://[USER[:PASSWORD]@]HOST[:PORT][/DB] or "
+             "unix://[USER[:PASSWORD]@]/path.sock[?db=N])");
     return JOBD_EINVAL;
 }
 
@@ -137,9 +136,14 @@ int redis_url_password_file(redis_url_t *u, const char *path, char *err, size_t 
 
 void redis_url_describe(const redis_url_t *u, char *out, size_t len)
 {
+    /* The user name is no secret and tells which ACL user was refused. */
+    char who[160] = "";
+    if (u->user[0])
+        snprintf(who, sizeof who, "%s%s@", u->user, u->password[0] ? ":***" : "");
+    else if (u->password[0])
+        snprintf(who, sizeof who, "***@");
     if (u->is_unix)
-        snprintf(out, len, "unix://%s%s?db=%d", u->password[0] ? "***@" : "", u->path, u->db);
+        snprintf(out, len, "unix://%s%s?db=%d", who, u->path, u->db);
     else
-        snprintf(out, len, "redis://%s%s:%d/%d", u->password[0] ? "***@" : "", u->host, u->port,
-                 u->db);
+        snprintf(out, len, "redis://%s%s:%d/%d", who, u->host, u->port, u->db);
 }

@@ -1,12 +1,15 @@
 /* redis_url.h - Redis connection URLs, shared by libjobd and jobd.
  *
- *   redis://[[user]:password@]host[:port][/db]
- *   unix://[[user]:password@]/path/to.sock[?db=N]
+ *   redis://[USER[:PASSWORD]@]HOST[:PORT][/DB]
+ *   unix://[USER[:PASSWORD]@]/path/to.sock[?db=N]
  *
- * A password in the URL wins; otherwise it is read from a file (the first
- * line, trailing newline dropped). User and password may use %XX escapes
- * (%40 for '@'); an unescaped '@' in a redis:// password works too, the last
- * '@' ending the userinfo. Pure parsing plus one file read. */
+ * USER is a Redis ACL user (empty or absent: the default user); ":PASSWORD@"
+ * alone is the default user's password. A password in the URL wins;
+ * otherwise the password file (JOBD_REDIS_PASSWORD_FILE: its first line,
+ * trailing newline dropped) supplies the password of the URL's user. User
+ * and password may use %XX escapes (%40 for '@'); an unescaped '@' in a
+ * redis:// password works too, the last '@' ending the userinfo. Pure
+ * parsing plus one file read. */
 #ifndef JOBD_REDIS_URL_H
 #define JOBD_REDIS_URL_H
 
@@ -28,7 +31,8 @@ int redis_url_parse(const char *url, redis_url_t *u, char *err, size_t errlen);
 /* Reads the password from path unless u already has one. Returns 0 or
  * JOBD_EINVAL naming the file. */
 int redis_url_password_file(redis_url_t *u, const char *path, char *err, size_t errlen);
-/* Writes a loggable form of u (no password) into out. */
+/* Writes a loggable form of u into out: the user, if any, but never the
+ * password ("***" stands for it). */
 void redis_url_describe(const redis_url_t *u, char *out, size_t len);
 
 #endif

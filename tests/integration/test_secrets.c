@@ -14,7 +14,7 @@ TEST(secrets_password_never_logged)
 {
     const char *log = tmp_path("jobd.log"), *pwfile = tmp_path("pw");
     test_write_file(pwfile, "file-s3cret-pw\n");
-    /* Port 1 answers nobody: jobd logs where it tried, many times. */
+    /* Port 1 answers nobody: jobd logs where it tried. */
     const char *argv[] = {test_env("JOBD_BIN"),
                           "--redis",
                           "redis://:url-s3cret-pw@127.0.0.1:1/0",
@@ -41,12 +41,61 @@ TEST(secrets_password_never_logged)
     ASSERT_EQ(kill(pid, SIGTERM), 0);
     ASSERT_EXIT(pid, test_ms(15000), log2, 0);
 
+    /* An ACL user with its password in the file, and one with it in the
+     * URL: the user is named, the password never. */
+    const char *log3 = tmp_path("jobd3.log");
+    const char *argv3[] = {test_env("JOBD_BIN"),
+                           "--redis",
+                           "redis://jobduser@127.0.0.1:1/0",
+                           "--state-dir",
+                           tmp_path("s3"),
+                           "--http",
+                           "127.0.0.1:0",
+                           NULL};
+    pid = spawn(argv3, envv, log3);
+    track(pid);
+    ASSERT_EQ(test_wait_log(log3, test_ms(10000), "Redis unreachable", NULL), 0);
+    ASSERT_EQ(kill(pid, SIGTERM), 0);
+    ASSERT_EXIT(pid, test_ms(15000), log3, 0);
+    const char *log4 = tmp_path("jobd4.log");
+    const char *argv4[] = {test_env("JOBD_BIN"),
+                           "--redis",
+                           "unix://jobduser:url-s3cret-pw@/nonexistent/redis.sock",
+                           "--state-dir",
+                           tmp_path("s4"),
+                           "--http",
+                           "127.0.0.1:0",
+                           NULL};
+    pid = spawn(argv4, NULL, log4);
+    track(pid);
+    ASSERT_EQ(test_wait_log(log4, test_ms(10000), "Redis unreachable", NULL), 0);
+    ASSERT_EQ(kill(pid, SIGTERM), 0);
+    ASSERT_EXIT(pid, test_ms(15000), log4, 0);
+
     char *a = test_read_file(log), *b = test_read_file(log2);
+    char *c = test_read_file(log3), *d = test_read_file(log4);
     ASSERT(a && strstr(a, "***@127.0.0.1:1") != NULL); /* where, without the secret */
     ASSERT(strstr(a, "s3cret") == NULL);
     ASSERT(b && strstr(b, "s3cret") == NULL);
+    ASSERT(c && strstr(c, "jobduser:***@127.0.0.1:1") != NULL);
+    ASSERT(strstr(c, "s3cret") == NULL);
+    ASSERT(d && strstr(d, "jobduser:***@/nonexistent/redis.sock") != NULL);
+    ASSERT(strstr(d, "s3cret") == NULL);
     free(a);
     free(b);
+    free(c);
+    free(d);
+
+    /* jobctl's messages name the user, never the password. */
+    char env_url[200], *out, *err;
+    snprintf(env_url, sizeof env_url, "JOBD_REDIS_URL=%s", "redis://jobduser@127.0.0.1:1/0");
+    const char *envc[] = {env_url, env, NULL};
+    const char *ctl[] = {test_env("JOBCTL_BIN"), "stats", NULL};
+    ASSERT_EQ(test_run(ctl, envc, NULL, &out, &err), 69);
+    ASSERT_CONTAINS(err, "jobduser:***@127.0.0.1:1");
+    ASSERT(strstr(err, "s3cret") == NULL);
+    free(out);
+    free(err);
 }
 
 TEST(secrets_not_in_handler_environment)
