@@ -153,14 +153,37 @@ TEST(http_idle_flood_does_not_starve)
                IDLE_CONNS + 100);
         return;
     }
-    /* jobd starts with a soft limit of 1,024 (the common default); this
-     * process needs room for every connection it opens. */
-    struct rlimit child = {1024, rl.rlim_max}, self = {rl.rlim_max, rl.rlim_max};
-    ASSERT_EQ(setrlimit(RLIMIT_NOFILE, &child), 0);
-    const char *log = tmp_path("jobd.log");
-    const char *env[] = {"JOBD_HTTP_HEADER_TIMEOUT_MS=1000", NULL};
-    pid_t pid = jobd_start(log, NULL, "hl", "state", NULL, env);
+    /* This process needs room for every connection it opens; jobd gets
+     * 1,024 descriptors, soft and hard (a common default), so only the
+     * connection limit and the reserve can keep it going. */
+    struct rlimit self = {rl.rlim_max, rl.rlim_max};
     ASSERT_EQ(setrlimit(RLIMIT_NOFILE, &self), 0);
+    const char *log = tmp_path("jobd.log");
+    char state[1024];
+    snprintf(state, sizeof state, "%s/state", test_tmpdir());
+    const char *argv[] = {"/bin/sh",
+                          "-c",
+                          "ulimit -n 1024 && exec \"$@\"",
+                          "sh",
+                          test_env("JOBD_BIN"),
+                          "--redis",
+                          test_redis_url(),
+                          "--prefix",
+                          test_prefix(),
+                          "--queues",
+                          "hl",
+                          "--handlers",
+                          handlers_file(),
+                          "--state-dir",
+                          state,
+                          "--log-format",
+                          "json",
+                          "--http",
+                          "127.0.0.1:0",
+                          NULL};
+    const char *env[] = {"JOBD_HTTP_HEADER_TIMEOUT_MS=1000", NULL};
+    pid_t pid = spawn(argv, env, log);
+    track(pid);
     int port = http_port(log);
 
     static int fds[IDLE_CONNS];
@@ -181,6 +204,9 @@ TEST(http_idle_flood_does_not_starve)
                   "/health/live did not answer 200 with %d idle connections open", opened);
     long long rejected = metric(port, "jobd_http_connections_rejected_total");
     CHECK_OR_DUMP(rejected > 0, log, "jobd_http_connections_rejected_total: %lld", rejected);
+
+    /* And it did so within 1,024 descriptors. */
+    ASSERT_EQ(test_count_log(log, "descriptor limit 1024 "), 1);
 
     for (int i = 0; i < IDLE_CONNS; i++)
         if (fds[i] >= 0) close(fds[i]);
@@ -223,8 +249,7 @@ TEST(http_slow_heads_time_out)
                 open_n--;
                 continue;
             }
-            if (write(fds[i], head + k, 1) < 0 && errno != EPIPE && errno != ECONNRESET)
-                ASSERT(0);
+            if (write(fds[i], head + k, 1) < 0 && errno != EPIPE && errno != ECONNRESET) ASSERT(0);
         }
         pause_ms(200); /* the attack's pace, not a synchronisation */
     }
