@@ -6,6 +6,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/resource.h>
 #include <uv.h>
 
 #include "config.h"
@@ -13,6 +14,23 @@
 #include "journal.h"
 #include "log.h"
 #include "worker.h"
+
+/* Raises the soft descriptor limit to the hard one: the common default
+ * soft limit (1,024) is small for a daemon that holds pipes for every
+ * handler, and the HTTP port keeps its connections to a quarter of it. */
+static void raise_nofile(void)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) < 0) return;
+    rlim_t was = rl.rlim_cur;
+    if (rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        if (setrlimit(RLIMIT_NOFILE, &rl) < 0) rl.rlim_cur = was;
+    }
+    log_info("descriptor limit %llu (soft limit was %llu, hard limit %llu)",
+             (unsigned long long)rl.rlim_cur, (unsigned long long)was,
+             (unsigned long long)rl.rlim_max);
+}
 
 int main(int argc, char **argv)
 {
@@ -62,6 +80,7 @@ int main(int argc, char **argv)
     snprintf(pool, sizeof pool, "%d", cfg.concurrency < 1024 ? cfg.concurrency : 1024);
     setenv("UV_THREADPOOL_SIZE", pool, 1);
     signal(SIGPIPE, SIG_IGN);
+    raise_nofile();
 
     uv_loop_t loop;
     uv_loop_init(&loop);
