@@ -392,7 +392,15 @@ static void run_handler(worker_t *w, job_t *j)
         return;
     }
     int rc = start_exec(w, j);
-    if (rc < 0) {
+    if (rc == UV_EMFILE || rc == UV_ENFILE || rc == UV_EAGAIN) {
+        /* Out of descriptors or processes: jobd's trouble, not the job's.
+         * Hand the lease back uncharged (at its old place, with its
+         * checkpoint) for this or another worker to run it. */
+        log_msg(LOG_WARN, &j->log,
+                "cannot start handler %s: %s; lease released, attempt not charged",
+                j->handler->argv[0], uv_strerror(rc));
+        set_outcome(j, OUT_RELEASE);
+    } else if (rc < 0) {
         job_set_error(j, "cannot start handler %s: %s", j->handler->argv[0], uv_strerror(rc));
         log_msg(LOG_ERROR, &j->log, "cannot start handler %s: %s", j->handler->argv[0],
                 uv_strerror(rc));
