@@ -8,6 +8,7 @@
  * JOBD_HTTP_HEADER_TIMEOUT_MS (daemon/http.h). */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -304,5 +305,51 @@ TEST(http_methods_head_and_limits)
 
     long long bad = metric(port, "jobd_http_bad_requests_total");
     CHECK_OR_DUMP(bad >= 2, log, "jobd_http_bad_requests_total: %lld", bad);
+    stop_jobd(pid, log);
+}
+
+/* Descriptors jobd holds now (entries of /proc/PID/fd). */
+static int count_fds(pid_t pid)
+{
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%d/fd", (int)pid);
+    DIR *d = opendir(path);
+    if (!d) return -1;
+    int n = 0;
+    struct dirent *e;
+    while ((e = readdir(d)))
+        if (e->d_name[0] != '.') n++;
+    closedir(d);
+    return n;
+}
+
+/* jobd runs out of descriptors just as it spawns an exec handler (its soft
+ * limit set, from outside, to 3 above what it holds): that is jobd's
+ * trouble, not the job's. The attempt is not charged: once descriptors are
+ * back, the job (max_attempts 1) succeeds at its first attempt. */
+TEST(http_spawn_out_of_descriptors_not_charged)
+{
+    const char *log = tmp_path("jobd.log");
+    pid_t pid = jobd_start(log, NULL, "hf", "state", NULL, NULL);
+    CHECK_OR_DUMP(test_wait_log(log, test_ms(10000), "Redis ready", NULL) == 0, log, "not ready");
+    struct rlimit was, tight;
+    ASSERT_EQ(prlimit(pid, RLIMIT_NOFILE, NULL, &was), 0);
+    int held = count_fds(pid);
+    ASSERT_GT(held, 0);
+    tight.rlim_cur = (rlim_t)held + 3; /* not enough for the handler's three pipes */
+    tight.rlim_max = was.rlim_max;
+    ASSERT_EQ(prlimit(pid, RLIMIT_NOFILE, &tight, NULL), 0);
+
+    jobd_client_t *c = test_client();
+    char id[JOBD_ID_LEN + 1];
+    submit(c, "hf", "t.exec", "{\"mode\":\"ok\"}", 1, 0, id);
+    CHECK_OR_DUMP(test_wait_log(log, test_ms(10000), "attempt not charged", NULL) == 0, log,
+                  "no retry: job state %s, error %s", hget("hf", id, "state"),
+                  hget("hf", id, "error"));
+    ASSERT_EQ(prlimit(pid, RLIMIT_NOFILE, &was, NULL), 0);
+    CHECK_OR_DUMP(wait_field("hf", id, "state", "succeeded", test_ms(15000)) == 0, log,
+                  "the job did not succeed: state %s", hget("hf", id, "state"));
+    ASSERT_FIELD("hf", id, "attempt", "1");
+    jobd_client_free(c);
     stop_jobd(pid, log);
 }
