@@ -102,6 +102,18 @@ void health_metrics(void *arg, metrics_buf_t *b)
                        "jobd_garbage_entries_total{queue=\"%s\",action=\"dropped\"} %lld\n",
                        w->cfg->queues[qi].name, w->queues[qi].garbage_dead, w->cfg->queues[qi].name,
                        w->queues[qi].garbage_dropped);
+    http_stats_t hs;
+    http_get_stats(&w->http, &hs);
+    counter(b, "jobd_http_connections_rejected_total",
+            "HTTP connections closed unanswered at the connection limit.", hs.rejected);
+    counter(b, "jobd_http_connections_timed_out_total",
+            "HTTP connections closed at the request head or answer deadline.", hs.timed_out);
+    counter(b, "jobd_http_accept_errors_total",
+            "Failed accepts on the HTTP port (out of descriptors or memory).", hs.accept_errors);
+    counter(b, "jobd_http_bad_requests_total", "HTTP requests answered 400, 405 or 431.",
+            hs.bad_requests);
+    gauge(b, "jobd_http_connections_open", "HTTP connections open now.", hs.open);
+    gauge(b, "jobd_http_connections_limit", "The HTTP connection limit in force.", hs.limit);
     metrics_printf(b, "# HELP jobd_queue_depth Jobs per queue and state (polled every 5 s).\n"
                       "# TYPE jobd_queue_depth gauge\n");
     for (int qi = 0; qi < w->cfg->nqueues; qi++)

@@ -74,6 +74,8 @@ struct job {
     int res_state;          /* resources: 0 none needed, 1 waiting, 2 held */
     int res_inflight;       /* an acquire call is out */
     int64_t res_retry_at;   /* when a waiting job asks again (Unix ms) */
+    int spawn_tries;        /* exec spawns failed for want of descriptors or processes */
+    int64_t spawn_retry_at; /* when to try the spawn again (Unix ms); 0: not waiting */
     uv_async_t *ckpt_async; /* wakes the loop to journal a built-in's checkpoint */
 
     pthread_mutex_t mu; /* guards the fields below */

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <uv.h>
 
 #include "cloexec.h"
@@ -28,6 +29,23 @@ static int check_redis(const config_t *cfg, char *err, size_t errlen)
     if (rc == 0) rc = redis_url_password_file(&url, cfg->redis_password_file, err, errlen);
     memset(url.password, 0, sizeof url.password);
     return rc < 0 ? -1 : 0;
+}
+
+/* Raises the soft descriptor limit to the hard one: the common default
+ * soft limit (1,024) is small for a daemon that holds pipes for every
+ * handler, and the HTTP port keeps its connections to a quarter of it. */
+static void raise_nofile(void)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) < 0) return;
+    rlim_t was = rl.rlim_cur;
+    if (rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        if (setrlimit(RLIMIT_NOFILE, &rl) < 0) rl.rlim_cur = was;
+    }
+    log_info("descriptor limit %llu (soft limit was %llu, hard limit %llu)",
+             (unsigned long long)rl.rlim_cur, (unsigned long long)was,
+             (unsigned long long)rl.rlim_max);
 }
 
 int main(int argc, char **argv)
@@ -102,6 +120,7 @@ int main(int argc, char **argv)
     snprintf(pool, sizeof pool, "%d", cfg.concurrency < 1024 ? cfg.concurrency : 1024);
     setenv("UV_THREADPOOL_SIZE", pool, 1);
     signal(SIGPIPE, SIG_IGN);
+    raise_nofile();
 
     uv_loop_t loop;
     uv_loop_init(&loop);

@@ -471,6 +471,37 @@ static void start_job(worker_t *w, job_t *j)
     run_handler(w, j);
 }
 
+#define SPAWN_TRIES 8 /* then the lease goes back; about 11 s of backoff before that */
+
+/* An exec handler could not be spawned for want of descriptors or
+ * processes (EMFILE, ENFILE, EAGAIN): jobd's trouble, not the job's, so no
+ * attempt is charged, ever. The job keeps its slot and its lease (the
+ * heartbeat extends it) and the ticker tries again with backoff; a stop
+ * (drain, cancel, lease lost) ends it as one that never started. After
+ * SPAWN_TRIES, or once draining, the lease goes back uncharged, at its old
+ * place and with its checkpoint, for a worker with room to run it. Releasing
+ * at once instead would have this worker claim it straight back: a busy
+ * loop of claim and release for as long as the shortage lasts. */
+static void spawn_later(worker_t *w, job_t *j, int rc)
+{
+    j->spawn_tries++;
+    j->deadline_ms = 0; /* the timeout counts from the handler's start */
+    if (j->spawn_tries >= SPAWN_TRIES || w->state != WORKER_RUNNING) {
+        log_msg(LOG_WARN, &j->log,
+                "cannot start handler %s: %s (%d tries); lease released, attempt not charged",
+                j->handler->argv[0], uv_strerror(rc), j->spawn_tries);
+        j->spawn_retry_at = 0;
+        set_outcome(j, OUT_RELEASE);
+        return;
+    }
+    int64_t delay = 100LL << (j->spawn_tries - 1);
+    if (j->spawn_tries == 1)
+        log_msg(LOG_WARN, &j->log,
+                "cannot start handler %s: %s; trying again with backoff, attempt not charged",
+                j->handler->argv[0], uv_strerror(rc));
+    j->spawn_retry_at = jobd_now_ms() + (delay < 5000 ? delay : 5000);
+}
+
 static void run_handler(worker_t *w, job_t *j)
 {
     int64_t timeout = j->env.timeout_s ? j->env.timeout_s * 1000 : j->handler->timeout_ms;
@@ -482,7 +513,9 @@ static void run_handler(worker_t *w, job_t *j)
         return;
     }
     int rc = start_exec(w, j);
-    if (rc < 0) {
+    if (rc == UV_EMFILE || rc == UV_ENFILE || rc == UV_EAGAIN) {
+        spawn_later(w, j, rc);
+    } else if (rc < 0) {
         job_set_error(j, "cannot start handler %s: %s", j->handler->argv[0], uv_strerror(rc));
         log_msg(LOG_ERROR, &j->log, "cannot start handler %s: %s", j->handler->argv[0],
                 uv_strerror(rc));
@@ -1163,7 +1196,8 @@ static void resources_acquire(worker_t *w, job_t *j)
 static void stop_handler(job_t *j, job_stop_t why)
 {
     job_request_stop(j, why);
-    if (j->res_state == 1) {
+    if (j->res_state == 1 || j->spawn_retry_at) {
+        j->spawn_retry_at = 0;
         /* Never started: it ends now (drain: released; cancel: canceled;
          * lease lost: dropped), whatever its acquire call says later. */
         handler_ended(j, 0, 0);
@@ -1187,6 +1221,10 @@ static void on_tick(uv_timer_t *t)
             kick(w);
         }
         if (j->running && j->res_state == 1 && now >= j->res_retry_at) resources_acquire(w, j);
+        if (j->running && j->spawn_retry_at && now >= j->spawn_retry_at) {
+            j->spawn_retry_at = 0;
+            run_handler(w, j); /* never frees j: a failure is a retry, release or dead */
+        }
         if (j->running && j->deadline_ms && now >= j->deadline_ms && j->stop_reason == STOP_NONE) {
             log_msg(LOG_WARN, &j->log, "timeout: stopping the handler");
             stop_handler(j, STOP_TIMEOUT);
