@@ -46,7 +46,7 @@ TEST(numbers_absurd_envelope_goes_dead_naming_the_field)
     jobd_client_t *c = test_client();
     char good[NGOOD][JOBD_ID_LEN + 1], timeout[JOBD_ID_LEN + 1], attempts[JOBD_ID_LEN + 1],
         prio[JOBD_ID_LEN + 1], backoff[JOBD_ID_LEN + 1], longest[JOBD_ID_LEN + 1],
-        negative[JOBD_ID_LEN + 1];
+        negative[JOBD_ID_LEN + 1], probe[JOBD_ID_LEN + 1];
     for (int i = 0; i < NGOOD / 2; i++)
         submit(c, q, "noop", "{}", 0, 0, good[i]);
     submit(c, q, "noop", "{}", 0, 0, timeout);
@@ -55,6 +55,9 @@ TEST(numbers_absurd_envelope_goes_dead_naming_the_field)
     submit(c, q, "noop", "{}", 0, 0, backoff);
     submit(c, q, "noop", "{}", 0, 0, longest);
     submit(c, q, "noop", "{}", 0, 0, negative);
+    /* A payload number that sizes a built-in's allocation (8 * 2^61 wraps
+     * to 0 bytes). */
+    submit(c, q, "checkpoint.probe", "{\"count\":2305843009213693952}", 1, 0, probe);
     for (int i = NGOOD / 2; i < NGOOD; i++)
         submit(c, q, "noop", "{}", 0, 0, good[i]);
     /* Each fits JSON; none fits the schema, but the backoffs: the schema
@@ -67,7 +70,7 @@ TEST(numbers_absurd_envelope_goes_dead_naming_the_field)
     set_env_field(q, backoff, "retry_cap_s", json_real(1e300));
     set_env_field(q, longest, "timeout_s", json_integer(3153600000LL)); /* 100 years: valid */
 
-    const int total = NGOOD + 6;
+    const int total = NGOOD + 7;
     pid_t pid =
         jobd_start(log, NULL, q, "state", (const char *[]){"--concurrency", "4", NULL}, NULL);
     int64_t deadline = test_now_ms() + test_ms(20000);
@@ -95,11 +98,13 @@ TEST(numbers_absurd_envelope_goes_dead_naming_the_field)
     ASSERT_FIELD_CONTAINS(q, prio, "error", "\"priority\"");
     ASSERT_FIELD(q, negative, "state", "dead");
     ASSERT_FIELD_CONTAINS(q, negative, "error", "\"timeout_s\"");
+    ASSERT_FIELD(q, probe, "state", "dead");
+    ASSERT_FIELD_CONTAINS(q, probe, "error", "\"count\" must be an integer in 1..10000000");
     ASSERT_FIELD(q, backoff, "state", "succeeded");
     ASSERT_FIELD(q, longest, "state", "succeeded");
     for (int i = 0; i < NGOOD; i++)
         ASSERT_FIELD(q, good[i], "state", "succeeded");
-    ASSERT_EQ(zcard(q, "dead"), 4);
+    ASSERT_EQ(zcard(q, "dead"), 5);
     ASSERT_EQ(zcard(q, "succeeded"), NGOOD + 2);
     /* The log says which job and why. */
     ASSERT_GE(log_has_job(log, timeout, "timeout_s"), 1);
