@@ -11,6 +11,11 @@
 #include "jobd/client.h"
 #include "jobd/version.h"
 #include "log.h"
+#include "num.h"
+
+/* The largest per-queue limit a config file may set: far above any
+ * --concurrency, far below INT_MAX. */
+#define MAX_QUEUE_LIMIT 1000000
 
 typedef enum { T_STR, T_INT, T_DUR, T_BOOL, T_QUEUES, T_LOGFMT, T_LOGLVL, T_BYTES } opt_type_t;
 
@@ -237,15 +242,41 @@ static int file_queues(config_t *c, json_t *v, char *err, size_t errlen)
         cq->limit = 0;
         json_t *w = json_is_object(q) ? json_object_get(q, "weight") : q;
         json_t *l = json_is_object(q) ? json_object_get(q, "limit") : NULL;
-        if ((w && (!json_is_integer(w) || json_integer_value(w) < 1)) ||
-            (l && (!json_is_integer(l) || json_integer_value(l) < 0))) {
-            snprintf(err, errlen, "config key \"queues.%s\": weight must be >= 1, limit >= 0",
-                     name);
+        /* Both are ints: a limit of 4294967295 was once -1, a queue never
+         * served. The weight's range is the --queues flag's. */
+        int64_t weight = 1, limit = 0;
+        char why[256];
+        if ((w && num_json_int(w, "weight", 1, 1000, &weight, why, sizeof why) < 0) ||
+            (l && num_json_int(l, "limit", 0, MAX_QUEUE_LIMIT, &limit, why, sizeof why) < 0)) {
+            snprintf(err, errlen, "config key \"queues.%s\": %s", name, why);
             return CONFIG_INVALID;
         }
-        if (w) cq->weight = (int)json_integer_value(w);
-        if (l) cq->limit = (int)json_integer_value(l);
+        cq->weight = (int)weight;
+        cq->limit = (int)limit;
         c->nqueues++;
+    }
+    return 0;
+}
+
+/* "retention": {"succeeded": SECONDS, "dead": SECONDS}, 0: keep. */
+static int file_retention(config_t *c, json_t *v, char *err, size_t errlen)
+{
+    static const char *const keys[] = {"succeeded", "dead"};
+    int64_t *dst[] = {&c->ttl_succeeded_ms, &c->ttl_dead_ms};
+    if (!json_is_object(v)) {
+        snprintf(err, errlen,
+                 "config key \"retention\": want {\"succeeded\": SECONDS, "
+                 "\"dead\": SECONDS}");
+        return CONFIG_INVALID;
+    }
+    for (int i = 0; i < 2; i++) {
+        json_t *s = json_object_get(v, keys[i]);
+        char field[32], why[256];
+        snprintf(field, sizeof field, "retention.%s", keys[i]);
+        if (s && num_json_seconds_ms(s, field, 0, NUM_100Y_MS, dst[i], why, sizeof why) < 0) {
+            snprintf(err, errlen, "config key %s", why);
+            return CONFIG_INVALID;
+        }
     }
     return 0;
 }
@@ -281,10 +312,8 @@ static int load_file(config_t *c, const char *path, char *err, size_t errlen)
             c->resources = json_incref(v);
             continue;
         }
-        if (strcmp(key, "retention") == 0 && json_is_object(v)) {
-            json_t *s = json_object_get(v, "succeeded"), *d = json_object_get(v, "dead");
-            if (json_is_number(s)) c->ttl_succeeded_ms = (int64_t)(json_number_value(s) * 1000);
-            if (json_is_number(d)) c->ttl_dead_ms = (int64_t)(json_number_value(d) * 1000);
+        if (strcmp(key, "retention") == 0) {
+            rc = file_retention(c, v, err, errlen);
             continue;
         }
         const opt_t *o = NULL;
@@ -362,7 +391,8 @@ static int validate(config_t *c, char *err, size_t errlen)
         return CONFIG_INVALID;
     }
     const char *colon = strrchr(c->http, ':');
-    if (!colon || atoi(colon + 1) < 0 || atoi(colon + 1) > 65535) {
+    int64_t port;
+    if (!colon || num_parse_int(colon + 1, 0, 65535, &port) < 0) {
         snprintf(err, errlen, "http: \"%s\" is not HOST:PORT", c->http);
         return CONFIG_INVALID;
     }

@@ -7,10 +7,22 @@
 
 #include "envelope.h"
 #include "handlers.h"
+#include "num.h"
 
-static int64_t seconds_ms(json_t *v)
+/* A duration key of a handler, in ms (absent: 0, the job's or jobd's
+ * applies). Returns 0, or -1 with a message naming the type and key. */
+static int seconds_ms(json_t *spec, const char *type, const char *key, int64_t *out, char *err,
+                      size_t errlen)
 {
-    return json_is_number(v) ? (int64_t)(json_number_value(v) * 1000) : 0;
+    json_t *v = json_object_get(spec, key);
+    char why[256];
+    *out = 0;
+    if (!v) return 0;
+    if (num_json_seconds_ms(v, key, 0, NUM_100Y_MS, out, why, sizeof why) < 0) {
+        snprintf(err, errlen, "handler \"%s\": %s", type, why);
+        return -1;
+    }
+    return 0;
 }
 
 static int load_one(handler_t *h, const char *type, json_t *spec, char *err, size_t errlen)
@@ -69,15 +81,20 @@ static int load_one(handler_t *h, const char *type, json_t *spec, char *err, siz
             return -1;
         }
     }
+    /* A job's own max_attempts may be 1..1000 (the schema's range); so may
+     * the handler's. */
     json_t *ma = json_object_get(spec, "max_attempts");
-    if (ma && (!json_is_integer(ma) || json_integer_value(ma) < 1)) {
-        snprintf(err, errlen, "handler \"%s\": \"max_attempts\" must be an integer >= 1", type);
+    int64_t max = 0;
+    char why[256];
+    if (ma && num_json_int(ma, "max_attempts", 1, 1000, &max, why, sizeof why) < 0) {
+        snprintf(err, errlen, "handler \"%s\": %s", type, why);
         return -1;
     }
-    h->max_attempts = ma ? (int)json_integer_value(ma) : 0;
-    h->timeout_ms = seconds_ms(json_object_get(spec, "timeout_s"));
-    h->retry_base_ms = seconds_ms(json_object_get(spec, "retry_base_s"));
-    h->retry_cap_ms = seconds_ms(json_object_get(spec, "retry_cap_s"));
+    h->max_attempts = (int)max;
+    if (seconds_ms(spec, type, "timeout_s", &h->timeout_ms, err, errlen) < 0 ||
+        seconds_ms(spec, type, "retry_base_s", &h->retry_base_ms, err, errlen) < 0 ||
+        seconds_ms(spec, type, "retry_cap_s", &h->retry_cap_ms, err, errlen) < 0)
+        return -1;
     json_t *res = json_object_get(spec, "resources");
     if (res) {
         if (!json_is_object(res)) {

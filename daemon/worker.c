@@ -9,6 +9,7 @@
 #include "health.h"
 #include "keys.h"
 #include "log.h"
+#include "num.h"
 #include "registry.h"
 #include "worker.h"
 
@@ -143,7 +144,7 @@ static int64_t retry_delay(const worker_t *w, const job_t *j)
                                                              : w->cfg->retry_cap_ms;
     int64_t d = base;
     for (int i = 1; i < j->attempt && d < cap; i++)
-        d *= 2;
+        d = num_mul_sat(d, 2); /* a cap near INT64_MAX must not overflow it */
     if (d > cap) d = cap;
     return d > 0 ? (int64_t)((double)random() / RAND_MAX * (double)d) : 0;
 }
@@ -504,9 +505,12 @@ static void spawn_later(worker_t *w, job_t *j, int rc)
 
 static void run_handler(worker_t *w, job_t *j)
 {
-    int64_t timeout = j->env.timeout_s ? j->env.timeout_s * 1000 : j->handler->timeout_ms;
+    /* envelope_decode keeps timeout_s within 100 years; saturate anyway, so
+     * that no envelope can overflow the deadline. */
+    int64_t timeout =
+        j->env.timeout_s ? num_mul_sat(j->env.timeout_s, 1000) : j->handler->timeout_ms;
     j->started_ms = jobd_now_ms();
-    j->deadline_ms = timeout ? j->started_ms + timeout : 0;
+    j->deadline_ms = timeout ? num_add_sat(j->started_ms, timeout) : 0;
     log_msg(LOG_DEBUG, &j->log, "job started");
     if (j->handler->builtin) {
         start_builtin(w, j);

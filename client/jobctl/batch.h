@@ -1,19 +1,21 @@
 /* batch.h - reads the JSON Lines input of `jobctl submit --batch` into job
  * specs for one jobd_submit_batch call.
  *
- * DESIGN: a batch of 100,000 jobs should go in well under a second, and a
- * jansson tree per line costs more than Redis takes to store the job (about
- * 1 KB and a dozen allocations each). So the whole input is read into one
- * buffer and each line goes through a scanner that handles the common shape
- * - known fields, plain strings, integers, any payload - in place: strings
- * and the payload's text are NUL-terminated where they lie and the specs
- * point at them (the payload as payload_json, so libjobd checks and copies
- * its text without building a tree). Any line the scanner does not fully
- * understand (escapes, non-ASCII strings, unusual numbers, duplicate or
- * unknown fields, bad values) goes to json_loadb + jobd_job_spec_from_json,
- * which accept or reject it with the library's own message; its tree is
- * kept alive while the spec points into it. Pure parsing, no Redis.
- */
+ * DESIGN: every line is parsed by jansson (json_loadb, duplicate keys
+ * refused) and read by jobd_job_spec_from_json, so a batch line means
+ * exactly what the same object means anywhere else in libjobd: there is no
+ * second parser to disagree with the first (a hand-written fast path once
+ * took {"type":null"p"} for type "p"). A raw NUL byte is refused before
+ * that: it is never JSON, and jansson 2.14 skips one after a number.
+ *
+ * Two things keep it cheap. The whole input is read into one buffer, and
+ * each line's tree is freed as soon as the line is read: the few strings a
+ * spec needs are copied into an arena, and the payload is not copied at all
+ * - the spec points at its text in the buffer (payload_json, NUL-terminated
+ * in place), so it is stored as written (numbers and escapes kept, as the
+ * schema says) rather than re-encoded from the tree. Pure parsing, no
+ * Redis. tests/unit/test_batch.c holds it to jansson over a corpus of tricky
+ * lines. */
 #ifndef JOBCTL_BATCH_H
 #define JOBCTL_BATCH_H
 
@@ -22,14 +24,14 @@
 
 #include "jobd/client.h"
 
+struct batch_chunk;
+
 typedef struct {
-    char *text;    /* the whole input; the specs point into it */
-    json_t **objs; /* trees of the lines jansson parsed (owned) */
-    size_t nobjs, objcap;
-    jobd_job_spec_t *specs; /* one per job, in input order */
-    size_t *lines;          /* the input line number of each job */
+    char *text;                /* the whole input; payload_json points into it */
+    struct batch_chunk *arena; /* the specs' other strings (owned) */
+    jobd_job_spec_t *specs;    /* one per job, in input order */
+    size_t *lines;             /* the input line number of each job */
     size_t n, cap;
-    size_t slow; /* how many lines went to jansson */
 } batch_t;
 
 /* Reads every line of f into b (zeroed by the caller). Blank lines are

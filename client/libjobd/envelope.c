@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "envelope.h"
+#include "num.h"
 
 #define NAME_MAX_LEN 128
 #define KEY_MAX_LEN 256
@@ -110,21 +111,24 @@ static int check_fields(const jobd_job_spec_t *s, char *err, size_t errlen)
         snprintf(err, errlen, "max_attempts %d is outside 1..1000", s->max_attempts);
         return JOBD_EINVAL;
     }
-    if (s->retry_base_ms < 0 || s->retry_cap_ms < 0 ||
-        s->retry_base_ms > 100LL * 365 * 86400 * 1000 ||
-        s->retry_cap_ms > 100LL * 365 * 86400 * 1000) {
-        snprintf(err, errlen, "retry base and cap must be 0..100 years");
-        return JOBD_EINVAL;
-    }
-    if (s->timeout_s < 0 || s->run_at_ms < 0 || s->delay_ms < 0) {
-        snprintf(err, errlen, "timeout, run_at and delay must not be negative");
-        return JOBD_EINVAL;
-    }
     /* Far beyond any real use, and keeps run_at_ms + delay and the RFC 3339
      * years (<= 9999) in range. */
-    if (s->timeout_s > 100LL * 365 * 86400 || s->run_at_ms > 253402300799999LL ||
-        s->delay_ms > 100LL * 365 * 86400 * 1000) {
-        snprintf(err, errlen, "timeout, run_at or delay is out of range");
+    static const char *const what[] = {"retry_base_s", "retry_cap_s", "delay_s"};
+    const int64_t ms[] = {s->retry_base_ms, s->retry_cap_ms, s->delay_ms};
+    for (int i = 0; i < 3; i++) {
+        if (ms[i] < 0 || ms[i] > NUM_100Y_MS) {
+            snprintf(err, errlen, "%s must be 0..%lld seconds (100 years), not %lld ms", what[i],
+                     NUM_100Y_S, (long long)ms[i]);
+            return JOBD_EINVAL;
+        }
+    }
+    if (s->timeout_s < 0 || s->timeout_s > NUM_100Y_S) {
+        snprintf(err, errlen, "timeout_s %lld is outside 0..%lld (100 years)",
+                 (long long)s->timeout_s, NUM_100Y_S);
+        return JOBD_EINVAL;
+    }
+    if (s->run_at_ms < 0 || s->run_at_ms > 253402300799999LL) {
+        snprintf(err, errlen, "run_at must lie in 1970..9999");
         return JOBD_EINVAL;
     }
     if (s->idempotency_key) {
@@ -222,16 +226,20 @@ static int get_str(json_t *obj, const char *k, const char **out, char *err, size
     return 0;
 }
 
-static int get_int(json_t *obj, const char *k, long long *out, char *err, size_t errlen)
+/* A number field: absent or null leaves *out alone (the default). */
+static int get_int(json_t *obj, const char *k, int64_t lo, int64_t hi, int64_t *out, char *err,
+                   size_t errlen)
 {
     json_t *v = json_object_get(obj, k);
     if (!v || json_is_null(v)) return 0;
-    if (!json_is_integer(v)) {
-        snprintf(err, errlen, "\"%s\" must be an integer", k);
-        return JOBD_EINVAL;
-    }
-    *out = json_integer_value(v);
-    return 0;
+    return num_json_int(v, k, lo, hi, out, err, errlen);
+}
+
+static int get_ms(json_t *obj, const char *k, int64_t *out, char *err, size_t errlen)
+{
+    json_t *v = json_object_get(obj, k);
+    if (!v || json_is_null(v)) return 0;
+    return num_json_seconds_ms(v, k, 0, NUM_100Y_MS, out, err, errlen);
 }
 
 int jobd_job_spec_from_json(jobd_job_spec_t *s, json_t *obj, char *err, size_t errlen)
@@ -258,47 +266,29 @@ int jobd_job_spec_from_json(jobd_job_spec_t *s, json_t *obj, char *err, size_t e
             return JOBD_EINVAL;
         }
     }
-    long long prio = -1, max = 0, timeout = 0, v = 1;
+    int64_t prio = -1, max = 0, timeout = 0, v = 1;
     const char *run_at = NULL;
+    char why[256];
     int rc;
-    if ((rc = get_int(obj, "v", &v, err, errlen)) < 0) return rc;
-    if (v != 1) {
-        snprintf(err, errlen, "envelope version %lld is not supported (this is v1)", v);
+    if (get_int(obj, "v", 1, 1, &v, why, sizeof why) < 0) {
+        snprintf(err, errlen, "unsupported envelope version (this is v1): %s", why);
         return JOBD_EINVAL;
     }
+    /* The ranges the submit check applies (priority -1 and max_attempts 0
+     * mean "the default"), each refused with the field's name. */
     if ((rc = get_str(obj, "queue", &s->queue, err, errlen)) < 0 ||
         (rc = get_str(obj, "type", &s->type, err, errlen)) < 0 ||
         (rc = get_str(obj, "id", &s->id, err, errlen)) < 0 ||
         (rc = get_str(obj, "idempotency_key", &s->idempotency_key, err, errlen)) < 0 ||
         (rc = get_str(obj, "traceparent", &s->traceparent, err, errlen)) < 0 ||
         (rc = get_str(obj, "run_at", &run_at, err, errlen)) < 0 ||
-        (rc = get_int(obj, "priority", &prio, err, errlen)) < 0 ||
-        (rc = get_int(obj, "max_attempts", &max, err, errlen)) < 0 ||
-        (rc = get_int(obj, "timeout_s", &timeout, err, errlen)) < 0)
+        (rc = get_int(obj, "priority", -1, 9, &prio, err, errlen)) < 0 ||
+        (rc = get_int(obj, "max_attempts", 0, 1000, &max, err, errlen)) < 0 ||
+        (rc = get_int(obj, "timeout_s", 0, NUM_100Y_S, &timeout, err, errlen)) < 0 ||
+        (rc = get_ms(obj, "retry_base_s", &s->retry_base_ms, err, errlen)) < 0 ||
+        (rc = get_ms(obj, "retry_cap_s", &s->retry_cap_ms, err, errlen)) < 0 ||
+        (rc = get_ms(obj, "delay_s", &s->delay_ms, err, errlen)) < 0)
         return rc;
-    static const char *const retry_keys[2] = {"retry_base_s", "retry_cap_s"};
-    int64_t *retry_dst[2] = {&s->retry_base_ms, &s->retry_cap_ms};
-    for (int i = 0; i < 2; i++) {
-        json_t *rv = json_object_get(obj, retry_keys[i]);
-        if (!rv || json_is_null(rv)) continue;
-        if (!json_is_number(rv) || json_number_value(rv) < 0 || json_number_value(rv) > 3.2e9) {
-            snprintf(err, errlen, "\"%s\" must be a number of seconds >= 0", retry_keys[i]);
-            return JOBD_EINVAL;
-        }
-        *retry_dst[i] = (int64_t)(json_number_value(rv) * 1000 + 0.5);
-    }
-    json_t *delay = json_object_get(obj, "delay_s");
-    if (delay && !json_is_null(delay)) {
-        if (!json_is_number(delay) || json_number_value(delay) < 0) {
-            snprintf(err, errlen, "\"delay_s\" must be a non-negative number");
-            return JOBD_EINVAL;
-        }
-        s->delay_ms = (int64_t)(json_number_value(delay) * 1000);
-    }
-    if (prio < -1 || prio > 9 || max < 0 || max > 1000 || timeout < 0) {
-        snprintf(err, errlen, "priority, max_attempts or timeout_s out of range");
-        return JOBD_EINVAL;
-    }
     s->priority = (int)prio;
     s->max_attempts = (int)max;
     s->timeout_s = timeout;
@@ -502,6 +492,26 @@ int envelope_encode(const jobd_job_spec_t *s, const char *id, int64_t created_ms
     return 0;
 }
 
+/* A backoff of the envelope in ms (0: absent). The schema asks for a number
+ * above 0 and sets no maximum: beyond 100 years it is 100 years, and a
+ * positive value under 1 ms is 1 ms (0 would mean "not set"). */
+static int decode_backoff(json_t *root, const char *k, int64_t *out, char *why, size_t whylen)
+{
+    json_t *v = json_object_get(root, k);
+    *out = 0;
+    if (!v) return 0;
+    double sec = json_number_value(v);
+    if (!json_is_number(v) || !(sec > 0)) {
+        snprintf(why, whylen, "\"%s\" must be a number of seconds above 0", k);
+        return JOBD_EINVAL;
+    }
+    if (sec >= (double)NUM_100Y_S)
+        *out = NUM_100Y_MS;
+    else if (num_json_seconds_ms(v, k, 1, NUM_100Y_MS, out, why, whylen) < 0)
+        *out = 1;
+    return 0;
+}
+
 int envelope_decode(const char *text, size_t len, envelope_t *e, char *err, size_t errlen)
 {
     memset(e, 0, sizeof *e);
@@ -512,7 +522,8 @@ int envelope_decode(const char *text, size_t len, envelope_t *e, char *err, size
         return JOBD_EJSON;
     }
     json_t *v = json_object_get(e->root, "v");
-    if (!json_is_integer(v) || json_integer_value(v) != ENVELOPE_VERSION) {
+    int64_t version;
+    if (num_json_int(v, "v", ENVELOPE_VERSION, ENVELOPE_VERSION, &version, err, errlen) < 0) {
         snprintf(err, errlen, "malformed envelope: \"v\" must be %d", ENVELOPE_VERSION);
         goto bad;
     }
@@ -527,25 +538,26 @@ int envelope_decode(const char *text, size_t len, envelope_t *e, char *err, size
     e->idempotency_key = json_string_value(json_object_get(e->root, "idempotency_key"));
     e->payload = json_object_get(e->root, "payload");
     if (!e->payload) e->payload = json_null();
+    /* The schema's ranges (schema/job.v1.schema.json), so that no number
+     * from Redis reaches an int it does not fit or a cast it overflows
+     * (timeout_s 9223372036854775807 * 1000 would). Out of range, the job
+     * goes dead with the reason (Guarantee 7). */
     json_t *p = json_object_get(e->root, "priority");
     json_t *m = json_object_get(e->root, "max_attempts");
     json_t *t = json_object_get(e->root, "timeout_s");
-    if ((p && !json_is_integer(p)) || (m && !json_is_integer(m)) || (t && !json_is_integer(t))) {
-        snprintf(err, errlen,
-                 "malformed envelope: priority, max_attempts, timeout_s must be integers");
+    int64_t prio = JOBD_DEFAULT_PRIORITY, max = 0, timeout = 0; /* absent: not set by the job */
+    char why[256];
+    if ((p && num_json_int(p, "priority", 0, 9, &prio, why, sizeof why) < 0) ||
+        (m && num_json_int(m, "max_attempts", 1, 1000, &max, why, sizeof why) < 0) ||
+        (t && num_json_int(t, "timeout_s", 1, NUM_100Y_S, &timeout, why, sizeof why) < 0) ||
+        decode_backoff(e->root, "retry_base_s", &e->retry_base_ms, why, sizeof why) < 0 ||
+        decode_backoff(e->root, "retry_cap_s", &e->retry_cap_ms, why, sizeof why) < 0) {
+        snprintf(err, errlen, "malformed envelope: %s", why);
         goto bad;
     }
-    e->priority = p ? (int)json_integer_value(p) : JOBD_DEFAULT_PRIORITY;
-    e->max_attempts = m ? (int)json_integer_value(m) : 0; /* 0: not set by the job */
-    e->timeout_s = t ? json_integer_value(t) : 0;
-    json_t *rb = json_object_get(e->root, "retry_base_s"),
-           *rc = json_object_get(e->root, "retry_cap_s");
-    e->retry_base_ms = json_is_number(rb) && json_number_value(rb) > 0
-                           ? (int64_t)(json_number_value(rb) * 1000 + 0.5)
-                           : 0;
-    e->retry_cap_ms = json_is_number(rc) && json_number_value(rc) > 0
-                          ? (int64_t)(json_number_value(rc) * 1000 + 0.5)
-                          : 0;
+    e->priority = (int)prio;
+    e->max_attempts = (int)max;
+    e->timeout_s = timeout;
     return 0;
 bad:
     json_decref(e->root);

@@ -10,6 +10,7 @@
 #include <time.h>
 
 #include "builtins.h"
+#include "num.h"
 
 static double now_us(void)
 {
@@ -28,12 +29,18 @@ static int run(jobd_job_t *job)
 {
     json_t *p = jobd_job_payload(job);
     json_t *c = json_object_get(p, "count"), *iv = json_object_get(p, "interval_ms");
-    long n = json_is_integer(c) && json_integer_value(c) > 0 ? (long)json_integer_value(c) : 1000;
-    long interval = json_is_integer(iv) ? (long)json_integer_value(iv) : 0;
+    /* count sizes an allocation: 2^61 of them would wrap its size to 0. */
+    int64_t n = 1000, interval = 0;
+    char err[256];
+    if ((c && num_json_int(c, "count", 1, 10000000, &n, err, sizeof err) < 0) ||
+        (iv && num_json_int(iv, "interval_ms", 0, 3600000, &interval, err, sizeof err) < 0)) {
+        jobd_job_set_error(job, err);
+        return JOBD_HANDLER_FAILED;
+    }
     double *lat = malloc((size_t)n * sizeof *lat);
     if (!lat) return JOBD_HANDLER_FAILED;
     double start = now_us();
-    long done = 0;
+    int64_t done = 0;
     for (; done < n && !jobd_job_should_stop(job); done++) {
         json_t *ck = json_pack("{s:i}", "i", (json_int_t)done);
         double t0 = now_us();

@@ -422,11 +422,12 @@ TEST(jobctl_batch_bad_line_submits_nothing)
     expect_error(jobctl(&out, &err, "submit", "--batch", path), 2, &out, &err, "colour");
     test_write_file(path, "[1,2]\n");
     expect_error(jobctl(&out, &err, "submit", "--batch", path), 2, &out, &err, "line 1");
-    /* Lines whose envelope parses but whose payload or values do not. */
+    /* Lines whose payload or values do not parse (the whole line is JSON
+     * or it is refused as a whole). */
     test_write_file(path, "{\"queue\":\"q\",\"type\":\"noop\"}\n"
                           "{\"queue\":\"q\",\"type\":\"noop\",\"payload\":{bad}}\n");
     expect_error(jobctl(&out, &err, "submit", "--batch", path), 2, &out, &err,
-                 "line 2: payload is not valid JSON");
+                 "line 2: malformed JSON");
     test_write_file(path, "{\"queue\":\"q\",\"type\":\"noop\",\"priority\":1.5}\n");
     expect_error(jobctl(&out, &err, "submit", "--batch", path), 2, &out, &err, "line 1");
     test_write_file(path, "{\"queue\":\"q\",\"type\":\"noop\",\"queue\":\"r\"}\n");
