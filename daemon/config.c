@@ -78,7 +78,11 @@ void config_usage(void)
            "Durations take a number of seconds or 250ms, 30s, 5m, 2h.\n"
            "--state-dir holds the journal and the lock file jobd.lock (one jobd per state\n"
            "dir); default ./jobd-state, relative to the working directory.\n"
-           "Exit status: 0 clean exit, 64 usage error, 78 configuration error.\n");
+           "--once: run until every queue is empty and nothing is in flight, then exit (cron).\n"
+           "Exit status: 0 clean exit, 64 usage error, 78 configuration error; with --once\n"
+           "also 1 a job ended dead, 69 Redis unreachable longer than the drain timeout\n"
+           "(jobd drains first), 75 stopped by a signal and the drain did not complete\n"
+           "(leases left to expire; run again).\n");
 }
 
 int config_parse_queues(config_t *c, const char *s, char *err, size_t errlen)

@@ -71,6 +71,7 @@ struct job {
     int output_refused;     /* a result or checkpoint was refused: the attempt fails */
     json_t *resume;         /* checkpoint to resume from (new ref) or NULL */
     int journaled;          /* a row in the journal exists for it */
+    int lease_lost;         /* counted in jobd_lease_lost_total (once per job) */
     int res_state;          /* resources: 0 none needed, 1 waiting, 2 held */
     int res_inflight;       /* an acquire call is out */
     int64_t res_retry_at;   /* when a waiting job asks again (Unix ms) */

@@ -1,7 +1,9 @@
 /* main.c - flags -> config -> handlers -> worker -> uv_run -> exit status.
  *
  * Exit status (CONTRACT): 0 clean exit, 64 usage error, 78 configuration
- * error (including a Redis that holds an incompatible layout). */
+ * error (including a Redis that holds an incompatible layout); with --once
+ * 1 when a job it ran ended dead, 69 when Redis stayed unreachable past the
+ * drain timeout, 75 when its drain hit the hard deadline (see worker.h). */
 #define _GNU_SOURCE
 #include <signal.h>
 #include <stdio.h>
@@ -142,6 +144,9 @@ int main(int argc, char **argv)
         fprintf(stderr, "jobd: cannot serve HTTP on %s (--http HOST:PORT, or \"off\")\n", cfg.http);
     uv_run(&loop, UV_RUN_DEFAULT);
     int code = w.exit_code;
+    /* --once for cron: 0 only if every job it finished succeeded (dead as
+     * Redis confirmed it; a retry that later succeeded is fine). */
+    if (code == 0 && cfg.once && w.stats.dead > 0) code = WORKER_EXIT_DEAD;
     if (w.forced) {
         /* Handler threads still run: freeing what they use would be a use
          * after free. The journal is committed; the process exit ends them. */

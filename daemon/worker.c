@@ -700,6 +700,15 @@ static const char *outcome_word(job_outcome_t o, long long res)
     return res == 1 ? "failed, retry scheduled" : (res == 2 ? "dead" : "canceled");
 }
 
+/* Guarantee 2's metric: extend, checkpoint sync and outcome report may all
+ * find the same lost lease; it counts once. */
+static void count_lease_lost(worker_t *w, job_t *j)
+{
+    if (j->lease_lost) return;
+    j->lease_lost = 1;
+    w->stats.lease_lost++;
+}
+
 static void on_reported(rq_t *rq, redisReply *r, void *arg)
 {
     (void)rq;
@@ -719,6 +728,13 @@ static void on_reported(rq_t *rq, redisReply *r, void *arg)
             continue;
         }
         long long res = r->element[i]->integer;
+        if (res < 0) {
+            /* Redis applied this very outcome before (the reply was lost
+             * when the connection dropped, and the journal sent it again):
+             * it stands, with the reply it got then. */
+            res = -res;
+            log_msg(LOG_INFO, &j->log, "outcome already applied before a reconnect");
+        }
         if (res == 0 && j->outcome == OUT_RELEASE && j->journaled && w->jn &&
             journal_park(w->jn, j->id) == 1) {
             /* Its lease expired while Redis was away, so Redis may hand the
@@ -726,12 +742,13 @@ static void on_reported(rq_t *rq, redisReply *r, void *arg)
              * resume from the local journal when it holds a newer one). */
             j->journaled = 0;
             w->parked++;
+            count_lease_lost(w, j);
             log_msg(LOG_WARN, &j->log,
                     "release rejected: lease token is stale; keeping the "
                     "journal's checkpoint in case this worker claims the job again");
         } else if (res == 0) {
             w->stats.stale_outcomes++;
-            if (j->stop_reason != STOP_LEASE_LOST) w->stats.lease_lost++; /* count once */
+            count_lease_lost(w, j);
             log_msg(LOG_WARN, &j->log,
                     "outcome rejected: lease token is stale (the lease was "
                     "lost, or Redis applied this outcome before a reconnect)");
@@ -903,8 +920,9 @@ static void on_extended(rq_t *rq, redisReply *r, void *arg)
             if (!j || res == 1) continue;
             if (res == 0) {
                 /* Guarantee 2: fenced off. Stop the job here; report nothing. */
-                if (j->sent) continue; /* its outcome's reply will say so, and count it */
-                w->stats.lease_lost++;
+                if (j->sent) continue;       /* its outcome's reply will say so, and count it */
+                if (j->lease_lost) continue; /* found out already, and stopped */
+                count_lease_lost(w, j);
                 log_msg(LOG_WARN, &j->log,
                         "lease lost: another worker may hold the job; "
                         "stopping it here");
@@ -979,8 +997,8 @@ static void on_synced(rq_t *rq, redisReply *r, void *arg)
     if (r && r->type == REDIS_REPLY_ARRAY && (int)r->elements == sr->n) {
         for (int i = 0; i < sr->n; i++) {
             job_t *j = held_find(sr->w, sr->ids[i], sr->tokens[i]);
-            if (j && r->element[i]->integer == 0 && j->running) {
-                sr->w->stats.lease_lost++;
+            if (j && r->element[i]->integer == 0 && j->running && !j->lease_lost) {
+                count_lease_lost(sr->w, j);
                 log_msg(LOG_WARN, &j->log, "checkpoint rejected: lease lost; stopping the job");
                 stop_handler(j, STOP_LEASE_LOST);
             }
@@ -1053,15 +1071,22 @@ static void on_reaped(rq_t *rq, redisReply *r, void *arg)
     (void)rq;
     reap_req_t *rr = arg;
     worker_t *w = rr->w;
-    if (r && r->type == REDIS_REPLY_ARRAY && r->elements == 5)
-        note_garbage(w, rr->qidx, r->element[4], "reap");
-    if (r && r->type == REDIS_REPLY_ARRAY && r->elements == 5 && r->element[3]->integer &&
-        w->state != WORKER_CLOSING) {
+    int ok = r && r->type == REDIS_REPLY_ARRAY && r->elements == 7;
+    if (ok) note_garbage(w, rr->qidx, r->element[4], "reap");
+    if (ok && r->element[3]->integer && w->state != WORKER_CLOSING) {
         /* The retention trim hit its budget: more old records wait. */
         uv_timer_start(&w->reaper, on_reap, 100, 0);
     }
-    if (r && r->type == REDIS_REPLY_ARRAY && r->elements == 5 &&
-        (r->element[0]->integer || r->element[1]->integer || r->element[2]->integer)) {
+    if (ok && r->element[6]->integer < 0) {
+        log_info("queue %s: first reap (no reaper clock yet): no lease expires for %lld ms",
+                 qname(w, rr->qidx), r->element[5]->integer);
+    } else if (ok && r->element[6]->integer) {
+        /* This call found the reaper clock silent and set the hold. */
+        log_warn("queue %s: no reaper ran for %lld ms (Redis paused or restarted, or no worker "
+                 "up): no lease expires for %lld ms, so holders extend and report first",
+                 qname(w, rr->qidx), r->element[6]->integer, r->element[5]->integer);
+    }
+    if (ok && (r->element[0]->integer || r->element[1]->integer || r->element[2]->integer)) {
         log_info("reaped expired leases of queue %s: %lld requeued, %lld dead, %lld canceled",
                  qname(w, rr->qidx), r->element[0]->integer, r->element[1]->integer,
                  r->element[2]->integer);
@@ -1082,6 +1107,12 @@ static void on_reap(uv_timer_t *t)
         proto_argv_addll(&a, 1000);
         proto_argv_addll(&a, w->cfg->ttl_succeeded_ms);
         proto_argv_addll(&a, w->cfg->ttl_dead_ms);
+        /* Guarantee 6: each worker reaps every lease/3 at most, so a reaper
+         * clock silent for lease/2 means Redis was away; then no lease
+         * expires for one lease, in which holders reconnect, extend and
+         * report their journaled outcomes (schema/redis/README.md). */
+        proto_argv_addll(&a, w->cfg->lease_ms / 2);
+        proto_argv_addll(&a, w->cfg->lease_ms);
         reap_req_t *rr = malloc(sizeof *rr);
         *rr = (reap_req_t){w, qi};
         if (rq_script(&w->rq, PROTO_REAP, qname(w, qi), &a, on_reaped, rr) < 0) free(rr);
@@ -1359,6 +1390,19 @@ static void maybe_close(worker_t *w)
         close_all(w);
         return;
     }
+    if (w->cfg->once && w->state == WORKER_RUNNING && !rq_ready(&w->rq)) {
+        /* A cron run must end: Redis away (since it went down, or since the
+         * start if it never came up) longer than the drain timeout. */
+        int64_t since = w->redis_down_ms ? w->redis_down_ms : w->started_ms;
+        if (jobd_now_ms() - since > w->cfg->drain_timeout_ms) {
+            log_error("--once: Redis unreachable for more than the drain timeout (%lld ms): "
+                      "draining, exit status %d",
+                      (long long)w->cfg->drain_timeout_ms, WORKER_EXIT_UNAVAILABLE);
+            w->exit_code = WORKER_EXIT_UNAVAILABLE;
+            worker_drain(w);
+        }
+        return;
+    }
     if (w->cfg->once && w->state == WORKER_RUNNING && idle && rq_ready(&w->rq)) {
         for (int i = 0; i < w->cfg->nqueues; i++)
             if (!w->queues[i].exhausted) return;
@@ -1373,6 +1417,9 @@ static void on_hard_deadline(uv_timer_t *t)
      * recovered by lease expiry (at-least-once still holds). */
     log_error("drain deadline passed with %d jobs unreported (Redis unreachable?); exiting",
               w->nheld);
+    /* --once: the drain did not complete, so the cron run must not report
+     * 0 (unless a more specific status is set already). */
+    if (w->cfg->once && w->exit_code == 0) w->exit_code = WORKER_EXIT_FORCED;
     for (job_t *j = w->held, *next; j; j = next) {
         next = j->next;
         if (!j->running) {
@@ -1454,14 +1501,20 @@ static void on_rq_state(rq_t *rq, rq_state_t st, void *arg)
         return;
     }
     if (st == RQ_READY) {
+        w->redis_down_ms = 0;
         for (int i = 0; i < w->cfg->nqueues; i++)
             w->queues[i].empty = 0;
+        /* Guarantee 6: extensions first, then the outcomes kept while Redis
+         * was away, ahead of anything else on the connection; reap.lua
+         * holds lease expiry after an outage long enough for both. */
+        extend_leases(w);
+        if (w->flush_inflight == 0) flush_outcomes(w);
         registry_publish(w);
         health_poll_depths(w);
-        extend_leases(w); /* leases may have run short while we were away */
         kick(w);
     } else {
         w->claim_inflight = 0;
+        w->redis_down_ms = jobd_now_ms();
     }
 }
 

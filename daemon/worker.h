@@ -14,6 +14,11 @@
  *   RUNNING --SIGTERM/SIGINT--> DRAINING --drain timeout or 2nd signal--> STOPPING
  *   DRAINING/STOPPING --no handler running, outcomes reported--> CLOSING --> exit
  *   RUNNING --(--once) queues empty, nothing held--> CLOSING
+ *   RUNNING --(--once) Redis unreachable past the drain timeout--> DRAINING (exit 69)
+ *   STOPPING --hard deadline (kill grace + 1 s)--> exit, unreported leases left
+ *
+ * Exit status: 0 clean; with --once 1 when Redis confirmed a job dead, 69
+ * when Redis stayed away past the drain timeout, 75 after a hard deadline.
  *
  * In STOPPING every handler is asked to stop (SIGTERM to the exec group,
  * the stop flag for built-ins), killed after the kill grace, and its lease
@@ -32,6 +37,11 @@
 #include "journal.h"
 #include "metrics.h"
 #include "rq.h"
+
+/* Exit statuses the worker decides (main.c adds 0, 64 and 78). */
+#define WORKER_EXIT_DEAD 1         /* --once: a job it ran ended dead */
+#define WORKER_EXIT_UNAVAILABLE 69 /* --once: Redis unreachable past the drain timeout */
+#define WORKER_EXIT_FORCED 75      /* --once: the drain hit its hard deadline */
 
 typedef enum {
     WORKER_RUNNING = 0, /* claiming and running */
@@ -72,9 +82,10 @@ typedef struct worker {
     job_t *held; /* doubly-linked list of held jobs */
     int nheld, running;
     int claim_inflight, flush_inflight;
-    int once_checking; /* a --once emptiness check is in flight */
-    int parked;        /* parked checkpoints in the journal (see journal_park) */
-    uv_idle_t kick;    /* runs claim/flush once the current callbacks are done */
+    int once_checking;     /* a --once emptiness check is in flight */
+    int64_t redis_down_ms; /* when the command connection went down; 0: up (or never up) */
+    int parked;            /* parked checkpoints in the journal (see journal_park) */
+    uv_idle_t kick;        /* runs claim/flush once the current callbacks are done */
     uv_timer_t heartbeat, reaper, ticker, drain_timer, sync_timer;
     uv_signal_t sigterm, sigint;
     int signals;

@@ -96,7 +96,8 @@ int jobd_ack(jobd_client_t *c, const char *queue, const char *id, const char *to
     long long res = 0;
     int rc = one(c, &res);
     if (rc < 0) return rc;
-    return res == 1 ? 0 : stale(c, id);
+    /* -1: acked already with this token (a re-send after a lost reply). */
+    return res == 1 || res == -1 ? 0 : stale(c, id);
 }
 
 int jobd_fail(jobd_client_t *c, const char *queue, const char *id, const char *token,
@@ -112,6 +113,7 @@ int jobd_fail(jobd_client_t *c, const char *queue, const char *id, const char *t
     long long res = 0;
     int rc = one(c, &res);
     if (rc < 0) return rc;
+    if (res < 0) res = -res; /* applied already with this token: the same answer */
     return res > 0 ? (int)res : stale(c, id);
 }
 
@@ -127,6 +129,7 @@ int jobd_release(jobd_client_t *c, const char *queue, const char *id, const char
     long long res = 0;
     int rc = one(c, &res);
     if (rc < 0) return rc;
+    if (res < 0) res = -res; /* applied already with this token: the same answer */
     return res == 1 ? 0 : (res == 3 ? JOBD_FAILED_CANCELED : stale(c, id));
 }
 
@@ -156,7 +159,7 @@ int jobd_reap(jobd_client_t *c, const char *queue, jobd_reap_t *out)
     redisReply *r;
     int rc = client_script_call(c, &r);
     if (rc < 0) return rc;
-    if (r->type != REDIS_REPLY_ARRAY || r->elements != 5 ||
+    if (r->type != REDIS_REPLY_ARRAY || r->elements < 5 ||
         r->element[4]->type != REDIS_REPLY_ARRAY) {
         freeReplyObject(r);
         return client_err(c, JOBD_EREDIS, "unexpected reply from reap");

@@ -216,7 +216,9 @@ int jobd_claim(jobd_client_t *c, const char *queue, const char *worker_id, int64
 /* Extends one lease. Returns 0, 1 if a cancel was requested, JOBD_ESTALE. */
 int jobd_extend(jobd_client_t *c, const char *queue, const char *id, const char *token,
                 int64_t lease_ms);
-/* Marks the job succeeded with result_json (NULL: no result). JOBD_ESTALE. */
+/* Marks the job succeeded with result_json (NULL: no result). JOBD_ESTALE.
+ * ack, fail and release are idempotent per token: sent again after a lost
+ * reply, each returns what the call that was applied returned. */
 int jobd_ack(jobd_client_t *c, const char *queue, const char *id, const char *token,
              const char *result_json);
 
@@ -246,7 +248,8 @@ typedef struct {
 } jobd_reap_t;
 
 /* Recovers expired leases of queue (attempt charged) and trims expired
- * finished records. */
+ * finished records. Honours a hold jobd's reapers set after an outage
+ * (schema/redis/README.md, "Outages"): no lease is reaped during it. */
 int jobd_reap(jobd_client_t *c, const char *queue, jobd_reap_t *out);
 
 /* ---- retention (defaults; jobd's config may change them) ---- */

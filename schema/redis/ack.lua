@@ -3,11 +3,15 @@
 -- KEYS[1]  queue prefix
 -- ARGV     per job 3 values: id, lease token, result JSON ('' for none)
 -- Reply:   array, per job: 1 acked, 0 rejected (stale token: the lease was
---          lost, or the job already finished; or its key is no hash).
+--          lost, or the job already finished; or its key is no hash), -1
+--          already acked with this token (a re-send after a lost reply:
+--          success, nothing changed).
 -- This is the hot path of every job, so it costs two commands per job
 -- (HMGET, HSET) and moves the ids between the state sets once per call. The
 -- token is blanked in the same HSET (no real token is empty), so the job is
--- fenced off exactly as finish() would do it. Retention is not set here (a
+-- fenced off exactly as finish() would do it; 'done_token' keeps it, so a
+-- re-send of the same outcome (the reply was lost in a reconnect, the
+-- journal sends it again) is told apart from a lost lease. Retention is not set here (a
 -- PEXPIRE per job cost a fifth of Redis's time): reap.lua deletes succeeded
 -- records in batches once they are older than the retention.
 local now = istr(now_ms())
@@ -16,16 +20,18 @@ local out, done = {}, {}
 for i = 1, #ARGV, 3 do
   local id, token, result = ARGV[i], ARGV[i + 1], ARGV[i + 2]
   local jk = jobkey(id)
-  local f = hmget(jk, 'token', 'watch', 'cancel')
-  if not f or f[1] ~= token or token == '' then -- not f: the key is no hash
+  local f = hmget(jk, 'token', 'watch', 'cancel', 'done_token', 'done_reply')
+  if not f then -- the key is no hash
     out[#out + 1] = 0
+  elseif f[1] ~= token or token == '' then
+    out[#out + 1] = already_applied(f[4], f[5], token, 'a')
   else
     if result ~= '' then
       redis.call('HSET', jk, 'state', 'succeeded', 'finished_at', now, 'progress', '1',
-        'token', '', 'result', result)
+        'token', '', 'done_token', token, 'done_reply', 'a1', 'result', result)
     else
       redis.call('HSET', jk, 'state', 'succeeded', 'finished_at', now, 'progress', '1',
-        'token', '')
+        'token', '', 'done_token', token, 'done_reply', 'a1')
     end
     if f[3] then
       redis.call('HDEL', jk, 'cancel')

@@ -11,7 +11,9 @@
 --          2 dead, 3 canceled. A job with a pending cancel request ends
 --          canceled whatever the disposition. A key that is no hash is
 --          stale (0); an attempt count that is no number counts as out of
---          attempts (dead).
+--          attempts (dead). -1, -2, -3: this token's failure was applied
+--          already with that reply (a re-send after a lost reply;
+--          'done_token' and 'done_reply' remember it).
 local now = now_ms()
 local nows = istr(now)
 local ttl = ARGV[1]
@@ -22,21 +24,24 @@ for i = 2, #ARGV, 5 do
   local id, token, err, how = ARGV[i], ARGV[i + 1], ARGV[i + 2], tonumber(ARGV[i + 3])
   local given_max = ARGV[i + 4]
   local jk = jobkey(id)
-  local f = hmget(jk, 'token', 'watch', 'attempt', 'max', 'cancel')
+  local f = hmget(jk, 'token', 'watch', 'attempt', 'max', 'cancel', 'done_token',
+    'done_reply')
   -- An attempt count that is no number counts as out of attempts.
   local attempt = f and int_in(f[3] or 0, 0, COUNT_MAX) or COUNT_MAX
   how = how or -1
-  if not f or f[1] ~= token or token == '' then -- an acked job's token is ''
+  if not f then -- the key is no hash
     out[#out + 1] = 0
+  elseif f[1] ~= token or token == '' then -- an acked job's token is ''
+    out[#out + 1] = already_applied(f[6], f[7], token, 'f')
   else
     failed = failed + 1
     if how == -2 or f[5] == '1' then
-      finish(id, jk, 'canceled', nows, ttl, 'error', err)
+      finish(id, jk, 'canceled', nows, ttl, 'error', err, 'done_token', token, 'done_reply', 'f3')
       notify(id, f[2], 'canceled')
       canceled = canceled + 1
       out[#out + 1] = 3
     elseif how < 0 or attempt >= max_attempts(f[4], given_max) then
-      finish(id, jk, 'dead', nows, ttl, 'error', err)
+      finish(id, jk, 'dead', nows, ttl, 'error', err, 'done_token', token, 'done_reply', 'f2')
       notify(id, f[2], 'dead')
       dead = dead + 1
       out[#out + 1] = 2
@@ -44,7 +49,8 @@ for i = 2, #ARGV, 5 do
       local run_at = istr(now + how)
       redis.call('ZREM', P .. 'active', id)
       redis.call('ZADD', P .. 'scheduled', run_at, id)
-      redis.call('HSET', jk, 'state', 'scheduled', 'run_at', run_at, 'error', err)
+      redis.call('HSET', jk, 'state', 'scheduled', 'run_at', run_at, 'error', err,
+        'done_token', token, 'done_reply', 'f1')
       redis.call('HDEL', jk, 'token', 'lease_until')
       notify(id, f[2], 'scheduled')
       out[#out + 1] = 1

@@ -153,6 +153,19 @@ local function max_attempts(stored, given)
   return DEFAULT_MAX_ATTEMPTS
 end
 
+-- The reply to a token that no longer holds its job: 0 (stale: the lease
+-- was lost), or -N when 'done_token' shows that this very token's outcome
+-- was applied already by the same script (kind: 'a' ack, 'f' fail,
+-- 'r' release), with reply N: a re-send after a lost reply, which the
+-- holder takes as applied, not as a lost lease. 'done_reply' is kind .. N.
+local function already_applied(done_token, done_reply, token, kind)
+  if token ~= '' and done_token == token and done_reply
+      and string.sub(done_reply, 1, 1) == kind then
+    return -(tonumber(string.sub(done_reply, 2)) or 1)
+  end
+  return 0
+end
+
 -- redis.call(cmd, key, ...list) in slices of step values (keep step even for
 -- score/member pairs). Returns the sum of the integer replies.
 local function call_sliced(cmd, key, list, step)

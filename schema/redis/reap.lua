@@ -6,9 +6,25 @@
 -- ARGV[1]  most leases to reap in this call
 -- ARGV[2]  retention of succeeded records in ms (0: keep)
 -- ARGV[3]  retention of dead and canceled records in ms (0: keep)
--- Reply:   {requeued, dead, canceled, more, set_aside}: more is 1 when the
---          retention trim hit its budget and should run again soon;
---          set_aside lists, as a flat array of triples ('dead' or
+-- ARGV[4]  outage gap in ms (optional; absent or 0: this caller does not
+--          keep the reaper clock, but honours a hold already set)
+-- ARGV[5]  outage grace in ms (optional, with ARGV[4])
+-- Reply:   {requeued, dead, canceled, more, set_aside, held, gap}: more is 1
+--          when the retention trim hit its budget and should run again soon;
+--          set_aside: see below; held is
+--          how many ms lease expiry stays on hold (0: none); gap is the
+--          silence in ms this call found when it set a hold (-1: there was
+--          no clock yet; 0: it set none)
+-- Outages: a lease that expired while Redis was away (paused, restarting)
+-- must not be reaped before its holder's queued extension and journaled
+-- outcome arrive. PREFIX:{Q}:reaper keeps 'last', the time of the previous
+-- reap by a caller passing ARGV[4]. Such callers reap every lease/3 at most,
+-- so a silence over ARGV[4] means nobody could reap: Redis was away (or
+-- every worker was; a missing clock counts as such a silence, as nothing is
+-- known of the time before). Then no lease expires for ARGV[5] ms ('hold_until'),
+-- which gives holders time to reconnect and extend or report first. Every
+-- caller honours the hold; the retention trim is not held.
+-- set_aside lists, as a flat array of triples ('dead' or
 --          'dropped', id, reason), the expired leases whose record was
 --          unusable: one with no job hash behind it (or a key of another
 --          type) is removed from the active set ('dropped'); a hash whose
@@ -31,7 +47,33 @@ zsets_ok('active', 'ready', 'dead', 'canceled', 'succeeded')
 local was_empty = redis.call('EXISTS', P .. 'ready') == 0
 local requeued, dead, canceled, dropped = 0, 0, 0, 0
 local notes = {}
-local expired = redis.call('ZRANGEBYSCORE', P .. 'active', '-inf', now, 'LIMIT', 0, ARGV[1])
+
+-- The reaper clock (see Outages above).
+local gap_ms, grace_ms = tonumber(ARGV[4]) or 0, tonumber(ARGV[5]) or 0
+local clock = hmget(P .. 'reaper', 'last', 'hold_until')
+if not clock then -- our own key, damaged: start the clock anew
+  redis.call('DEL', P .. 'reaper')
+  clock = {}
+end
+local hold_until, gap = tonumber(clock[2]) or 0, 0
+if gap_ms > 0 then
+  -- No clock yet (a new queue, or the key was deleted) proves nothing about
+  -- the time before: hold as after an outage.
+  local last = tonumber(clock[1])
+  if (not last or now - last > gap_ms) and now + grace_ms > hold_until then
+    gap = last and now - last or -1
+    hold_until = now + grace_ms
+    redis.call('HSET', P .. 'reaper', 'last', nows, 'hold_until', istr(hold_until))
+  else
+    redis.call('HSET', P .. 'reaper', 'last', nows)
+  end
+end
+local held = math.max(hold_until - now, 0)
+
+local expired = {}
+if held == 0 then
+  expired = redis.call('ZRANGEBYSCORE', P .. 'active', '-inf', now, 'LIMIT', 0, ARGV[1])
+end
 for _, id in ipairs(expired) do
   local jk = jobkey(id)
   local f, kind = hmget(jk, 'attempt', 'max', 'cancel', 'score', 'watch', 'state')
@@ -99,4 +141,4 @@ end
 trim('succeeded', ttl_ok)
 trim('dead', ttl_dead)
 trim('canceled', ttl_dead)
-return { requeued, dead, canceled, more, notes }
+return { requeued, dead, canceled, more, notes, held, gap }

@@ -8,7 +8,9 @@
 -- Reply:   array, per job: 1 released (queued again at its old place, so it
 --          runs before jobs that came after it), 3 canceled (a cancel was
 --          requested while it ran), 0 rejected (stale token, or a key that
---          is no hash). A damaged score is made anew (requeue in lib.lua).
+--          is no hash); -1 or -3: this token's release was applied already
+--          with that reply (a re-send after a lost reply; see 'done_token').
+--          A damaged score is made anew (requeue in lib.lua).
 local now = istr(now_ms())
 local ttl = ARGV[1]
 zsets_ok('active', 'ready', 'canceled')
@@ -18,11 +20,14 @@ local out = {}
 for i = 2, #ARGV, 4 do
   local id, token, ckpt, progress = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3]
   local jk = jobkey(id)
-  local f = hmget(jk, 'token', 'watch', 'score', 'cancel', 'attempt')
-  if not f or f[1] ~= token or token == '' then -- an acked job's token is ''
+  local f = hmget(jk, 'token', 'watch', 'score', 'cancel', 'attempt', 'done_token',
+    'done_reply')
+  if not f then -- the key is no hash
     out[#out + 1] = 0
+  elseif f[1] ~= token or token == '' then -- an acked job's token is ''
+    out[#out + 1] = already_applied(f[6], f[7], token, 'r')
   else
-    local extra = {}
+    local extra = { 'done_token', token, 'done_reply', f[4] == '1' and 'r3' or 'r1' }
     if ckpt ~= '' then
       extra[#extra + 1] = 'checkpoint'
       extra[#extra + 1] = ckpt

@@ -167,7 +167,7 @@ TEST(worker_retry_backoff_then_dead)
     pid_t pid = jobd_start(
         log, NULL, q, "state",
         (const char *[]){"--once", "--retry-base", "100ms", "--retry-cap", "1s", NULL}, NULL);
-    ASSERT_EXIT(pid, test_ms(30000), log, 0);
+    ASSERT_EXIT(pid, test_ms(30000), log, 1); /* --once: a job ended dead */
 
     json_t *st = NULL;
     ASSERT_EQ(jobd_status(c, id, &st), 0);
@@ -224,7 +224,7 @@ TEST(worker_timeout_stops_handler)
     pid_t pid = jobd_start(
         log, NULL, q, "state",
         (const char *[]){"--once", "--concurrency", "2", "--kill-grace", "1", NULL}, NULL);
-    ASSERT_EXIT(pid, test_ms(30000), log, 0);
+    ASSERT_EXIT(pid, test_ms(30000), log, 1); /* --once: the jobs ended dead */
 
     ASSERT_FIELD(q, polite, "state", "dead");
     ASSERT_FIELD_CONTAINS(q, polite, "error", "timeout");
