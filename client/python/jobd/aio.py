@@ -306,7 +306,7 @@ class AsyncClient(BaseClient):
                         args = P.enqueue_command(self.prefix, specs, first, count, ids)
                     else:
                         args = ["SADD", qkey, specs[first].queue]
-                    await conn.send_command(*args)
+                    await conn.send_packed_command([P.resp(args)])
                     inflight.append((first, count, args))
                 while inflight:
                     await read_head()
@@ -314,7 +314,7 @@ class AsyncClient(BaseClient):
                     await conn.send_command("SCRIPT", "LOAD", script("enqueue").text)
                     await conn.read_response()
                     for first, count, args in refused:
-                        await conn.send_command(*args)
+                        await conn.send_packed_command([P.resp(args)])
                     for first, count, args in refused:
                         created[first:first + count] = P.enqueue_reply(
                             await conn.read_response(), first, count, ids)

@@ -194,7 +194,7 @@ class Client(BaseClient):
                         args = P.enqueue_command(self.prefix, specs, first, count, ids)
                     else:
                         args = ["SADD", qkey, specs[first].queue]
-                    conn.send_command(*args)
+                    conn.send_packed_command([P.resp(args)])
                     inflight.append((first, count, args))
                 while inflight:
                     read_head()
@@ -204,7 +204,7 @@ class Client(BaseClient):
                     conn.send_command("SCRIPT", "LOAD", script("enqueue").text)
                     conn.read_response()
                     for first, count, args in refused:
-                        conn.send_command(*args)
+                        conn.send_packed_command([P.resp(args)])
                     for first, count, args in refused:
                         created[first:first + count] = P.enqueue_reply(
                             conn.read_response(), first, count, ids)
