@@ -10,7 +10,7 @@ import sys
 import httpx
 import pytest
 
-from conftest import ROOT, deadline, poll, py_handler
+from conftest import ROOT, poll, py_handler
 
 
 @pytest.fixture

@@ -1,7 +1,6 @@
 """AsyncClient.watch: progress and the terminal state over pub/sub, one
 shared subscriber connection, and a broken pub/sub connection survived."""
 import asyncio
-import sys
 
 import jobd
 from conftest import py_handler

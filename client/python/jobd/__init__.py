@@ -13,7 +13,7 @@ only the standard library: importing it does not import redis-py.
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .envelope import DEFAULT_PRIORITY, PAYLOAD_MAX, STATES, TERMINAL_STATES, Event, JobStatus
 from .errors import (
@@ -28,6 +28,10 @@ from .errors import (
     SchemaMismatch,
     WaitTimeout,
 )
+
+if TYPE_CHECKING:  # imported lazily below; type checkers see them here
+    from .aio import AsyncClient
+    from .client import Client
 
 __version__ = "0.1.0"
 

@@ -111,6 +111,11 @@ class _Subscriber:
                             del self._pending[channel]
                         if not fut.done():
                             fut.set_result(None)
+                    if not dq and not self._listeners.get(channel):
+                        # Its watch gave up (timed out) before the
+                        # confirmation came: nobody listens any more.
+                        self._listeners.pop(channel, None)
+                        asyncio.ensure_future(_quietly(ps.unsubscribe(channel)))
         except asyncio.CancelledError:
             raise
         except BaseException as e:  # noqa: B902 - every failure ends this connection
