@@ -3,7 +3,12 @@
 # Runs as root (CI, containers) or through sudo; says what to do otherwise.
 set -euo pipefail
 pkgs=(build-essential cmake pkg-config libuv1-dev libhiredis-dev libsqlite3-dev
-      libjansson-dev redis-server redis-tools python3)
+      libjansson-dev redis-server redis-tools python3
+      # The Python package (client/python) and its tests: redis-py, pytest, the
+      # envelope schema check, the FastAPI example and its HTTP client; venv,
+      # setuptools and wheel for the offline `pip install` test.
+      python3-redis python3-pytest python3-jsonschema python3-fastapi python3-uvicorn
+      python3-httpx python3-venv python3-setuptools python3-wheel)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

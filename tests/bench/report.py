@@ -177,6 +177,23 @@ def build(rows, meta):
            target=">= 150,000", ok=lambda m: m >= 150000,
            error="; ".join(errors(rows, "batch")) or None)
 
+    # The Python package beside libjobd: the same batch, and one submit().
+    rs = results(rows, "py_batch", "py_batch")
+    rp.add("py_batch_submit", "  batch submit (Python submit_many)",
+           f"{num(meta.get('batch_jobs', '?'))} noop jobs in 1 call", "jobs/s",
+           [x["rate"] for x in rs],
+           "one jobd.Client.submit_many call (client/python: the same enqueue script, 500 "
+           "jobs a call, 8 in flight), wall time, payload dicts made before",
+           error="; ".join(errors(rows, "py_batch")) or None)
+    rs = results(rows, "py_single", "py_single")
+    ss = f"{num(meta.get('py_single', '?'))} calls, one by one"
+    what = ("one jobd.Client.submit() call: checks, envelope, SADD + EVALSHA enqueue in one "
+            "round trip, reply (time.perf_counter around the call)")
+    for p in ("p50", "p99"):
+        rp.add(f"py_submit_{p}", f"  Python submit() round trip {p}", ss, "ms",
+               [x["ms"][p] for x in rs], what,
+               error=("; ".join(errors(rows, "py_single")) or None) if p == "p50" else None)
+
     rs = per_cfg.get((64, 1), [])
     cost_setting = f"noop, 1 jobd, concurrency 64"
     measures = "divided by every job run while counted; CPU from wait4() (jobd) and " \

@@ -29,7 +29,8 @@ REPEATS=3
 DRAIN_JOBS=50000       # pre-filled noop jobs per throughput run
 DRAIN_CAP=4            # seconds; a slower run is measured over this window
 CONCURRENCIES="1 16 64"
-BATCH_JOBS=100000      # one jobd_submit_batch call
+BATCH_JOBS=100000      # one jobd_submit_batch call, and one Python submit_many
+PY_SINGLE=2000         # Python Client.submit calls, one by one
 EXEC_JOBS=3000         # exec handler jobs per run
 EXEC_CONCURRENCIES="8 10"
 PICKUP_SAMPLES=500
@@ -98,6 +99,30 @@ print(json.dumps({"tag": json.loads(sys.argv[1]), "error": msg[-500:]}))' \
   printf '{"tag":%s,"result":%s}\n' "$tag" "$out" >> "$results"
 }
 
+# measure_py TAG_JSON ARGS...: as measure, for tests/bench/py_submit.py (the
+# Python package's figures), run by Debian's python3 where it has redis-py.
+py=${JOBD_PYTHON:-$(command -v /usr/bin/python3 || command -v python3)}
+measure_py() {
+  local tag=$1 rc=0
+  shift
+  "$py" "$here/py_submit.py" "$@" > "$work/tool.out" 2> "$work/tool.err" &
+  toolpid=$!
+  wait "$toolpid" || rc=$?
+  toolpid=
+  out=$(cat "$work/tool.out")
+  if [ "$rc" -ne 0 ] || [ -z "$out" ]; then
+    failed=1
+    python3 -c 'import json, sys
+msg = open(sys.argv[2]).read().strip() or "exit status " + sys.argv[3]
+print(json.dumps({"tag": json.loads(sys.argv[1]), "error": msg[-500:]}))' \
+      "$tag" "$work/tool.err" "$rc" >> "$results"
+    log "  FAILED: $(tail -c 300 "$work/tool.err")"
+    out=
+    return 0
+  fi
+  printf '{"tag":%s,"result":%s}\n' "$tag" "$out" >> "$results"
+}
+
 # jobd ARGS for instance {i} (bench_tool substitutes {i} and {port}).
 jobd_cmd() {
   local prefix=$1
@@ -133,6 +158,19 @@ for r in $(seq 1 $REPEATS); do
   measure "{\"phase\":\"batch\",\"rep\":$r}" fill sock="$sock" prefix="$p" queue=q \
     n=$BATCH_JOBS
   log "batch submit $BATCH_JOBS jobs, run $r: $(field rate <<< "$out") jobs/s"
+done
+
+# 2b. The same from Python (client/python): one submit_many of as many jobs,
+# and the round trip of one submit() call.
+for r in $(seq 1 $REPEATS); do
+  rcli FLUSHALL
+  measure_py "{\"phase\":\"py_batch\",\"rep\":$r}" batch "$sock" "$run_id-pybatch-$r" \
+    $BATCH_JOBS
+  log "Python submit_many $BATCH_JOBS jobs, run $r: $(field rate <<< "$out") jobs/s"
+  rcli FLUSHALL
+  measure_py "{\"phase\":\"py_single\",\"rep\":$r}" single "$sock" "$run_id-pysingle-$r" \
+    $PY_SINGLE
+  log "Python submit() round trip, run $r: p50 $(pick ms p50 <<< "$out") ms"
 done
 
 # 3. Throughput of noop jobs from a pre-filled queue.
@@ -262,7 +300,7 @@ t_end=$(date +%s)
 python3 "$here/report.py" "$results" "$build/bench.json" \
   jobd="$("$jobd" --version)" cores="$(nproc)" load_start="$load_start" \
   load_end="$(cut -d' ' -f1-3 /proc/loadavg)" seconds=$((t_end - t_start)) \
-  repeats=$REPEATS exec_jobs=$EXEC_JOBS drain_jobs=$DRAIN_JOBS drain_cap_s=$DRAIN_CAP batch_jobs=$BATCH_JOBS \
+  repeats=$REPEATS exec_jobs=$EXEC_JOBS drain_jobs=$DRAIN_JOBS drain_cap_s=$DRAIN_CAP batch_jobs=$BATCH_JOBS py_single=$PY_SINGLE \
   pickup_samples=$PICKUP_SAMPLES paced_seconds=$PACED_SECONDS paced_rate="$rate" \
   paced_concurrency="$best_c" paced_jobds="$best_j" ckpt_jobs=$CKPT_JOBS \
   ckpt_per_job=$CKPT_PER_JOB sigterm_jobs=$SIGTERM_JOBS drain_timeout_s=$DRAIN_TIMEOUT \
