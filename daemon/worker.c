@@ -287,15 +287,16 @@ static void on_exec_message(void *arg, hproto_msg_t *m)
 static void error_section(char *out, size_t *len, const char *name, const char *tail, size_t n,
                           uint64_t total)
 {
+    int cut = n < total; /* decided before the trailing newline goes */
     while (n && (tail[n - 1] == '\n' || tail[n - 1] == '\r'))
         n--;
-    const char *nl = n < total ? memchr(tail, '\n', n < 256 ? n : 256) : NULL;
+    const char *nl = cut ? memchr(tail, '\n', n < 256 ? n : 256) : NULL;
     if (nl) { /* a cut tail starts on its first whole line */
         n -= (size_t)(nl + 1 - tail);
         tail = nl + 1;
     }
     if (!n) return;
-    if (n < total)
+    if (cut)
         *len += (size_t)sprintf(out + *len, "\n--- %s: last %zu of %llu bytes ---\n", name, n,
                                 (unsigned long long)total);
     else

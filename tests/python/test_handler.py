@@ -17,14 +17,13 @@ def test_result_checkpoint_and_progress_are_stored(client, env):
 
 def test_an_exception_fails_the_job_with_its_traceback(client, env):
     i = client.submit("default", "py.steps", {"n": 4, "boom": 2}, max_attempts=1)
-    # (CONTRACT: --once exits 1 when a job ended dead; jobd exits 0 today.)
-    assert env.run_once({"py.steps": py_handler("steps")}) in (0, 1)
+    # CONTRACT: --once exits 1 when a job it ran ended dead.
+    assert env.run_once({"py.steps": py_handler("steps")}) == 1
     st = client.status(i)
     assert st.state == "dead"
     assert st.error.startswith("handler exited with status 1")
-    # The traceback, from jobd's stderr tail. (jobd drops the first stderr
-    # line, "Traceback (most recent call last):", taking the tail for cut
-    # when only its final newline was trimmed: daemon/worker.c error_section.)
+    # The whole traceback, from jobd's stderr tail (not cut: first line kept).
+    assert "Traceback (most recent call last):" in st.error
     assert 'handlers/steps.py", line' in st.error and "in steps" in st.error
     assert st.error.rstrip().endswith("ValueError: boom at step 2")
     assert st.checkpoint == {"i": 2} or st.checkpoint is None  # synced or not yet
