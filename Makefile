@@ -5,7 +5,7 @@ ASAN_BUILD ?= build-asan
 JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
 CTEST_ARGS ?=
 
-.PHONY: all deps build test test-unit test-asan run bench format lint clean
+.PHONY: all deps build test test-unit test-asan run bench format lint clean image
 
 all: build
 
@@ -40,6 +40,13 @@ format:
 
 lint: build
 	clang-tidy -p $(BUILD) $$(git ls-files 'client/*.c' 'daemon/*.c')
+
+# The container image (deploy/Dockerfile), built with docker, podman or
+# buildah, whichever is found first; IMAGE names it. deploy/test-image.sh
+# builds it the same way and tests it.
+IMAGE ?= jobd:$(shell sed -n 's/^\#define JOBD_VERSION "\(.*\)"/\1/p' include/jobd/version.h)
+image:
+	@IMAGE='$(IMAGE)' bash deploy/build-image.sh
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD)

@@ -4,6 +4,13 @@
 set -euo pipefail
 pkgs=(build-essential cmake pkg-config libuv1-dev libhiredis-dev libsqlite3-dev
       libjansson-dev redis-server redis-tools python3)
+# tests/deploy/check.sh: promtool (Debian's prometheus package),
+# systemd-analyze, node and npm (the schema tools are npm packages it installs
+# into the build tree). node/npm only when the commands are missing: a
+# NodeSource nodejs already carries npm and conflicts with Debian's.
+pkgs+=(prometheus systemd)
+command -v node >/dev/null || pkgs+=(nodejs)
+command -v npm >/dev/null || pkgs+=(npm)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
