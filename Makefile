@@ -5,12 +5,15 @@ ASAN_BUILD ?= build-asan
 JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
 CTEST_ARGS ?=
 
-.PHONY: all deps build test test-unit test-asan run bench format lint clean
+.PHONY: all deps deps-run build test test-unit test-asan run bench format lint clean image
 
 all: build
 
 deps:
 	@bash deploy/install-deps.sh
+
+deps-run:
+	@bash deploy/install-deps.sh run
 
 $(BUILD)/CMakeCache.txt:
 	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo
@@ -28,7 +31,7 @@ test-asan: deps
 	  ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
 	  ctest --output-on-failure -j $(JOBS) $(CTEST_ARGS)
 
-run: deps $(BUILD)/CMakeCache.txt
+run: deps-run $(BUILD)/CMakeCache.txt
 	cmake --build $(BUILD) -j $(JOBS) --target jobd jobctl
 	@bash deploy/run-demo.sh $(BUILD)
 
@@ -40,6 +43,13 @@ format:
 
 lint: build
 	clang-tidy -p $(BUILD) $$(git ls-files 'client/*.c' 'daemon/*.c')
+
+# The container image (deploy/Dockerfile), built with docker, podman or
+# buildah, whichever is found first; IMAGE names it. deploy/test-image.sh
+# builds it the same way and tests it.
+IMAGE ?= jobd:$(shell sed -n 's/^\#define JOBD_VERSION "\(.*\)"/\1/p' include/jobd/version.h)
+image:
+	@IMAGE='$(IMAGE)' bash deploy/build-image.sh
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD)

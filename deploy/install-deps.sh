@@ -2,13 +2,26 @@
 # Installs the Debian packages jobd builds and tests with, if any is missing.
 # Runs as root (CI, containers) or through sudo; says what to do otherwise.
 set -euo pipefail
+# `install-deps.sh run` installs what `make run` needs; with no argument (or
+# `test`) also what the test suite, the sanitizer run and `make lint` need.
 pkgs=(build-essential cmake pkg-config libuv1-dev libhiredis-dev libsqlite3-dev
-      libjansson-dev redis-server redis-tools python3
-      # The Python package (client/python) and its tests: redis-py, pytest, the
-      # envelope schema check, the FastAPI example and its HTTP client; venv,
-      # setuptools and wheel for the offline `pip install` test.
-      python3-redis python3-pytest python3-jsonschema python3-fastapi python3-uvicorn
-      python3-httpx python3-venv python3-setuptools python3-wheel)
+      libjansson-dev redis-server redis-tools python3)
+if [ "${1:-test}" != run ]; then
+  # The Python package (client/python) and its tests: redis-py, pytest, the
+  # envelope schema check, the FastAPI example and its HTTP client; venv,
+  # setuptools and wheel for the offline `pip install` test.
+  pkgs+=(python3-redis python3-pytest python3-jsonschema python3-fastapi python3-uvicorn
+         python3-httpx python3-venv python3-setuptools python3-wheel)
+  # tests/deploy/check.sh: promtool (Debian's prometheus package),
+  # systemd-analyze, node and npm (the schema tools are npm packages it installs
+  # into the build tree). node/npm only when the commands are missing: a
+  # NodeSource nodejs already carries npm and conflicts with Debian's.
+  pkgs+=(prometheus systemd)
+  command -v node >/dev/null || pkgs+=(nodejs)
+  command -v npm >/dev/null || pkgs+=(npm)
+  # make lint and make format.
+  pkgs+=(clang-tidy clang-format)
+fi
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
