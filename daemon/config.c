@@ -10,6 +10,7 @@
 #include "envelope.h"
 #include "jobd/client.h"
 #include "jobd/version.h"
+#include "keys.h"
 #include "log.h"
 #include "num.h"
 
@@ -386,10 +387,8 @@ static int validate(config_t *c, char *err, size_t errlen)
         snprintf(err, errlen, "lease: must be at least 1 second");
         return CONFIG_INVALID;
     }
-    if (!*c->prefix || strchr(c->prefix, '{') || strchr(c->prefix, '}')) {
-        snprintf(err, errlen, "prefix: must be non-empty and hold no braces");
-        return CONFIG_INVALID;
-    }
+    /* The same rule as jobctl's (libjobd's keys_prefix_check). */
+    if (keys_prefix_check(c->prefix, err, errlen) < 0) return CONFIG_INVALID;
     const char *colon = strrchr(c->http, ':');
     int64_t port;
     if (!colon || num_parse_int(colon + 1, 0, 65535, &port) < 0) {

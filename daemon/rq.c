@@ -6,11 +6,13 @@
 #include <string.h>
 
 #include "cloexec.h"
+#include "jobd/client.h"
 #include "jobd/version.h"
 #include "keys.h"
 #include "log.h"
 #include "rq.h"
 #include "rq_uv.h"
+#include "schema.h"
 
 #define BACKOFF_BASE_MS 100
 #define BACKOFF_CAP_MS 5000
@@ -268,15 +270,13 @@ static void on_handshake_timeout(uv_timer_t *t)
 /* Fails the handshake: note why (the first failure only; a disconnect is
  * already under way after it), drop the connection and try again later
  * (on_disconnect). */
-static void handshake_failed(rq_conn_t *c, const char *what, redisReply *r)
+static void handshake_failed(rq_conn_t *c, const char *what, const char *said)
 {
     if (c->failed) return;
-    redis_fail_t why =
-        r && r->type == REDIS_REPLY_ERROR ? redis_fail_of_reply(r->str) : REDIS_FAIL_OTHER;
+    redis_fail_t why = said ? redis_fail_of_reply(said) : REDIS_FAIL_OTHER;
     /* Which step met NOAUTH or LOADING says nothing more; for any other
      * error it does. */
-    note_failure(c, why, why == REDIS_FAIL_OTHER ? what : NULL,
-                 r && r->str ? r->str : "unexpected reply");
+    note_failure(c, why, why == REDIS_FAIL_OTHER ? what : NULL, said ? said : "unexpected reply");
     if (c->ac) redisAsyncDisconnect(c->ac);
 }
 
@@ -300,28 +300,40 @@ static void on_handshake(redisAsyncContext *ac, void *reply, void *priv)
     const char *what = priv;
     if (!r || !c) return; /* connection lost: on_disconnect handles it */
     if (r->type == REDIS_REPLY_ERROR) {
-        handshake_failed(c, what, r);
+        handshake_failed(c, what, r->str);
         return;
     }
     handshake_step_done(c);
 }
 
+/* One reply of the layout check (schema.h); priv is 2 * key + (GET). The
+ * SET's error, if any, waits for its GET, which decides. */
 static void on_schema(redisAsyncContext *ac, void *reply, void *priv)
 {
-    (void)priv;
     rq_conn_t *c = ac->data;
     redisReply *r = reply;
     if (!r || !c) return;
-    if (r->type == REDIS_REPLY_ERROR) {
-        handshake_failed(c, "schema check", r);
+    int k = (int)(intptr_t)priv / 2, get = (int)(intptr_t)priv % 2;
+    if (!get) {
+        c->schema_seterr[k][0] = '\0';
+        if (r->type == REDIS_REPLY_ERROR)
+            snprintf(c->schema_seterr[k], sizeof c->schema_seterr[k], "%s", r->str);
+        handshake_step_done(c);
         return;
     }
-    if (r->type == REDIS_REPLY_STRING && atoi(r->str) != JOBD_REDIS_SCHEMA) {
-        log_error("Redis at %s: key %s:schema holds jobd layout version %s, but this build "
-                  "speaks version %d; refusing to touch it (use another prefix or upgrade)",
-                  c->rq->where, c->rq->prefix, r->str, JOBD_REDIS_SCHEMA);
+    const char *said;
+    char err[768];
+    int v = schema_verdict(c->rq->prefix, (schema_key_t)k,
+                           c->schema_seterr[k][0] ? c->schema_seterr[k] : NULL, r->type, r->str,
+                           &said, err, sizeof err);
+    if (v == JOBD_ESCHEMA) {
+        log_error("Redis at %s: %s", c->rq->where, err);
         uv_timer_stop(&c->retry); /* no handshake deadline: this is the end */
         if (c->rq->on_state) c->rq->on_state(c->rq, RQ_FATAL, c->rq->arg);
+        return;
+    }
+    if (v < 0) {
+        handshake_failed(c, "layout check", said ? said : err);
         return;
     }
     handshake_step_done(c);
@@ -334,7 +346,7 @@ static void on_script_loaded(redisAsyncContext *ac, void *reply, void *priv)
     if (!r || !c) return;
     proto_script_t s = (proto_script_t)(intptr_t)priv;
     if (r->type != REDIS_REPLY_STRING) {
-        handshake_failed(c, "SCRIPT LOAD", r);
+        handshake_failed(c, "SCRIPT LOAD", r->type == REDIS_REPLY_ERROR ? r->str : NULL);
         return;
     }
     snprintf(c->rq->sha[s], sizeof c->rq->sha[s], "%s", r->str);
@@ -384,10 +396,14 @@ static void handshake(rq_conn_t *c)
             c->handshake_pending++;
             redisAsyncCommand(c->ac, on_handshake, "SELECT", "SELECT %d", rq->url.db);
         }
-        char key[KEYS_MAX];
-        keys_global(key, rq->prefix, "schema");
-        c->handshake_pending++;
-        redisAsyncCommand(c->ac, on_schema, NULL, "SET %s %d NX GET", key, JOBD_REDIS_SCHEMA);
+        for (int k = 0; k < SCHEMA_NKEYS; k++)
+            for (int g = 0; g < 2; g++) {
+                schema_cmd_t sc;
+                schema_cmd(&sc, rq->prefix, (schema_key_t)k, g);
+                c->handshake_pending++;
+                redisAsyncCommandArgv(c->ac, on_schema, (void *)(intptr_t)(2 * k + g), sc.argc,
+                                      sc.argv, sc.lens);
+            }
         for (int s = 0; s < PROTO_NSCRIPTS; s++) {
             size_t len;
             const char *text = proto_script_text((proto_script_t)s, &len);

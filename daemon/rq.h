@@ -65,6 +65,7 @@ typedef struct {
     uint64_t retry_at;       /* uv_now() of the next attempt */
     redis_fail_t logged_why; /* the last failure logged in this run */
     uint64_t logged_at;
+    char schema_seterr[2][160]; /* the layout check's SET errors (schema.h) */
 } rq_conn_t;
 
 struct rq {

@@ -16,6 +16,7 @@
 #include "keys.h"
 #include "proto.h"
 #include "redis_fail.h"
+#include "schema.h"
 
 __attribute__((format(printf, 3, 4))) int client_err(jobd_client_t *c, int code, const char *fmt,
                                                      ...)
@@ -124,32 +125,42 @@ int client_connect(jobd_client_t *c, redisContext **out)
     return 0;
 }
 
-/* Reads PREFIX:schema, claiming an empty Redis for this layout version.
- * SET NX then GET, pipelined (SET NX GET would need Redis 7). */
+/* Checks the layout version (schema.h): per key SET NX then GET, the four
+ * commands pipelined. */
 static int check_schema(jobd_client_t *c)
 {
-    char key[KEYS_MAX];
-    keys_global(key, c->prefix, "schema");
-    redisAppendCommand(c->rc, "SET %s %d NX", key, JOBD_REDIS_SCHEMA);
-    redisAppendCommand(c->rc, "GET %s", key);
-    redisReply *r = NULL;
-    if (redisGetReply(c->rc, (void **)&r) != REDIS_OK) r = NULL;
-    if (!r || r->type == REDIS_REPLY_ERROR) return setup_error(c, c->rc, r, "schema check");
-    freeReplyObject(r);
-    if (redisGetReply(c->rc, (void **)&r) != REDIS_OK) r = NULL;
-    if (!r || r->type == REDIS_REPLY_ERROR) return setup_error(c, c->rc, r, "schema check");
+    schema_cmd_t cmd[SCHEMA_NKEYS][2];
+    for (int k = 0; k < SCHEMA_NKEYS; k++)
+        for (int g = 0; g < 2; g++) {
+            schema_cmd(&cmd[k][g], c->prefix, (schema_key_t)k, g);
+            redisAppendCommandArgv(c->rc, cmd[k][g].argc, cmd[k][g].argv, cmd[k][g].lens);
+        }
+    redisReply *r[SCHEMA_NKEYS][2] = {{NULL}};
     int rc = 0;
-    char want[16];
-    snprintf(want, sizeof want, "%d", JOBD_REDIS_SCHEMA);
-    /* Anything but our exact version is another layout ("1x" included). */
-    if (r->type == REDIS_REPLY_STRING && strcmp(r->str, want) != 0)
-        rc = client_err(c, JOBD_ESCHEMA,
-                        "Redis key %s holds jobd layout version %s, but this build speaks "
-                        "version %d; refusing to touch it (use another --prefix or upgrade)",
-                        key, r->str, JOBD_REDIS_SCHEMA);
-    else if (r->type != REDIS_REPLY_STRING)
-        rc = client_err(c, JOBD_EREDIS, "Redis: %s vanished during the schema check", key);
-    freeReplyObject(r);
+    for (int k = 0; k < SCHEMA_NKEYS && rc == 0; k++)
+        for (int g = 0; g < 2 && rc == 0; g++)
+            if (redisGetReply(c->rc, (void **)&r[k][g]) != REDIS_OK)
+                rc = setup_error(c, c->rc, NULL, "layout check");
+    for (int k = 0; k < SCHEMA_NKEYS && rc == 0; k++) {
+        const redisReply *set = r[k][0], *get = r[k][1];
+        const char *said;
+        char err[768];
+        int v = schema_verdict(c->prefix, (schema_key_t)k,
+                               set->type == REDIS_REPLY_ERROR ? set->str : NULL, get->type,
+                               get->str, &said, err, sizeof err);
+        if (v == JOBD_EREDIS && said) {
+            /* Classified as the handshake's other replies: NOAUTH, NOPERM
+             * and LOADING mean Redis cannot be used as it is (exit 69). */
+            redis_fail_t why = redis_fail_of_reply(said);
+            rc = client_err(c, redis_fail_is_unavailable(why) ? JOBD_ECONN : JOBD_EREDIS,
+                            "Redis: %s", err);
+        } else if (v < 0) {
+            rc = client_err(c, v, "%s%s", v == JOBD_ESCHEMA ? "" : "Redis: ", err);
+        }
+    }
+    for (int k = 0; k < SCHEMA_NKEYS; k++)
+        for (int g = 0; g < 2; g++)
+            if (r[k][g]) freeReplyObject(r[k][g]);
     return rc;
 }
 
@@ -164,8 +175,8 @@ static int load_script(jobd_client_t *c, proto_script_t s)
     return 0;
 }
 
-int jobd_client_new(const jobd_client_opts_t *opts, jobd_client_t **out, char *errbuf,
-                    size_t errlen)
+int client_open(const jobd_client_opts_t *opts, jobd_client_t **out, char *errbuf, size_t errlen,
+                int check)
 {
     char dummy[8];
     if (!errbuf) {
@@ -184,6 +195,7 @@ int jobd_client_new(const jobd_client_opts_t *opts, jobd_client_t **out, char *e
     const char *pwfile = o.password_file ? o.password_file : getenv("JOBD_REDIS_PASSWORD_FILE");
     if (rc == 0) rc = redis_url_password_file(&c->url, pwfile, errbuf, errlen);
     if (rc < 0) goto fail;
+    if ((rc = keys_prefix_check(o.prefix ? o.prefix : "jobd", errbuf, errlen)) < 0) goto fail;
     snprintf(c->prefix, sizeof c->prefix, "%s", o.prefix ? o.prefix : "jobd");
     c->timeout_ms = o.timeout_ms > 0 ? o.timeout_ms : 5000;
     c->payload_max = o.payload_max ? o.payload_max : JOBD_PAYLOAD_MAX;
@@ -191,7 +203,7 @@ int jobd_client_new(const jobd_client_opts_t *opts, jobd_client_t **out, char *e
     for (int i = 0; i < CLIENT_SUBMIT_WINDOW; i++)
         proto_argv_init(&c->chunk[i]);
     if ((rc = client_connect(c, &c->rc)) < 0) goto fail_msg;
-    if ((rc = check_schema(c)) < 0) goto fail_msg;
+    if (check && (rc = check_schema(c)) < 0) goto fail_msg;
     for (int s = 0; s < PROTO_NSCRIPTS; s++)
         if ((rc = load_script(c, (proto_script_t)s)) < 0) goto fail_msg;
     *out = c;
@@ -228,6 +240,12 @@ int client_ensure_conn(jobd_client_t *c)
     /* The script SHAs stay valid (they name the text); a restarted Redis
      * answers NOSCRIPT once and the call reloads the script. */
     return client_connect(c, &c->rc);
+}
+
+int jobd_client_new(const jobd_client_opts_t *opts, jobd_client_t **out, char *errbuf,
+                    size_t errlen)
+{
+    return client_open(opts, out, errbuf, errlen, 1);
 }
 
 void jobd_client_free(jobd_client_t *c)
@@ -301,8 +319,9 @@ int client_script_call(jobd_client_t *c, redisReply **out)
     return client_script_reply(c, c->argv_script, out, 1);
 }
 
-int client_command(jobd_client_t *c, redisReply **out, const char *fmt, ...)
+int client_command(jobd_client_t *c, const char *key, redisReply **out, const char *fmt, ...)
 {
+    (void)key;
     int rc = client_ensure_conn(c);
     if (rc < 0) return rc;
     va_list ap;

@@ -34,6 +34,11 @@ struct jobd_client {
 int client_err(jobd_client_t *c, int code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
+/* jobd_client_new, with the layout check only if check is set (`jobctl
+ * migrate` opens a Redis of an older layout). */
+int client_open(const jobd_client_opts_t *opts, jobd_client_t **out, char *errbuf, size_t errlen,
+                int check);
+
 /* Opens a new connection with c's URL, AUTH and SELECT done. */
 int client_connect(jobd_client_t *c, redisContext **out);
 /* Makes sure c->rc is a live connection: after a broken one (Redis
@@ -52,9 +57,9 @@ int client_script_send(jobd_client_t *c);
 int client_script_reply(jobd_client_t *c, proto_script_t s, redisReply **out, int can_retry);
 /* Sends c->argv and reads its reply (after client_ensure_conn). */
 int client_script_call(jobd_client_t *c, redisReply **out);
-/* Runs one plain command (after client_ensure_conn); on success *out is
- * the reply (caller frees). */
-int client_command(jobd_client_t *c, redisReply **out, const char *fmt, ...);
+/* Runs one plain command on the node serving key (its first key); on
+ * success *out is the reply (caller frees). */
+int client_command(jobd_client_t *c, const char *key, redisReply **out, const char *fmt, ...);
 
 /* Finds which queue holds job id; writes its name into queue (128 bytes). */
 int client_find_queue(jobd_client_t *c, const char *id, char *queue, size_t len);

@@ -16,7 +16,7 @@ int jobd_queues(jobd_client_t *c, json_t **out)
     char key[KEYS_MAX];
     keys_global(key, c->prefix, "queues");
     redisReply *r;
-    int rc = client_command(c, &r, "SMEMBERS %s", key);
+    int rc = client_command(c, key, &r, "SMEMBERS %s", key);
     if (rc < 0) return rc;
     json_t *arr = json_array();
     for (size_t i = 0; i < r->elements; i++)
@@ -123,7 +123,7 @@ int jobd_status(jobd_client_t *c, const char *id, json_t **out)
     snprintf(suffix, sizeof suffix, "job:%s", id);
     keys_queue_key(key, c->prefix, queue, suffix);
     redisReply *r;
-    if ((rc = client_command(c, &r, "HGETALL %s", key)) < 0) return rc;
+    if ((rc = client_command(c, key, &r, "HGETALL %s", key)) < 0) return rc;
     *out = status_from_reply(r, id, queue);
     freeReplyObject(r);
     return *out ? 0 : client_err(c, JOBD_ENOTFOUND, "no such job: %s", id);
@@ -156,7 +156,7 @@ static int list_state(jobd_client_t *c, const char *queue, int state, size_t lim
     redisReply *ids;
     /* ZRANGE's stop is inclusive; -1 (everything) for a huge limit. */
     long long stop = limit > (size_t)LLONG_MAX ? -1 : (long long)limit - 1;
-    int rc = client_command(c, &ids, "ZRANGE %s 0 %lld", key, stop);
+    int rc = client_command(c, key, &ids, "ZRANGE %s 0 %lld", key, stop);
     if (rc < 0) return rc;
     rc = fetch_statuses(c, queue, ids, arr);
     freeReplyObject(ids);
@@ -264,7 +264,7 @@ int jobd_retry_dead(jobd_client_t *c, const char *queue)
     char key[KEYS_MAX];
     keys_queue_key(key, c->prefix, queue, keys_state_set(JOBD_DEAD));
     redisReply *r;
-    if ((rc = client_command(c, &r, "ZCARD %s", key)) < 0) return rc;
+    if ((rc = client_command(c, key, &r, "ZCARD %s", key)) < 0) return rc;
     long long slices = r->integer / RETRY_SLICE + 1;
     freeReplyObject(r);
     /* In slices, so one call never blocks Redis for long, and as many as
@@ -285,7 +285,7 @@ int jobd_workers(jobd_client_t *c, json_t **out)
     char key[KEYS_MAX];
     keys_global(key, c->prefix, "workers");
     redisReply *ids;
-    int rc = client_command(c, &ids, "ZRANGE %s 0 -1", key);
+    int rc = client_command(c, key, &ids, "ZRANGE %s 0 -1", key);
     if (rc < 0) return rc;
     json_t *arr = json_array();
     for (size_t i = 0; i < ids->elements; i++) {
