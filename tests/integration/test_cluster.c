@@ -90,7 +90,7 @@ static long long czcard(const char *queue, const char *set)
     return v;
 }
 
-__attribute__((unused)) static long long cstat(const char *queue, const char *field)
+static long long cstat(const char *queue, const char *field)
 {
     char key[512];
     snprintf(key, sizeof key, "%s:{%s}:stats", test_prefix(), queue);
@@ -266,4 +266,139 @@ TEST(cluster_jobctl_through_any_node)
     free(out);
     free(err);
     jobd_client_free(c);
+}
+
+static long long succeeded_total(char q[3][32])
+{
+    return czcard(q[0], "succeeded") + czcard(q[1], "succeeded") + czcard(q[2], "succeeded");
+}
+
+/* Polls until every queue's succeeded set holds want jobs. */
+static int wait_all_succeeded(char q[3][32], long long want, int64_t ms)
+{
+    int64_t end = test_now_ms() + ms;
+    while (test_now_ms() < end) {
+        if (succeeded_total(q) >= 3 * want) return 0;
+        pause_ms(50);
+    }
+    return -1;
+}
+
+/* The port of a replica of the primary on port (from CLUSTER NODES). */
+static int replica_of(int port)
+{
+    redisContext *rc = redisConnect("127.0.0.1", port);
+    redisReply *me = redisCommand(rc, "CLUSTER MYID");
+    redisReply *nodes = redisCommand(rc, "CLUSTER NODES");
+    int found = 0;
+    char *save, *line = strtok_r(nodes->str, "\n", &save);
+    for (; line && !found; line = strtok_r(NULL, "\n", &save)) {
+        char id[64], addr[128], flags[128], master[64];
+        if (sscanf(line, "%63s %127s %127s %63s", id, addr, flags, master) != 4) continue;
+        if (strstr(flags, "slave") && strcmp(master, me->str) == 0)
+            found = atoi(strchr(addr, ':') + 1);
+    }
+    freeReplyObject(me);
+    freeReplyObject(nodes);
+    redisFree(rc);
+    return found;
+}
+
+static int is_primary(int port)
+{
+    redisContext *rc = redisConnect("127.0.0.1", port);
+    redisReply *r = redisCommand(rc, "ROLE");
+    int yes = r && r->type == REDIS_REPLY_ARRAY && strcmp(r->element[0]->str, "master") == 0;
+    if (r) freeReplyObject(r);
+    redisFree(rc);
+    return yes;
+}
+
+TEST(cluster_jobd_once_over_three_nodes)
+{
+    char q[3][32];
+    pick_queues(q);
+    char *out, *err, *b = batch(q, 300, "noop", "{}");
+    ASSERT_EQ(CTL(node_url(4), &out, &err, b, "submit", "--batch", "-"), 0);
+    free(b);
+    free(out);
+    free(err);
+    char queues[128];
+    snprintf(queues, sizeof queues, "%s,%s,%s", q[0], q[1], q[2]);
+    const char *const once[] = {"--once", "--concurrency", "8", NULL};
+    const char *log1 = tmp_path("jobd1.log"), *log2 = tmp_path("jobd2.log");
+    /* One through a replica by redis://, one through the seeds. */
+    pid_t p1 = jobd_start(log1, node_url(3), queues, "s1", once, NULL);
+    pid_t p2 = jobd_start(log2, seeds_url(), queues, "s2", once, NULL);
+    ASSERT_EXIT(p1, test_ms(30000), log1, 0);
+    ASSERT_EXIT(p2, test_ms(30000), log2, 0);
+    for (int i = 0; i < 3; i++) {
+        ASSERT_EQ(czcard(q[i], "succeeded"), 100);
+        ASSERT_EQ(cstat(q[i], "succeeded"), 100);
+    }
+    ASSERT_GE(test_count_log(log1, "is a Redis Cluster"), 1);
+}
+
+TEST(cluster_failover_during_batch)
+{
+    char q[3][32];
+    pick_queues(q);
+    char *out, *err, *b = batch(q, 1500, "sleep", "{\"ms\":10}");
+    ASSERT_EQ(CTL(node_url(0), &out, &err, b, "submit", "--batch", "-"), 0);
+    free(b);
+    free(out);
+    free(err);
+    char queues[128];
+    snprintf(queues, sizeof queues, "%s,%s,%s", q[0], q[1], q[2]);
+    const char *const flags[] = {"--concurrency", "4", NULL};
+    const char *log1 = tmp_path("jobd1.log"), *log2 = tmp_path("jobd2.log");
+    pid_t p1 = jobd_start(log1, node_url(1), queues, "s1", flags, NULL);
+    pid_t p2 = jobd_start(log2, seeds_url(), queues, "s2", flags, NULL);
+
+    /* Mid-batch: the replica of q[0]'s primary takes over (a manual
+     * failover: the replica catches up first, so no write is lost). */
+    int64_t end = test_now_ms() + test_ms(30000);
+    while (succeeded_total(q) < 150 && test_now_ms() < end)
+        pause_ms(20);
+    ASSERT_GE(succeeded_total(q), 150);
+    int old = primary_of(q[0]), rep = replica_of(old);
+    ASSERT_GT(rep, 0);
+    redisContext *rc = redisConnect("127.0.0.1", rep);
+    redisReply *r = redisCommand(rc, "CLUSTER FAILOVER");
+    ASSERT_STR_EQ(r->str, "OK");
+    freeReplyObject(r);
+    redisFree(rc);
+    while (!is_primary(rep) && test_now_ms() < end)
+        pause_ms(20);
+    ASSERT(is_primary(rep));
+    ASSERT(succeeded_total(q) < 1500); /* the batch was still running */
+
+    /* Both workers follow the new primary and finish the batch. */
+    char want[128];
+    snprintf(want, sizeof want, "Redis Cluster primary 127.0.0.1:%d ready", rep);
+    ASSERT_EQ(test_wait_log(log1, test_ms(30000), want, NULL), 0);
+    ASSERT_EQ(test_wait_log(log2, test_ms(30000), want, NULL), 0);
+    if (wait_all_succeeded(q, 500, test_ms(60000)) < 0) {
+        dump_log(log1);
+        test_fail(__FILE__, __LINE__, "only %lld of 1500 succeeded", succeeded_total(q));
+    }
+    /* None lost, none acked twice (fencing: a second ack would be refused,
+     * and the counter counts accepted acks), none dead. */
+    for (int i = 0; i < 3; i++) {
+        ASSERT_EQ(czcard(q[i], "succeeded"), 500);
+        ASSERT_EQ(cstat(q[i], "succeeded"), 500);
+        ASSERT_EQ(czcard(q[i], "dead"), 0);
+        ASSERT_EQ(czcard(q[i], "active"), 0);
+    }
+    /* Both registered, through the global keys' node. */
+    ASSERT_EQ(CTL(node_url(2), &out, &err, NULL, "workers", "--json"), 0);
+    json_t *ws = parse(out);
+    ASSERT_EQ(json_array_size(ws), 2);
+    json_decref(ws);
+    free(out);
+    free(err);
+    kill(p1, SIGTERM);
+    kill(p2, SIGTERM);
+    ASSERT_EXIT(p1, test_ms(30000), log1, 0);
+    ASSERT_EXIT(p2, test_ms(30000), log2, 0);
 }
