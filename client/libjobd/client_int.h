@@ -90,6 +90,9 @@ int client_pipe_flush(jobd_client_t *c);
 /* Reads the next reply from node (in the order appended there). Returns 0,
  * CLIENT_EREDIRECT (MOVED/ASK: reply freed, *out NULL) or JOBD_ECONN. */
 int client_pipe_read(jobd_client_t *c, int node, redisReply **out);
+/* client_pipe_read, with any other error reply turned into JOBD_EREDIS
+ * (freed; the message names what). */
+int client_pipe_read_ok(jobd_client_t *c, int node, const char *what, redisReply **out);
 /* After CLIENT_EREDIRECT, with nothing pending: loads the scripts where
  * NOSCRIPT was seen and reads the map again if a redirect was. */
 int client_pipe_recover(jobd_client_t *c);

@@ -82,13 +82,13 @@ static int fetch_once(jobd_client_t *c, const char *queue, redisReply *ids, json
     json_t *got = json_array();
     for (size_t i = 0; i < ids->elements; i++) {
         redisReply *r;
-        int k = client_pipe_read(c, node, &r);
+        int k = client_pipe_read_ok(c, node, "HGETALL", &r);
         if (k == JOBD_ECONN) {
             rc = k;
             break;
         }
         if (k < 0) {
-            rc = k;
+            if (rc == 0 || k == CLIENT_EREDIRECT) rc = k;
             continue;
         }
         json_t *st = status_from_reply(r, ids->element[i]->str, queue);
@@ -133,13 +133,13 @@ static int find_once(jobd_client_t *c, json_t *queues, const char *id, char *que
     int found = 0;
     for (i = 0; i < n; i++) {
         redisReply *r;
-        int k = client_pipe_read(c, nodes[i], &r);
+        int k = client_pipe_read_ok(c, nodes[i], "EXISTS", &r);
         if (k == JOBD_ECONN) {
             rc = k;
             break;
         }
         if (k < 0) {
-            if (rc == 0) rc = k;
+            if (rc == 0 || k == CLIENT_EREDIRECT) rc = k;
             continue;
         }
         if (r->type == REDIS_REPLY_INTEGER && r->integer == 1 && !found) {
@@ -346,10 +346,10 @@ static int workers_once(jobd_client_t *c, redisReply *ids, json_t *arr)
     rc = 0;
     for (size_t i = 0; i < ids->elements; i++) {
         redisReply *r;
-        int k = client_pipe_read(c, node, &r);
+        int k = client_pipe_read_ok(c, node, "GET", &r);
         if (k == JOBD_ECONN) return k;
         if (k < 0) {
-            rc = k;
+            if (rc == 0 || k == CLIENT_EREDIRECT) rc = k;
             continue;
         }
         /* A worker whose record expired is gone (missed its heartbeats). */

@@ -261,6 +261,16 @@ int client_pipe_read(jobd_client_t *c, int node, redisReply **out)
     return 0;
 }
 
+int client_pipe_read_ok(jobd_client_t *c, int node, const char *what, redisReply **out)
+{
+    int rc = client_pipe_read(c, node, out);
+    if (rc < 0 || (*out)->type != REDIS_REPLY_ERROR) return rc;
+    rc = client_err(c, JOBD_EREDIS, "Redis: %s: %.*s", what, (int)(*out)->len, (*out)->str);
+    freeReplyObject(*out);
+    *out = NULL;
+    return rc;
+}
+
 int client_pipe_flush(jobd_client_t *c)
 {
     for (int i = 0; i < c->nnodes; i++) {

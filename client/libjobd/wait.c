@@ -66,10 +66,10 @@ static int find_window(jobd_client_t *c, waitset_t *ws, size_t start, size_t end
     for (size_t i = start; i < end && k < sent; i++) {
         for (size_t q = 0; q < nq && k < sent; q++) {
             redisReply *r;
-            int e = client_pipe_read(c, nodes[k++], &r);
+            int e = client_pipe_read_ok(c, nodes[k++], "EXISTS", &r);
             if (e == JOBD_ECONN) return e;
             if (e < 0) {
-                rc = rc < 0 ? rc : e;
+                rc = rc < 0 && rc != CLIENT_EREDIRECT ? rc : e;
                 continue;
             }
             if (r->type == REDIS_REPLY_INTEGER && r->integer == 1 && !w[i].queue)
