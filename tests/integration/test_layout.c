@@ -111,3 +111,21 @@ TEST(layout_prefix_with_hash_tag_refused)
     free(out);
     free(err);
 }
+
+TEST(layout_rediss_not_built_with_tls)
+{
+    /* jobd: a configuration error (78); jobctl: a usage error (2). */
+    char *out, *err;
+    const char *jargv[] = {test_env("JOBD_BIN"), "--redis", "rediss://h:6380/0", "--check-config",
+                           NULL};
+    ASSERT_EQ(test_run(jargv, NULL, NULL, &out, &err), 78);
+    ASSERT_CONTAINS(err, "not built with TLS");
+    ASSERT_CONTAINS(err, "stunnel");
+    free(out);
+    free(err);
+    const char *argv[] = {test_env("JOBCTL_BIN"), "--redis", "rediss://h:6380/0", "stats", NULL};
+    ASSERT_EQ(test_run(argv, NULL, NULL, &out, &err), 2);
+    ASSERT_CONTAINS(err, "not built with TLS");
+    free(out);
+    free(err);
+}

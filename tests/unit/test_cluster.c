@@ -126,3 +126,39 @@ TEST(cluster_map_parse)
     freeReplyObject(r);
     free(m);
 }
+
+#include "jobd/client.h"
+#include "redis_url.h"
+
+TEST(cluster_sentinel_and_tls_urls)
+{
+    redis_url_t u;
+    char err[512], d[700];
+    ASSERT_EQ(redis_url_parse("redis+cluster://a:7000,b:7001,:7002", &u, err, sizeof err), 0);
+    ASSERT_EQ(u.kind, REDIS_URL_CLUSTER);
+    ASSERT_EQ(u.nhosts, 3);
+    ASSERT_STR_EQ(u.hosts[1].host, "b");
+    ASSERT_EQ(u.hosts[1].port, 7001);
+    ASSERT_STR_EQ(u.hosts[2].host, "127.0.0.1");
+    ASSERT_EQ(redis_url_parse("redis+cluster://a:7000/3", &u, err, sizeof err), JOBD_EINVAL);
+    ASSERT_CONTAINS(err, "database 0");
+    ASSERT_EQ(
+        redis_url_parse("redis+sentinel://u:p%40w@s1,s2:26380/mymaster/2", &u, err, sizeof err), 0);
+    ASSERT_EQ(u.kind, REDIS_URL_SENTINEL);
+    ASSERT_EQ(u.nhosts, 2);
+    ASSERT_EQ(u.hosts[0].port, 26379); /* Sentinel's default port */
+    ASSERT_STR_EQ(u.master, "mymaster");
+    ASSERT_EQ(u.db, 2);
+    ASSERT_STR_EQ(u.user, "u");
+    ASSERT_STR_EQ(u.password, "p@w");
+    redis_url_describe(&u, d, sizeof d);
+    ASSERT_STR_EQ(d, "redis+sentinel://u:***@s1:26379,s2:26380/mymaster/2");
+    ASSERT(strstr(d, "p@w") == NULL);
+    ASSERT_EQ(redis_url_parse("redis+sentinel://s1:26379", &u, err, sizeof err), JOBD_EINVAL);
+    ASSERT_EQ(redis_url_parse("redis://a:1,b:2", &u, err, sizeof err), JOBD_EINVAL);
+    /* TLS: parsed, then refused by a build without it. */
+    ASSERT_EQ(redis_url_parse("rediss://:pw@redis.example:6380/0", &u, err, sizeof err),
+              JOBD_EINVAL);
+    ASSERT_CONTAINS(err, "not built with TLS");
+    ASSERT(strstr(err, "pw") == NULL);
+}
