@@ -37,6 +37,7 @@ typedef struct {
 static void connect_conn(rq_conn_t *c);
 static void request_refresh(rq_t *rq);
 static void close_done(rq_t *rq);
+static void rediscover(rq_t *rq);
 
 void rq_init(rq_t *rq, uv_loop_t *loop, const redis_url_t *url, const char *prefix,
              rq_state_cb on_state, rq_message_cb on_message, void *arg)
@@ -55,6 +56,10 @@ void rq_init(rq_t *rq, uv_loop_t *loop, const redis_url_t *url, const char *pref
     uv_timer_init(loop, &rq->sub.retry);
     rq->cmd.retry.data = &rq->cmd;
     rq->sub.retry.data = &rq->sub;
+    rq->sent.rq = rq;
+    rq->sent.is_sentinel = 1;
+    uv_timer_init(loop, &rq->sent.retry);
+    rq->sent.retry.data = &rq->sent;
 }
 
 /* The command connection serving slot: the one connection off a cluster,
@@ -198,9 +203,10 @@ static void log_failure(rq_conn_t *c, int64_t delay)
         snprintf(conn, sizeof conn, "cluster node %s:%d", c->addr.host, c->addr.port);
     else
         snprintf(conn, sizeof conn, "%s",
-                 c->is_sub     ? "pub/sub"
-                 : rq->cluster ? "control"
-                               : "command");
+                 c->is_sentinel ? "Sentinel"
+                 : c->is_sub    ? "pub/sub"
+                 : rq->cluster  ? "control"
+                                : "command");
     switch (c->why) {
     case REDIS_FAIL_LOADING:
         log_info("Redis at %s is loading its data set; waiting for it (%s connection, %s)",
@@ -232,6 +238,7 @@ static void retry_later(rq_conn_t *c)
     /* A primary that fails may have been replaced (failover): read the map
      * again. Control and pub/sub try the URL's next seed. */
     if (c->is_node) request_refresh(rq);
+    if (rq->url.kind == REDIS_URL_SENTINEL && !c->is_sentinel && !c->is_sub) rediscover(rq);
     if (!c->is_node && rq->url.nhosts > 1) c->seed = (c->seed + 1) % rq->url.nhosts;
     if (!c->failed) note_failure(c, REDIS_FAIL_LOST, NULL, "closed");
     c->failed = 0;
@@ -261,6 +268,8 @@ static void retry_later(rq_conn_t *c)
 void rq_why_down(const rq_t *rq, char *out, size_t len)
 {
     const rq_conn_t *c = &rq->cmd;
+    /* No primary named yet: the Sentinels are the story. */
+    if (rq->url.kind == REDIS_URL_SENTINEL && !rq->primary.port) c = &rq->sent;
     char node[300] = "";
     if (rq->cluster) {
         for (int i = 0; i < CLUSTER_MAX_NODES; i++) {
@@ -280,7 +289,9 @@ void rq_why_down(const rq_t *rq, char *out, size_t len)
     int reachable = c->why == REDIS_FAIL_AUTH || c->why == REDIS_FAIL_NOPERM ||
                     c->why == REDIS_FAIL_LOADING || c->why == REDIS_FAIL_OTHER ||
                     c->why == REDIS_FAIL_NONE;
-    const char *head = reachable ? "redis not ready" : "redis unreachable";
+    const char *head = rq->failover ? "redis failover in progress"
+                       : reachable  ? "redis not ready"
+                                    : "redis unreachable";
     if (c->attempts == 0) {
         snprintf(out, len, "%s%s: %s", head, node, why);
         return;
@@ -370,8 +381,13 @@ static void handshake_step_done(rq_conn_t *c)
         log_info("Redis Cluster primary %s:%d ready", c->addr.host, c->addr.port);
         rq->checked |= (unsigned)c->checks;
         emit_state(rq, 1);
-    } else if (!c->is_sub && !rq->cluster) {
-        log_info("Redis ready at %s", rq->where);
+    } else if (!c->is_sub && !c->is_sentinel && !rq->cluster) {
+        if (rq->url.kind == REDIS_URL_SENTINEL)
+            log_info("Redis ready at %s:%d (primary of %s)", rq->primary.host, rq->primary.port,
+                     rq->url.master);
+        else
+            log_info("Redis ready at %s", rq->where);
+        rq->failover = 0;
         emit_state(rq, 1);
     }
 }
@@ -611,6 +627,102 @@ static void request_refresh(rq_t *rq)
     redisAsyncCommand(rq->cmd.ac, on_refresh, NULL, "CLUSTER SLOTS");
 }
 
+/* Drops c's connection so that it reconnects (to the primary Sentinel
+ * names now), through the usual backoff. */
+static void drop_conn(rq_conn_t *c)
+{
+    if (c->ac && !c->failed) {
+        note_failure(c, REDIS_FAIL_LOST, NULL, "redis failover in progress");
+        redisAsyncDisconnect(c->ac);
+    }
+}
+
+/* Asks the Sentinels again: the Sentinel connection's handshake asks. */
+static void rediscover(rq_t *rq)
+{
+    rq->failover = 1;
+    if (rq->sent.ready) drop_conn(&rq->sent);
+}
+
+/* Sets the primary's address; a new one drops cmd and sub, which then
+ * connect there. */
+static void set_primary(rq_t *rq, const char *host, int port)
+{
+    cluster_addr_t a = {.port = port};
+    snprintf(a.host, sizeof a.host, "%s", host);
+    if (cluster_addr_eq(&a, &rq->primary)) return;
+    if (rq->primary.port)
+        log_warn("Redis Sentinel: the primary of %s moved from %s:%d to %s:%d", rq->url.master,
+                 rq->primary.host, rq->primary.port, a.host, a.port);
+    else
+        log_info("Redis Sentinel: the primary of %s is %s:%d", rq->url.master, a.host, a.port);
+    rq->primary = a;
+    drop_conn(&rq->cmd);
+    drop_conn(&rq->sub);
+    /* Waiting for an address, not backing off: go now. */
+    rq_conn_t *conns[2] = {&rq->cmd, &rq->sub};
+    for (int i = 0; i < 2 && !rq->closing; i++)
+        if (!conns[i]->ac && conns[i]->attempts == 0)
+            uv_timer_start(&conns[i]->retry, on_retry, 0, 0);
+}
+
+static void on_master_addr(redisAsyncContext *ac, void *reply, void *priv)
+{
+    (void)priv;
+    rq_conn_t *c = ac->data;
+    redisReply *r = reply;
+    if (!r || !c) return;
+    if (r->type != REDIS_REPLY_ARRAY || r->elements != 2 ||
+        r->element[0]->type != REDIS_REPLY_STRING || r->element[1]->type != REDIS_REPLY_STRING) {
+        char said[200];
+        snprintf(said, sizeof said, "Sentinel knows no primary named %s%s%s", c->rq->url.master,
+                 r->type == REDIS_REPLY_ERROR ? ": " : "",
+                 r->type == REDIS_REPLY_ERROR ? r->str : "");
+        handshake_failed(c, "SENTINEL get-master-addr-by-name", said);
+        return;
+    }
+    set_primary(c->rq, r->element[0]->str, atoi(r->element[1]->str));
+    handshake_step_done(c);
+}
+
+/* +switch-master "<name> <old ip> <old port> <new ip> <new port>". */
+static void on_sentinel_message(redisAsyncContext *ac, void *reply, void *priv)
+{
+    (void)priv;
+    rq_conn_t *c = ac->data;
+    redisReply *r = reply;
+    if (!r || !c || r->type != REDIS_REPLY_ARRAY || r->elements != 3 ||
+        r->element[2]->type != REDIS_REPLY_STRING || strcmp(r->element[0]->str, "message") != 0)
+        return;
+    char name[128], oh[256], nh[256];
+    int op, np;
+    if (sscanf(r->element[2]->str, "%127s %255s %d %255s %d", name, oh, &op, nh, &np) != 5 ||
+        strcmp(name, c->rq->url.master) != 0)
+        return;
+    c->rq->failover = 1;
+    set_primary(c->rq, nh, np);
+}
+
+/* ROLE at the start of cmd's and sub's handshakes: anything but a primary
+ * (a demoted one, mid-failover) fails the attempt and asks Sentinel again. */
+static void on_role(redisAsyncContext *ac, void *reply, void *priv)
+{
+    (void)priv;
+    rq_conn_t *c = ac->data;
+    redisReply *r = reply;
+    if (!r || !c) return;
+    int master = r->type == REDIS_REPLY_ARRAY && r->elements > 0 &&
+                 r->element[0]->type == REDIS_REPLY_STRING &&
+                 strcmp(r->element[0]->str, "master") == 0;
+    if (r->type == REDIS_REPLY_ERROR && strncmp(r->str, "NOPERM", 6) == 0) master = 1;
+    if (!master) {
+        rediscover(c->rq);
+        handshake_failed(c, "ROLE", "not the primary (redis failover in progress)");
+        return;
+    }
+    handshake_step_done(c);
+}
+
 static void handshake(rq_conn_t *c)
 {
     rq_t *rq = c->rq;
@@ -627,7 +739,17 @@ static void handshake(rq_conn_t *c)
         else
             redisAsyncCommand(c->ac, on_handshake, "AUTH", "AUTH %s", rq->url.password);
     }
-    if (c->is_sub) {
+    if (c->is_sentinel) {
+        c->handshake_pending = 2; /* Sentinels are asked without AUTH */
+        c->handshake_pending++;
+        redisAsyncCommand(c->ac, on_master_addr, NULL, "SENTINEL get-master-addr-by-name %s",
+                          rq->url.master);
+        redisAsyncCommand(c->ac, on_sentinel_message, NULL, "SUBSCRIBE +switch-master");
+    } else if (c->is_sub) {
+        if (rq->url.kind == REDIS_URL_SENTINEL) {
+            c->handshake_pending++;
+            redisAsyncCommand(c->ac, on_role, NULL, "ROLE");
+        }
         c->subscribed = 0;
         for (int i = 0; i < rq->nchannels; i++)
             send_subscribe(c, rq->channels[i]);
@@ -638,10 +760,17 @@ static void handshake(rq_conn_t *c)
             c->handshake_pending++;
             redisAsyncCommand(c->ac, on_handshake, "SELECT", "SELECT %d", rq->url.db);
         }
-        /* Which kind of Redis this is decides the rest (on_slots). */
-        c->handshake_pending++;
-        rq->refreshing = 0;
-        redisAsyncCommand(c->ac, on_slots, NULL, "CLUSTER SLOTS");
+        if (rq->url.kind == REDIS_URL_SENTINEL) {
+            /* Before anything writes: a replica would answer READONLY. */
+            c->handshake_pending++;
+            redisAsyncCommand(c->ac, on_role, NULL, "ROLE");
+            handshake_data(c, (1 << SCHEMA_NKEYS) - 1);
+        } else {
+            /* Which kind of Redis this is decides the rest (on_slots). */
+            c->handshake_pending++;
+            rq->refreshing = 0;
+            redisAsyncCommand(c->ac, on_slots, NULL, "CLUSTER SLOTS");
+        }
     }
     handshake_step_done(c);
 }
@@ -651,8 +780,17 @@ static void connect_conn(rq_conn_t *c)
     rq_t *rq = c->rq;
     if (rq->closing || c->gone) return;
     redisAsyncContext *ac;
+    if (rq->url.kind == REDIS_URL_SENTINEL && !c->is_sentinel && !rq->primary.port) {
+        /* Started at once when the Sentinel connection names the primary
+         * (set_primary); the Sentinel connection's backoff and log lines
+         * tell why it takes long. */
+        uv_timer_start(&c->retry, on_retry, 1000, 0);
+        return;
+    }
     if (c->is_node)
         ac = redisAsyncConnect(c->addr.host, c->addr.port);
+    else if (rq->url.kind == REDIS_URL_SENTINEL && !c->is_sentinel)
+        ac = redisAsyncConnect(rq->primary.host, rq->primary.port);
     else if (rq->cluster && rq->map && rq->map->nnodes && c->attempts > 0)
         /* Its node failed: any primary of the cluster will do as well. */
         ac = redisAsyncConnect(rq->map->node[c->attempts % rq->map->nnodes].host,
@@ -688,6 +826,7 @@ static void connect_conn(rq_conn_t *c)
 
 void rq_start(rq_t *rq)
 {
+    if (rq->url.kind == REDIS_URL_SENTINEL) connect_conn(&rq->sent);
     connect_conn(&rq->cmd);
     connect_conn(&rq->sub);
 }
@@ -753,6 +892,16 @@ static void on_reply(redisAsyncContext *ac, void *reply, void *priv)
         r = NULL;
     }
     if (redirect(req, r)) return;
+    if (r && r->type == REDIS_REPLY_ERROR && strncmp(r->str, "READONLY", 8) == 0 &&
+        req->rq->url.kind == REDIS_URL_SENTINEL) {
+        /* The primary was demoted under us; the call did not run. The
+         * caller keeps its work and retries once ready again. */
+        rq_t *rq = req->rq;
+        rediscover(rq);
+        drop_conn(&rq->cmd);
+        drop_conn(&rq->sub);
+        r = NULL;
+    }
     req->cb(req->rq, r, req->arg);
     proto_argv_free(&req->args);
     free(req);
@@ -866,8 +1015,8 @@ void rq_close(rq_t *rq, void (*on_closed)(rq_t *rq))
 {
     rq->closing = 1;
     rq->on_closed = on_closed;
-    rq_conn_t *conns[2 + CLUSTER_MAX_NODES] = {&rq->cmd, &rq->sub};
-    int nconns = 2;
+    rq_conn_t *conns[3 + CLUSTER_MAX_NODES] = {&rq->cmd, &rq->sub, &rq->sent};
+    int nconns = 3;
     for (int i = 0; i < CLUSTER_MAX_NODES; i++)
         if (rq->nodes[i]) conns[nconns++] = rq->nodes[i];
     /* Counted up front: a close callback must not reach zero early. */

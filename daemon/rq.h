@@ -32,7 +32,14 @@
  * sends ASKING and the call to the target, once. A node that fails makes
  * rq read the map again (a replica takes over after a failover) and only
  * the queues on it wait: rq_ready_for(queue). Pub/sub stays one connection
- * to any node: a script's PUBLISH reaches every node's subscribers. */
+ * to any node: a script's PUBLISH reaches every node's subscribers.
+ *
+ * SENTINEL: a third connection asks the URL's Sentinels (in turn, with the
+ * same backoff) for the primary's address, then subscribes to
+ * +switch-master there. cmd and sub connect to that address and check ROLE
+ * first. A +switch-master for our primary, a READONLY reply or a ROLE that
+ * is not master drops them and asks again; until they are back, rq_why_down
+ * says "redis failover in progress". */
 #ifndef JOBD_RQ_H
 #define JOBD_RQ_H
 
@@ -68,6 +75,7 @@ typedef struct {
     rq_t *rq;
     int is_sub;
     int is_node;         /* a cluster primary's command connection */
+    int is_sentinel;     /* asks the Sentinels, then hears +switch-master */
     int gone;            /* node no longer in the map: closing, never retried */
     cluster_addr_t addr; /* nodes: the primary's address */
     int checks;          /* nodes: the layout keys (1 << schema_key_t) it checks */
@@ -93,8 +101,11 @@ struct rq {
     char where[600]; /* loggable URL */
     char prefix[128];
     char sha[PROTO_NSCRIPTS][41];
-    rq_conn_t cmd, sub; /* on a cluster cmd only reads the slot map */
-    int cluster;        /* 1 once CLUSTER SLOTS answered with a map */
+    rq_conn_t cmd, sub;     /* on a cluster cmd only reads the slot map */
+    rq_conn_t sent;         /* Sentinel: the connection to one Sentinel */
+    cluster_addr_t primary; /* Sentinel: the primary it named (port 0: none yet) */
+    int failover;           /* Sentinel: a failover is under way (readiness says so) */
+    int cluster;            /* 1 once CLUSTER SLOTS answered with a map */
     cluster_map_t *map;
     rq_conn_t *nodes[CLUSTER_MAX_NODES]; /* one per primary (NULL: free) */
     int refreshing;                      /* a CLUSTER SLOTS is in flight */

@@ -223,6 +223,8 @@ int client_open(const jobd_client_opts_t *opts, jobd_client_t **out, char *errbu
     c->nodes[0].addr.port = c->url.is_unix ? 0 : c->url.port;
     if (c->url.kind == REDIS_URL_CLUSTER) {
         if ((rc = client_map_refresh(c)) < 0) goto fail_msg;
+    } else if (c->url.kind == REDIS_URL_SENTINEL) {
+        c->nodes[0].addr.port = 0; /* unknown until a Sentinel names it */
     }
     if ((rc = client_route_slot(c, 0)) < 0) goto fail_msg;
     if (check && (rc = check_schema(c)) < 0) goto fail_msg;

@@ -34,6 +34,7 @@ struct jobd_client {
     int nnodes;
     int cluster;        /* a Redis Cluster: route by slot through map */
     int stale_map;      /* a redirect was seen: read the map before routing */
+    int sentinel_next;  /* Sentinel: which of the URL's Sentinels to ask first */
     cluster_map_t *map; /* malloc'd on first use */
     redis_url_t url;
     char prefix[128];
@@ -75,6 +76,9 @@ int client_connect_addr(jobd_client_t *c, const cluster_addr_t *a, redisContext 
 int client_use_node(jobd_client_t *c, int i);
 int client_route_slot(jobd_client_t *c, int slot);
 int client_route(jobd_client_t *c, const char *key);
+/* Sentinel: asks the URL's Sentinels for the primary's address (node 0).
+ * Returns 0 or JOBD_ECONN. */
+int client_discover(jobd_client_t *c);
 /* Reads the slot map (CLUSTER SLOTS) from any node we know or the URL's
  * seeds; makes c a cluster client. Returns 0, JOBD_ECONN or JOBD_EINVAL. */
 int client_map_refresh(jobd_client_t *c);

@@ -53,6 +53,60 @@ static int node_index(jobd_client_t *c, const cluster_addr_t *a)
     return c->nnodes++;
 }
 
+int client_discover(jobd_client_t *c)
+{
+    /* Sentinels are asked without AUTH (their own password, if any, is not
+     * the primary's). The first that names a primary wins. */
+    struct timeval tv = {c->timeout_ms / 1000, (c->timeout_ms % 1000) * 1000};
+    char said[300] = "no Sentinel answered";
+    for (int k = 0; k < c->url.nhosts; k++) {
+        int i = (c->sentinel_next + k) % c->url.nhosts;
+        redisContext *s = redisConnectWithTimeout(c->url.hosts[i].host, c->url.hosts[i].port, tv);
+        if (!s || s->err) {
+            snprintf(said, sizeof said, "Sentinel %s:%d: %s", c->url.hosts[i].host,
+                     c->url.hosts[i].port, s ? s->errstr : "out of memory");
+            if (s) redisFree(s);
+            continue;
+        }
+        redisSetTimeout(s, tv);
+        redisReply *r = redisCommand(s, "SENTINEL get-master-addr-by-name %s", c->url.master);
+        int ok = r && r->type == REDIS_REPLY_ARRAY && r->elements == 2 &&
+                 r->element[0]->type == REDIS_REPLY_STRING &&
+                 r->element[1]->type == REDIS_REPLY_STRING;
+        if (ok) {
+            client_node_t *n = &c->nodes[0];
+            cluster_addr_t a = {.port = atoi(r->element[1]->str)};
+            snprintf(a.host, sizeof a.host, "%s", r->element[0]->str);
+            if (!cluster_addr_eq(&a, &n->addr)) node_drop(n);
+            n->addr = a;
+            c->sentinel_next = i;
+        } else {
+            snprintf(said, sizeof said, "Sentinel %s:%d knows no primary named %s%s%s",
+                     c->url.hosts[i].host, c->url.hosts[i].port, c->url.master,
+                     r && r->type == REDIS_REPLY_ERROR ? ": " : "",
+                     r && r->type == REDIS_REPLY_ERROR ? r->str : "");
+        }
+        if (r) freeReplyObject(r);
+        redisFree(s);
+        if (ok) return 0;
+    }
+    return client_err(c, JOBD_ECONN, "Redis Sentinel: no primary for %s: %s", c->url.master, said);
+}
+
+/* Whether the connection of node i serves a primary (ROLE). */
+static int is_primary(redisContext *rc)
+{
+    redisReply *r = redisCommand(rc, "ROLE");
+    int yes = r && r->type == REDIS_REPLY_ARRAY && r->elements > 0 &&
+              r->element[0]->type == REDIS_REPLY_STRING &&
+              strcmp(r->element[0]->str, "master") == 0;
+    /* A user who may not ask is trusted: READONLY replies still catch a
+     * replica. */
+    if (r && r->type == REDIS_REPLY_ERROR && strncmp(r->str, "NOPERM", 6) == 0) yes = 1;
+    if (r) freeReplyObject(r);
+    return yes;
+}
+
 /* Makes node i's connection live. A connection with pipelined replies
  * pending is in use by the caller and left alone. */
 static int node_open(jobd_client_t *c, int i)
@@ -66,9 +120,19 @@ static int node_open(jobd_client_t *c, int i)
     node_drop(n);
     /* The script SHAs stay valid (they name the text); a restarted Redis
      * answers NOSCRIPT once and the call reloads the script. */
-    int rc = client_connect_addr(c, i == 0 && !c->cluster ? NULL : &n->addr, &n->rc);
-    if (rc < 0) n->rc = NULL;
-    return rc;
+    int sentinel = i == 0 && c->url.kind == REDIS_URL_SENTINEL;
+    int rc = client_connect_addr(c, i == 0 && !c->cluster && !sentinel ? NULL : &n->addr, &n->rc);
+    if (rc < 0) {
+        n->rc = NULL;
+        return rc;
+    }
+    if (sentinel && !is_primary(n->rc)) {
+        node_drop(n);
+        return client_err(c, JOBD_ECONN,
+                          "Redis at %s:%d is not the primary any more (failover in progress)",
+                          n->addr.host, n->addr.port);
+    }
+    return 0;
 }
 
 int client_use_node(jobd_client_t *c, int i)
@@ -129,6 +193,17 @@ found:
 
 int client_route_slot(jobd_client_t *c, int slot)
 {
+    if (c->url.kind == REDIS_URL_SENTINEL) {
+        /* A primary that is gone or demoted: ask the Sentinels again. */
+        if (!c->nodes[0].addr.port || c->stale_map) {
+            int rc = client_discover(c);
+            if (rc < 0) return rc;
+            c->stale_map = 0;
+        }
+        int rc = client_use_node(c, 0);
+        if (rc == JOBD_ECONN && client_discover(c) == 0) rc = client_use_node(c, 0);
+        return rc;
+    }
     if (!c->cluster && !c->stale_map) return client_use_node(c, 0);
     if (c->stale_map) {
         int rc = client_map_refresh(c);
@@ -199,6 +274,13 @@ int client_call(jobd_client_t *c, int slot, const char *cmd, size_t len, redisRe
         if ((rc = read_reply(c, c->cur, &r)) < 0) return rc;
         int is_ask, s;
         cluster_addr_t to;
+        if (r->type == REDIS_REPLY_ERROR && c->url.kind == REDIS_URL_SENTINEL &&
+            strncmp(r->str, "READONLY", 8) == 0) {
+            /* The primary was demoted under us: the write did not run. */
+            freeReplyObject(r);
+            c->stale_map = 1;
+            continue;
+        }
         if (r->type == REDIS_REPLY_ERROR && cluster_redirect_parse(r->str, &is_ask, &s, &to)) {
             freeReplyObject(r);
             /* The command did not run: send it where Redis says. */
