@@ -58,7 +58,7 @@ int client_discover(jobd_client_t *c)
     /* Sentinels are asked without AUTH (their own password, if any, is not
      * the primary's). The first that names a primary wins. */
     struct timeval tv = {c->timeout_ms / 1000, (c->timeout_ms % 1000) * 1000};
-    char said[300] = "no Sentinel answered";
+    char said[1024] = "no Sentinel answered";
     for (int k = 0; k < c->url.nhosts; k++) {
         int i = (c->sentinel_next + k) % c->url.nhosts;
         redisContext *s = redisConnectWithTimeout(c->url.hosts[i].host, c->url.hosts[i].port, tv);

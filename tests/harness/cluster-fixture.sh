@@ -1,17 +1,19 @@
 #!/usr/bin/env bash
-# cluster-fixture.sh start|stop DIR BASE
+# cluster-fixture.sh start|stop DIR BASE [REPLICAS]
 #
 # A Redis Cluster for the cluster tests: three primaries on 127.0.0.1 ports
-# BASE, BASE+1, BASE+2, and one replica each on BASE+3..BASE+5, cluster bus
+# BASE, BASE+1, BASE+2, and (REPLICAS 1, the default; the bench passes 0)
+# one replica each on BASE+3..BASE+5, cluster bus
 # on port + 4000, no persistence, node timeout 1 s (a failover takes a
 # second or two). `start` waits until every node reports cluster_state:ok and
 # every replica is in sync; `stop` kills each server by its pid and removes
 # DIR. BASE comes from CMake, derived from the build directory, so two build
 # trees on one machine do not collide. Needs redis-server and redis-cli 7.
 set -euo pipefail
-cmd=$1 dir=$2 base=$3
+cmd=$1 dir=$2 base=$3 replicas=${4:-1}
 ports=()
-for i in 0 1 2 3 4 5; do ports+=($((base + i))); done
+n=$((3 + 3 * replicas))
+for i in $(seq 0 $((n - 1))); do ports+=($((base + i))); done
 
 stop_all() {
   # All at once (each takes a second or so to act on SIGTERM), then wait.
@@ -61,7 +63,7 @@ CONF
   done
   addrs=()
   for p in "${ports[@]}"; do addrs+=("127.0.0.1:$p"); done
-  if ! redis-cli --cluster create "${addrs[@]}" --cluster-replicas 1 --cluster-yes \
+  if ! redis-cli --cluster create "${addrs[@]}" --cluster-replicas "$replicas" --cluster-yes \
       > "$dir/create.log" 2>&1; then
     cat "$dir/create.log" >&2
     stop_all
