@@ -681,7 +681,7 @@ static void on_master_addr(redisAsyncContext *ac, void *reply, void *priv)
         handshake_failed(c, "SENTINEL get-master-addr-by-name", said);
         return;
     }
-    set_primary(c->rq, r->element[0]->str, atoi(r->element[1]->str));
+    set_primary(c->rq, r->element[0]->str, (int)strtol(r->element[1]->str, NULL, 10));
     handshake_step_done(c);
 }
 
@@ -694,13 +694,17 @@ static void on_sentinel_message(redisAsyncContext *ac, void *reply, void *priv)
     if (!r || !c || r->type != REDIS_REPLY_ARRAY || r->elements != 3 ||
         r->element[2]->type != REDIS_REPLY_STRING || strcmp(r->element[0]->str, "message") != 0)
         return;
-    char name[128], oh[256], nh[256];
-    int op, np;
-    if (sscanf(r->element[2]->str, "%127s %255s %d %255s %d", name, oh, &op, nh, &np) != 5 ||
-        strcmp(name, c->rq->url.master) != 0)
-        return;
+    char text[700], *save = NULL, *f[5];
+    snprintf(text, sizeof text, "%s", r->element[2]->str);
+    int n = 0;
+    for (char *t = strtok_r(text, " ", &save); t && n < 5; t = strtok_r(NULL, " ", &save))
+        f[n++] = t;
+    if (n != 5 || strcmp(f[0], c->rq->url.master) != 0) return;
+    char *end;
+    long port = strtol(f[4], &end, 10);
+    if (*end || port < 1 || port > 65535) return;
     c->rq->failover = 1;
-    set_primary(c->rq, nh, np);
+    set_primary(c->rq, f[3], (int)port);
 }
 
 /* ROLE at the start of cmd's and sub's handshakes: anything but a primary

@@ -82,7 +82,7 @@ static int setup_error(jobd_client_t *c, redisContext *rc, redisReply *r, const 
 
 int client_connect_addr(jobd_client_t *c, const cluster_addr_t *a, redisContext **out)
 {
-    struct timeval tv = {c->timeout_ms / 1000, (c->timeout_ms % 1000) * 1000};
+    struct timeval tv = {c->timeout_ms / 1000, (long)(c->timeout_ms % 1000) * 1000};
     redisContext *rc = !a && c->url.is_unix ? redisConnectUnixWithTimeout(c->url.path, tv)
                        : a                  ? redisConnectWithTimeout(a->host, a->port, tv)
                                             : redisConnectWithTimeout(c->url.host, c->url.port, tv);
@@ -156,7 +156,7 @@ static int check_schema(jobd_client_t *c)
             rc = call_argv(c, cmd[g].argc, cmd[g].argv, cmd[g].lens, &r[g]);
             if (rc == JOBD_ECONN && c->rc) rc = setup_error(c, c->rc, NULL, "layout check");
         }
-        if (rc == 0) {
+        if (rc == 0 && r[0] && r[1]) {
             const char *said;
             char err[768];
             int v = schema_verdict(c->prefix, (schema_key_t)k,
@@ -284,7 +284,7 @@ int client_script_run(jobd_client_t *c, proto_argv_t *a, proto_script_t s, redis
     size_t len;
     const char *cmd = proto_argv_resp(a, &len);
     if (!cmd) return client_err(c, JOBD_ENOMEM, "out of memory building a command");
-    redisReply *r;
+    redisReply *r = NULL;
     int rc = client_call(c, script_slot(a), cmd, len, &r);
     if (rc < 0) return rc;
     if (is_noscript(r)) {
@@ -299,6 +299,7 @@ int client_script_run(jobd_client_t *c, proto_argv_t *a, proto_script_t s, redis
             return client_err(c, JOBD_ENOMEM, "out of memory building a command");
         if ((rc = client_call(c, script_slot(a), cmd, len, &r)) < 0) return rc;
     }
+    if (!r) return client_err(c, JOBD_ECONN, "Redis: no reply");
     if (r->type == REDIS_REPLY_ERROR) return reply_error(c, c->rc, r, proto_script_name(s));
     *out = r;
     return 0;
@@ -321,6 +322,7 @@ int client_script_reply(jobd_client_t *c, int node, proto_script_t s, redisReply
 {
     int rc = client_pipe_read(c, node, out);
     if (rc < 0) return rc;
+    if (!*out) return JOBD_ECONN;
     if (is_noscript(*out)) {
         /* Loaded once the pipeline is drained (client_pipe_recover). */
         freeReplyObject(*out);
@@ -400,6 +402,7 @@ static void push(submit_t *st, chunk_t ch)
 static int enqueue_reply(submit_t *st, const chunk_t *ch, redisReply *r)
 {
     jobd_client_t *c = st->c;
+    if (!r) return client_err(c, JOBD_ECONN, "Redis: no reply from enqueue");
     if (r->type != REDIS_REPLY_ARRAY || r->elements != ch->count) {
         freeReplyObject(r);
         return client_err(c, JOBD_EREDIS, "unexpected reply from enqueue");
@@ -469,7 +472,7 @@ static int resend(submit_t *st)
     if (rc < 0) return rc;
     for (size_t i = 0; i < st->nresend && rc == 0; i++) {
         chunk_t ch = st->resend[i];
-        redisReply *r;
+        redisReply *r = NULL;
         if (!ch.count) {
             char key[KEYS_MAX];
             keys_global(key, c->prefix, "queues");

@@ -118,7 +118,7 @@ static int find_once(jobd_client_t *c, json_t *queues, const char *id, char *que
     char key[KEYS_MAX], suffix[KEYS_MAX];
     snprintf(suffix, sizeof suffix, "job:%s", id);
     size_t n = json_array_size(queues);
-    int *nodes = malloc((n ? n : 1) * sizeof *nodes);
+    int *nodes = calloc(n ? n : 1, sizeof *nodes);
     if (!nodes) return client_err(c, JOBD_ENOMEM, "out of memory");
     int rc = 0;
     json_array_foreach(queues, i, q)
@@ -132,7 +132,7 @@ static int find_once(jobd_client_t *c, json_t *queues, const char *id, char *que
     if (rc > 0) rc = 0;
     int found = 0;
     for (i = 0; i < n; i++) {
-        redisReply *r;
+        redisReply *r = NULL;
         int k = client_pipe_read_ok(c, nodes[i], "EXISTS", &r);
         if (k == JOBD_ECONN) {
             rc = k;

@@ -57,7 +57,7 @@ int client_discover(jobd_client_t *c)
 {
     /* Sentinels are asked without AUTH (their own password, if any, is not
      * the primary's). The first that names a primary wins. */
-    struct timeval tv = {c->timeout_ms / 1000, (c->timeout_ms % 1000) * 1000};
+    struct timeval tv = {c->timeout_ms / 1000, (long)(c->timeout_ms % 1000) * 1000};
     char said[1024] = "no Sentinel answered";
     for (int k = 0; k < c->url.nhosts; k++) {
         int i = (c->sentinel_next + k) % c->url.nhosts;
@@ -75,7 +75,7 @@ int client_discover(jobd_client_t *c)
                  r->element[1]->type == REDIS_REPLY_STRING;
         if (ok) {
             client_node_t *n = &c->nodes[0];
-            cluster_addr_t a = {.port = atoi(r->element[1]->str)};
+            cluster_addr_t a = {.port = (int)strtol(r->element[1]->str, NULL, 10)};
             snprintf(a.host, sizeof a.host, "%s", r->element[0]->str);
             if (!cluster_addr_eq(&a, &n->addr)) node_drop(n);
             n->addr = a;
@@ -236,10 +236,11 @@ static int read_reply(jobd_client_t *c, int i, redisReply **out)
     client_node_t *n = &c->nodes[i];
     redisReply *r = NULL;
     if (n->pending > 0) n->pending--;
-    if (!n->rc || redisGetReply(n->rc, (void **)&r) != REDIS_OK) {
+    if (!n->rc || redisGetReply(n->rc, (void **)&r) != REDIS_OK || !r) {
         *out = NULL;
-        return client_err(c, JOBD_ECONN, "Redis: %s",
-                          n->rc && n->rc->errstr[0] ? n->rc->errstr : "connection lost");
+        client_err(c, JOBD_ECONN, "Redis: %s",
+                   n->rc && n->rc->errstr[0] ? n->rc->errstr : "connection lost");
+        return JOBD_ECONN;
     }
     *out = r;
     return 0;
