@@ -10,6 +10,7 @@
 #include "envelope.h"
 #include "jobd/client.h"
 #include "jobd/version.h"
+#include "keys.h"
 #include "log.h"
 #include "num.h"
 
@@ -72,6 +73,10 @@ void config_usage(void)
            "Redis URL (default redis://127.0.0.1:6379/0):\n"
            "  redis://[USER[:PASSWORD]@]HOST[:PORT][/DB]\n"
            "  unix://[USER[:PASSWORD]@]/path.sock[?db=N]\n"
+           "  redis+cluster://[USER[:PASSWORD]@]HOST:PORT[,HOST:PORT...] (Redis Cluster;\n"
+           "    a redis:// URL naming a cluster node is found to be one on connect)\n"
+           "  redis+sentinel://[USER[:PASSWORD]@]HOST[:PORT][,...]/MASTER[/DB] (Sentinel)\n"
+           "  rediss:// (TLS) needs a build with TLS; use a sidecar (deploy/redis/)\n"
            "  USER is a Redis ACL user (none: the default user). --redis-password-file F\n"
            "  (JOBD_REDIS_PASSWORD_FILE) supplies the password of the URL's user, its first\n"
            "  line; a password in the URL wins. Neither is ever logged.\n"
@@ -390,10 +395,8 @@ static int validate(config_t *c, char *err, size_t errlen)
         snprintf(err, errlen, "lease: must be at least 1 second");
         return CONFIG_INVALID;
     }
-    if (!*c->prefix || strchr(c->prefix, '{') || strchr(c->prefix, '}')) {
-        snprintf(err, errlen, "prefix: must be non-empty and hold no braces");
-        return CONFIG_INVALID;
-    }
+    /* The same rule as jobctl's (libjobd's keys_prefix_check). */
+    if (keys_prefix_check(c->prefix, err, errlen) < 0) return CONFIG_INVALID;
     const char *colon = strrchr(c->http, ':');
     int64_t port;
     if (!colon || num_parse_int(colon + 1, 0, 65535, &port) < 0) {

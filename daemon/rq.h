@@ -19,13 +19,34 @@
  * one line per backoff step, and once a minute at the cap, saying why (a
  * LOADING Redis is logged once, at info level: it is waited for, not an
  * error); the pub/sub connection logs only while the command connection is
- * up. rq_why_down gives /health/ready the same reason. */
+ * up. rq_why_down gives /health/ready the same reason.
+ *
+ * CLUSTER: the command connection asks CLUSTER SLOTS first; a slot map
+ * (redis+cluster://, or a redis:// URL that names a cluster node) makes it
+ * a control connection that only reads the map, and rq opens one command
+ * connection per primary (rq_node), each with the handshake above (no
+ * SELECT; the layout check for the version keys whose slot it serves) and
+ * its own backoff. rq_script goes to the primary of the queue's slot,
+ * rq_command and rq_script_keys to that of their first key. A MOVED reply
+ * sends the call once more where Redis says (and reads the map again); ASK
+ * sends ASKING and the call to the target, once. A node that fails makes
+ * rq read the map again (a replica takes over after a failover) and only
+ * the queues on it wait: rq_ready_for(queue). Pub/sub stays one connection
+ * to any node: a script's PUBLISH reaches every node's subscribers.
+ *
+ * SENTINEL: a third connection asks the URL's Sentinels (in turn, with the
+ * same backoff) for the primary's address, then subscribes to
+ * +switch-master there. cmd and sub connect to that address and check ROLE
+ * first. A +switch-master for our primary, a READONLY reply or a ROLE that
+ * is not master drops them and asks again; until they are back, rq_why_down
+ * says "redis failover in progress". */
 #ifndef JOBD_RQ_H
 #define JOBD_RQ_H
 
 #include <hiredis/async.h>
 #include <uv.h>
 
+#include "cluster.h"
 #include "proto.h"
 #include "redis_fail.h"
 #include "redis_url.h"
@@ -53,6 +74,12 @@ typedef void (*rq_message_cb)(rq_t *rq, const char *channel, const char *message
 typedef struct {
     rq_t *rq;
     int is_sub;
+    int is_node;         /* a cluster primary's command connection */
+    int is_sentinel;     /* asks the Sentinels, then hears +switch-master */
+    int gone;            /* node no longer in the map: closing, never retried */
+    cluster_addr_t addr; /* nodes: the primary's address */
+    int checks;          /* nodes: the layout keys (1 << schema_key_t) it checks */
+    int seed;            /* cmd and sub: which of the URL's hosts they try now */
     redisAsyncContext *ac;
     int ready;
     int handshake_pending;
@@ -65,6 +92,7 @@ typedef struct {
     uint64_t retry_at;       /* uv_now() of the next attempt */
     redis_fail_t logged_why; /* the last failure logged in this run */
     uint64_t logged_at;
+    char schema_seterr[2][160]; /* the layout check's SET errors (schema.h) */
 } rq_conn_t;
 
 struct rq {
@@ -73,7 +101,16 @@ struct rq {
     char where[600]; /* loggable URL */
     char prefix[128];
     char sha[PROTO_NSCRIPTS][41];
-    rq_conn_t cmd, sub;
+    rq_conn_t cmd, sub;     /* on a cluster cmd only reads the slot map */
+    rq_conn_t sent;         /* Sentinel: the connection to one Sentinel */
+    cluster_addr_t primary; /* Sentinel: the primary it named (port 0: none yet) */
+    int failover;           /* Sentinel: a failover is under way (readiness says so) */
+    int cluster;            /* 1 once CLUSTER SLOTS answered with a map */
+    cluster_map_t *map;
+    rq_conn_t *nodes[CLUSTER_MAX_NODES]; /* one per primary (NULL: free) */
+    int refreshing;                      /* a CLUSTER SLOTS is in flight */
+    unsigned checked;                    /* layout keys checked (1 << k) */
+    int was_ready;                       /* rq_ready at the last on_state */
     char *channels[RQ_MAX_CHANNELS];
     int nchannels;
     rq_state_cb on_state;
@@ -89,8 +126,13 @@ void rq_init(rq_t *rq, uv_loop_t *loop, const redis_url_t *url, const char *pref
              rq_state_cb on_state, rq_message_cb on_message, void *arg);
 /* Starts connecting both connections. */
 void rq_start(rq_t *rq);
-/* Non-zero when commands can be sent. */
+/* Non-zero when commands can be sent: on a cluster, when the layout is
+ * checked and at least one primary is connected (rq_ready_for tells which
+ * queues can be served). */
 int rq_ready(const rq_t *rq);
+/* Non-zero when queue's scripts can be sent: the connection to the node
+ * serving its slot (the only one, off a cluster) is ready. */
+int rq_ready_for(const rq_t *rq, const char *queue);
 /* Subscribes to channel now (if connected) and after every reconnect. */
 void rq_subscribe(rq_t *rq, const char *channel);
 
@@ -107,7 +149,8 @@ int rq_script_keys(rq_t *rq, proto_script_t s, int nkeys, const char *const keys
 int rq_command(rq_t *rq, int argc, const char **argv, const size_t *lens, rq_reply_cb cb,
                void *arg);
 
-/* Writes why the command connection is not ready into out, as one line
+/* Writes why the command connection (on a cluster: the first primary that
+ * is down) is not ready into out, as one line
  * for /health/ready: "redis unreachable: connection refused (attempt 7,
  * next try in 3.2 s)", "redis not ready: auth failed: WRONGPASS ...".
  * JSON-safe (no quote, backslash or control character). */

@@ -625,6 +625,7 @@ static int pick_queue(worker_t *w)
         const config_queue_t *cq = &w->cfg->queues[i];
         worker_queue_t *q = &w->queues[i];
         if (q->empty || (cq->limit && q->in_flight >= cq->limit)) continue;
+        if (!rq_ready_for(&w->rq, cq->name)) continue; /* its cluster node is down */
         q->current += cq->weight;
         total += cq->weight;
         if (best < 0 || q->current > w->queues[best].current) best = i;

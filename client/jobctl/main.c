@@ -13,8 +13,8 @@
 #include "jobd/version.h"
 
 static const ctl_cmd_t *const commands[] = {
-    &ctl_cmd_submit, &ctl_cmd_status, &ctl_cmd_wait,  &ctl_cmd_cancel,
-    &ctl_cmd_list,   &ctl_cmd_stats,  &ctl_cmd_retry, &ctl_cmd_workers,
+    &ctl_cmd_submit, &ctl_cmd_status, &ctl_cmd_wait,    &ctl_cmd_cancel,  &ctl_cmd_list,
+    &ctl_cmd_stats,  &ctl_cmd_retry,  &ctl_cmd_workers, &ctl_cmd_migrate,
 };
 #define NCOMMANDS (sizeof commands / sizeof commands[0])
 
@@ -29,8 +29,12 @@ static void print_usage(FILE *f)
         fprintf(f, "  %-9s %s\n", commands[i]->name, commands[i]->summary);
     fprintf(f, "\n"
                "Global options (before or after the command):\n"
-               "  --redis URL   redis://[USER[:PASSWORD]@]HOST[:PORT][/DB] or\n"
-               "                unix://[USER[:PASSWORD]@]/path.sock[?db=N]\n"
+               "  --redis URL   redis://[USER[:PASSWORD]@]HOST[:PORT][/DB],\n"
+               "                unix://[USER[:PASSWORD]@]/path.sock[?db=N],\n"
+               "                redis+cluster://[USER[:PASSWORD]@]HOST:PORT[,HOST:PORT...]\n"
+               "                (a Redis Cluster; a redis:// URL naming a node works too) or\n"
+               "                redis+sentinel://[USER[:PASSWORD]@]HOST[:PORT][,...]/MASTER[/DB]\n"
+               "                (rediss:// needs a build with TLS: use a TLS sidecar)\n"
                "                (env JOBD_REDIS_URL; default redis://127.0.0.1:6379/0).\n"
                "                USER is a Redis ACL user (none: the default user); the\n"
                "                file named by $JOBD_REDIS_PASSWORD_FILE supplies the password\n"

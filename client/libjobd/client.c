@@ -16,6 +16,8 @@
 #include "keys.h"
 #include "proto.h"
 #include "redis_fail.h"
+#include "schema.h"
+#include "cluster.h"
 
 __attribute__((format(printf, 3, 4))) int client_err(jobd_client_t *c, int code, const char *fmt,
                                                      ...)
@@ -78,13 +80,17 @@ static int setup_error(jobd_client_t *c, redisContext *rc, redisReply *r, const 
     return redis_fail_is_unavailable(k) ? JOBD_ECONN : code;
 }
 
-int client_connect(jobd_client_t *c, redisContext **out)
+int client_connect_addr(jobd_client_t *c, const cluster_addr_t *a, redisContext **out)
 {
-    struct timeval tv = {c->timeout_ms / 1000, (c->timeout_ms % 1000) * 1000};
-    redisContext *rc = c->url.is_unix ? redisConnectUnixWithTimeout(c->url.path, tv)
-                                      : redisConnectWithTimeout(c->url.host, c->url.port, tv);
+    struct timeval tv = {c->timeout_ms / 1000, (long)(c->timeout_ms % 1000) * 1000};
+    redisContext *rc = !a && c->url.is_unix ? redisConnectUnixWithTimeout(c->url.path, tv)
+                       : a                  ? redisConnectWithTimeout(a->host, a->port, tv)
+                                            : redisConnectWithTimeout(c->url.host, c->url.port, tv);
     char where[600];
-    redis_url_describe(&c->url, where, sizeof where);
+    if (a)
+        snprintf(where, sizeof where, "%s:%d", a->host, a->port);
+    else
+        redis_url_describe(&c->url, where, sizeof where);
     if (!rc) return client_err(c, JOBD_ENOMEM, "cannot allocate a Redis context");
     if (rc->err) {
         int code = client_err(c, JOBD_ECONN, "Redis unreachable at %s: %s", where, rc->errstr);
@@ -111,7 +117,8 @@ int client_connect(jobd_client_t *c, redisContext **out)
         }
         freeReplyObject(r);
     }
-    if (c->url.db) {
+    /* A cluster has database 0 only (and refuses SELECT). */
+    if (c->url.db && !c->cluster) {
         r = redisCommand(rc, "SELECT %d", c->url.db);
         if (!r || r->type == REDIS_REPLY_ERROR) {
             int code = setup_error(c, rc, r, "SELECT");
@@ -124,32 +131,50 @@ int client_connect(jobd_client_t *c, redisContext **out)
     return 0;
 }
 
-/* Reads PREFIX:schema, claiming an empty Redis for this layout version.
- * SET NX then GET, pipelined (SET NX GET would need Redis 7). */
+/* Runs one plain command given as an argv on the node of its key argv[1]. */
+static int call_argv(jobd_client_t *c, int argc, const char **argv, const size_t *lens,
+                     redisReply **out)
+{
+    char *cmd;
+    int len = redisFormatCommandArgv(&cmd, argc, argv, lens);
+    if (len < 0) return client_err(c, JOBD_ENOMEM, "out of memory building a command");
+    int rc = client_call(c, cluster_key_slot(argv[1], lens[1]), cmd, (size_t)len, out);
+    redisFreeCommand(cmd);
+    return rc;
+}
+
+/* Checks the layout version (schema.h): per key SET NX then GET, each on
+ * the node of its key (the two keys may live on different cluster nodes). */
 static int check_schema(jobd_client_t *c)
 {
-    char key[KEYS_MAX];
-    keys_global(key, c->prefix, "schema");
-    redisAppendCommand(c->rc, "SET %s %d NX", key, JOBD_REDIS_SCHEMA);
-    redisAppendCommand(c->rc, "GET %s", key);
-    redisReply *r = NULL;
-    if (redisGetReply(c->rc, (void **)&r) != REDIS_OK) r = NULL;
-    if (!r || r->type == REDIS_REPLY_ERROR) return setup_error(c, c->rc, r, "schema check");
-    freeReplyObject(r);
-    if (redisGetReply(c->rc, (void **)&r) != REDIS_OK) r = NULL;
-    if (!r || r->type == REDIS_REPLY_ERROR) return setup_error(c, c->rc, r, "schema check");
     int rc = 0;
-    char want[16];
-    snprintf(want, sizeof want, "%d", JOBD_REDIS_SCHEMA);
-    /* Anything but our exact version is another layout ("1x" included). */
-    if (r->type == REDIS_REPLY_STRING && strcmp(r->str, want) != 0)
-        rc = client_err(c, JOBD_ESCHEMA,
-                        "Redis key %s holds jobd layout version %s, but this build speaks "
-                        "version %d; refusing to touch it (use another --prefix or upgrade)",
-                        key, r->str, JOBD_REDIS_SCHEMA);
-    else if (r->type != REDIS_REPLY_STRING)
-        rc = client_err(c, JOBD_EREDIS, "Redis: %s vanished during the schema check", key);
-    freeReplyObject(r);
+    for (int k = 0; k < SCHEMA_NKEYS && rc == 0; k++) {
+        schema_cmd_t cmd[2];
+        redisReply *r[2] = {NULL, NULL};
+        for (int g = 0; g < 2 && rc == 0; g++) {
+            schema_cmd(&cmd[g], c->prefix, (schema_key_t)k, g);
+            rc = call_argv(c, cmd[g].argc, cmd[g].argv, cmd[g].lens, &r[g]);
+            if (rc == JOBD_ECONN && c->rc) rc = setup_error(c, c->rc, NULL, "layout check");
+        }
+        if (rc == 0 && r[0] && r[1]) {
+            const char *said;
+            char err[768];
+            int v = schema_verdict(c->prefix, (schema_key_t)k,
+                                   r[0]->type == REDIS_REPLY_ERROR ? r[0]->str : NULL, r[1]->type,
+                                   r[1]->str, &said, err, sizeof err);
+            if (v == JOBD_EREDIS && said) {
+                /* Classified as the handshake's other replies: NOAUTH,
+                 * NOPERM and LOADING mean Redis cannot be used as it is. */
+                redis_fail_t why = redis_fail_of_reply(said);
+                rc = client_err(c, redis_fail_is_unavailable(why) ? JOBD_ECONN : JOBD_EREDIS,
+                                "Redis: %s", err);
+            } else if (v < 0) {
+                rc = client_err(c, v, "%s%s", v == JOBD_ESCHEMA ? "" : "Redis: ", err);
+            }
+        }
+        for (int g = 0; g < 2; g++)
+            if (r[g]) freeReplyObject(r[g]);
+    }
     return rc;
 }
 
@@ -164,8 +189,8 @@ static int load_script(jobd_client_t *c, proto_script_t s)
     return 0;
 }
 
-int jobd_client_new(const jobd_client_opts_t *opts, jobd_client_t **out, char *errbuf,
-                    size_t errlen)
+int client_open(const jobd_client_opts_t *opts, jobd_client_t **out, char *errbuf, size_t errlen,
+                int check)
 {
     char dummy[8];
     if (!errbuf) {
@@ -184,14 +209,27 @@ int jobd_client_new(const jobd_client_opts_t *opts, jobd_client_t **out, char *e
     const char *pwfile = o.password_file ? o.password_file : getenv("JOBD_REDIS_PASSWORD_FILE");
     if (rc == 0) rc = redis_url_password_file(&c->url, pwfile, errbuf, errlen);
     if (rc < 0) goto fail;
+    if ((rc = keys_prefix_check(o.prefix ? o.prefix : "jobd", errbuf, errlen)) < 0) goto fail;
     snprintf(c->prefix, sizeof c->prefix, "%s", o.prefix ? o.prefix : "jobd");
     c->timeout_ms = o.timeout_ms > 0 ? o.timeout_ms : 5000;
     c->payload_max = o.payload_max ? o.payload_max : JOBD_PAYLOAD_MAX;
     proto_argv_init(&c->argv);
     for (int i = 0; i < CLIENT_SUBMIT_WINDOW; i++)
         proto_argv_init(&c->chunk[i]);
-    if ((rc = client_connect(c, &c->rc)) < 0) goto fail_msg;
-    if ((rc = check_schema(c)) < 0) goto fail_msg;
+    /* Node 0 is the URL's Redis (see route.c). */
+    c->nnodes = 1;
+    snprintf(c->nodes[0].addr.host, sizeof c->nodes[0].addr.host, "%.255s",
+             c->url.is_unix ? c->url.path : c->url.host);
+    c->nodes[0].addr.port = c->url.is_unix ? 0 : c->url.port;
+    if (c->url.kind == REDIS_URL_CLUSTER) {
+        if ((rc = client_map_refresh(c)) < 0) goto fail_msg;
+    } else if (c->url.kind == REDIS_URL_SENTINEL) {
+        c->nodes[0].addr.port = 0; /* unknown until a Sentinel names it */
+    }
+    if ((rc = client_route_slot(c, 0)) < 0) goto fail_msg;
+    if (check && (rc = check_schema(c)) < 0) goto fail_msg;
+    /* Loaded on one node: that gives the SHAs. Other nodes of a cluster
+     * answer NOSCRIPT once and load them then. */
     for (int s = 0; s < PROTO_NSCRIPTS; s++)
         if ((rc = load_script(c, (proto_script_t)s)) < 0) goto fail_msg;
     *out = c;
@@ -203,37 +241,16 @@ fail:
     return rc;
 }
 
-/* Returns 1 if rc cannot serve a new call as it is: the server closed it,
- * or a call before gave up halfway, leaving commands unsent or replies
- * unread that the next call would take for its own. With nothing pending,
- * a healthy connection has nothing to read: anything readable is EOF, an
- * error or garbage. One poll(2), no wait. */
-static int conn_unusable(redisContext *rc)
+int jobd_client_new(const jobd_client_opts_t *opts, jobd_client_t **out, char *errbuf,
+                    size_t errlen)
 {
-    if (sdslen(rc->obuf) > 0 || rc->reader->pos < rc->reader->len) return 1;
-    struct pollfd p = {.fd = rc->fd, .events = POLLIN};
-    return poll(&p, 1, 0) != 0;
-}
-
-int client_ensure_conn(jobd_client_t *c)
-{
-    /* Checked before sending, so that a Redis restart since the last call
-     * costs a reconnect rather than a failed call: after sending, a lost
-     * reply cannot tell whether the command ran. */
-    if (c->rc && !c->rc->err && !conn_unusable(c->rc)) return 0;
-    if (c->rc) {
-        redisFree(c->rc);
-        c->rc = NULL;
-    }
-    /* The script SHAs stay valid (they name the text); a restarted Redis
-     * answers NOSCRIPT once and the call reloads the script. */
-    return client_connect(c, &c->rc);
+    return client_open(opts, out, errbuf, errlen, 1);
 }
 
 void jobd_client_free(jobd_client_t *c)
 {
     if (!c) return;
-    if (c->rc) redisFree(c->rc);
+    client_nodes_free(c);
     proto_argv_free(&c->argv);
     for (int i = 0; i < CLIENT_SUBMIT_WINDOW; i++)
         proto_argv_free(&c->chunk[i]);
@@ -256,60 +273,94 @@ static int is_noscript(const redisReply *r)
     return r && r->type == REDIS_REPLY_ERROR && strncmp(r->str, "NOSCRIPT", 8) == 0;
 }
 
-/* Appends the command in a to c's output buffer. */
-static int append_argv(jobd_client_t *c, proto_argv_t *a)
+/* The slot of a script call: its key, the queue prefix in argv[3]. */
+static int script_slot(const proto_argv_t *a)
 {
-    if (!c->rc) return client_err(c, JOBD_ECONN, "Redis: not connected");
+    return cluster_key_slot(a->buf + a->offs[3], a->lens[3]);
+}
+
+int client_script_run(jobd_client_t *c, proto_argv_t *a, proto_script_t s, redisReply **out)
+{
     size_t len;
     const char *cmd = proto_argv_resp(a, &len);
     if (!cmd) return client_err(c, JOBD_ENOMEM, "out of memory building a command");
-    if (redisAppendFormattedCommand(c->rc, cmd, len) != REDIS_OK)
-        return client_err(c, JOBD_ECONN, "Redis: %s", c->rc->errstr);
-    return 0;
-}
-
-int client_script_send(jobd_client_t *c)
-{
-    return append_argv(c, &c->argv);
-}
-
-int client_script_reply(jobd_client_t *c, proto_script_t s, redisReply **out, int can_retry)
-{
     redisReply *r = NULL;
-    if (!c->rc || redisGetReply(c->rc, (void **)&r) != REDIS_OK) r = NULL;
-    if (can_retry && is_noscript(r)) {
-        /* Redis restarted or failed over and lost its script cache: load the
-         * script again and retry once. A SHA1 is always 40 characters, so
-         * the new one overwrites argv[1] in place. */
+    int rc = client_call(c, script_slot(a), cmd, len, &r);
+    if (rc < 0) return rc;
+    if (is_noscript(r)) {
+        /* This node lost its script cache (restart, failover) or never had
+         * it (another cluster node): load the script there and retry once.
+         * A SHA1 is always 40 characters, so the new one overwrites argv[1]
+         * in place. */
         freeReplyObject(r);
-        int rc = load_script(c, s);
-        if (rc < 0) return rc;
-        memcpy(c->argv.buf + c->argv.offs[1], c->sha[s], 40);
-        if ((rc = client_script_send(c)) < 0) return rc;
-        if (redisGetReply(c->rc, (void **)&r) != REDIS_OK) r = NULL;
+        if ((rc = load_script(c, s)) < 0) return rc;
+        memcpy(a->buf + a->offs[1], c->sha[s], 40);
+        if (!(cmd = proto_argv_resp(a, &len)))
+            return client_err(c, JOBD_ENOMEM, "out of memory building a command");
+        if ((rc = client_call(c, script_slot(a), cmd, len, &r)) < 0) return rc;
     }
-    if (!r || r->type == REDIS_REPLY_ERROR) return reply_error(c, c->rc, r, proto_script_name(s));
+    if (!r) return client_err(c, JOBD_ECONN, "Redis: no reply");
+    if (r->type == REDIS_REPLY_ERROR) return reply_error(c, c->rc, r, proto_script_name(s));
     *out = r;
     return 0;
 }
 
 int client_script_call(jobd_client_t *c, redisReply **out)
 {
-    int rc = client_ensure_conn(c);
-    if (rc < 0) return rc;
-    if ((rc = client_script_send(c)) < 0) return rc;
-    return client_script_reply(c, c->argv_script, out, 1);
+    return client_script_run(c, &c->argv, c->argv_script, out);
 }
 
-int client_command(jobd_client_t *c, redisReply **out, const char *fmt, ...)
+int client_script_send(jobd_client_t *c)
 {
-    int rc = client_ensure_conn(c);
+    size_t len;
+    const char *cmd = proto_argv_resp(&c->argv, &len);
+    if (!cmd) return client_err(c, JOBD_ENOMEM, "out of memory building a command");
+    return client_pipe_append(c, c->argv.buf + c->argv.offs[3], cmd, len);
+}
+
+int client_script_reply(jobd_client_t *c, int node, proto_script_t s, redisReply **out)
+{
+    int rc = client_pipe_read(c, node, out);
     if (rc < 0) return rc;
+    if (!*out) return JOBD_ECONN;
+    if (is_noscript(*out)) {
+        /* Loaded once the pipeline is drained (client_pipe_recover). */
+        freeReplyObject(*out);
+        *out = NULL;
+        c->nodes[node].noscript = 1;
+        return CLIENT_EREDIRECT;
+    }
+    if ((*out)->type == REDIS_REPLY_ERROR)
+        return reply_error(c, c->nodes[node].rc, *out, proto_script_name(s));
+    return 0;
+}
+
+int client_pipe_recover(jobd_client_t *c)
+{
+    for (int i = 0; i < c->nnodes; i++) {
+        if (!c->nodes[i].noscript) continue;
+        c->nodes[i].noscript = 0;
+        int rc = client_use_node(c, i);
+        for (int s = 0; rc == 0 && s < PROTO_NSCRIPTS; s++)
+            rc = load_script(c, (proto_script_t)s);
+        if (rc < 0) return rc;
+    }
+    return c->stale_map ? client_map_refresh(c) : 0;
+}
+
+int client_command(jobd_client_t *c, const char *key, redisReply **out, const char *fmt, ...)
+{
     va_list ap;
     va_start(ap, fmt);
-    redisReply *r = redisvCommand(c->rc, fmt, ap);
+    char *cmd;
+    int len = redisvFormatCommand(&cmd, fmt, ap);
     va_end(ap);
-    if (!r || r->type == REDIS_REPLY_ERROR) return reply_error(c, c->rc, r, "command");
+    if (len < 0) return client_err(c, JOBD_ENOMEM, "out of memory building a command");
+    redisReply *r;
+    int rc = client_call(c, cluster_key_slot(key, strlen(key)), cmd, (size_t)len, &r);
+    redisFreeCommand(cmd);
+    if (rc < 0) return rc;
+    if (r->type == REDIS_REPLY_ERROR) return reply_error(c, c->rc, r, "command");
     *out = r;
     return 0;
 }
@@ -323,13 +374,14 @@ int client_command(jobd_client_t *c, redisReply **out, const char *fmt, ...)
  * we return, on every path, so the connection never holds a stale reply. */
 
 typedef struct {
-    size_t first, count; /* count 0: a queue registration (SADD) */
+    size_t first, count; /* count 0: a queue registration (SADD) of specs[first] */
     int slot;            /* c->chunk[slot] holds the enqueue command */
-    int resent;          /* already sent again after NOSCRIPT */
+    int node;            /* the connection it went out on (route.c) */
 } chunk_t;
 
 typedef struct {
     jobd_client_t *c;
+    const jobd_job_spec_t *specs;
     char *ids;
     int *created;
     chunk_t ring[CLIENT_SUBMIT_WINDOW];
@@ -337,16 +389,6 @@ typedef struct {
     chunk_t resend[CLIENT_SUBMIT_WINDOW];
     size_t nresend;
 } submit_t;
-
-/* Writes everything appended so far to the socket. */
-static int flush(jobd_client_t *c)
-{
-    int done = 0;
-    while (!done)
-        if (redisBufferWrite(c->rc, &done) != REDIS_OK)
-            return reply_error(c, c->rc, NULL, "enqueue");
-    return 0;
-}
 
 static void push(submit_t *st, chunk_t ch)
 {
@@ -360,6 +402,7 @@ static void push(submit_t *st, chunk_t ch)
 static int enqueue_reply(submit_t *st, const chunk_t *ch, redisReply *r)
 {
     jobd_client_t *c = st->c;
+    if (!r) return client_err(c, JOBD_ECONN, "Redis: no reply from enqueue");
     if (r->type != REDIS_REPLY_ARRAY || r->elements != ch->count) {
         freeReplyObject(r);
         return client_err(c, JOBD_EREDIS, "unexpected reply from enqueue");
@@ -378,9 +421,10 @@ static int enqueue_reply(submit_t *st, const chunk_t *ch, redisReply *r)
     return 0;
 }
 
-/* Reads the reply at the head of the window. A NOSCRIPT reply (the script
- * cache was flushed: Redis restarted, failed over, SCRIPT FLUSH) puts the
- * chunk on the resend list instead of failing. */
+/* Reads the reply at the head of the window. A reply saying the command did
+ * not run there (NOSCRIPT: the node's script cache is empty; MOVED or ASK:
+ * the queue's slot lives elsewhere) puts the chunk on the resend list
+ * instead of failing. */
 static int read_head(submit_t *st)
 {
     jobd_client_t *c = st->c;
@@ -389,13 +433,14 @@ static int read_head(submit_t *st)
     st->inflight--;
     redisReply *r = NULL;
     const char *what = ch.count ? "enqueue" : "SADD";
-    if (redisGetReply(c->rc, (void **)&r) != REDIS_OK) return reply_error(c, c->rc, NULL, what);
-    if (ch.count && !ch.resent && is_noscript(r)) {
-        freeReplyObject(r);
+    int rc = client_pipe_read(c, ch.node, &r);
+    if (rc == CLIENT_EREDIRECT || (rc == 0 && is_noscript(r))) {
+        if (r) freeReplyObject(r);
         st->resend[st->nresend++] = ch;
         return 0;
     }
-    if (r->type == REDIS_REPLY_ERROR) return reply_error(c, c->rc, r, what);
+    if (rc < 0) return rc;
+    if (r->type == REDIS_REPLY_ERROR) return reply_error(c, c->nodes[ch.node].rc, r, what);
     if (!ch.count) {
         freeReplyObject(r);
         return 0;
@@ -416,30 +461,36 @@ static int settle(submit_t *st)
     return first;
 }
 
-/* Answers NOSCRIPT: with nothing left in flight, loads the script and sends
- * the refused chunks again (once). Chunks of one batch can then land out of
- * order; each is still applied whole, exactly once. */
+/* Sends the chunks that did not run again, one call each, once nothing is
+ * in flight: client_script_run loads a missing script and follows MOVED and
+ * ASK. Chunks of one batch can then land out of order; each is still applied
+ * whole, exactly once (a refused call changed nothing). */
 static int resend(submit_t *st)
 {
     jobd_client_t *c = st->c;
     int rc = settle(st);
     if (rc < 0) return rc;
-    if ((rc = load_script(c, PROTO_ENQUEUE)) < 0) return rc;
-    for (size_t i = 0; i < st->nresend; i++) {
+    for (size_t i = 0; i < st->nresend && rc == 0; i++) {
         chunk_t ch = st->resend[i];
+        redisReply *r = NULL;
+        if (!ch.count) {
+            char key[KEYS_MAX];
+            keys_global(key, c->prefix, "queues");
+            if ((rc = client_command(c, key, &r, "SADD %s %s", key, st->specs[ch.first].queue)) ==
+                0)
+                freeReplyObject(r);
+            continue;
+        }
         proto_argv_t *a = &c->chunk[ch.slot];
         memcpy(a->buf + a->offs[1], c->sha[PROTO_ENQUEUE], 40);
-        ch.resent = 1;
-        if ((rc = append_argv(c, a)) < 0) return rc;
-        push(st, ch);
+        if ((rc = client_script_run(c, a, PROTO_ENQUEUE, &r)) == 0) rc = enqueue_reply(st, &ch, r);
     }
     st->nresend = 0;
-    if ((rc = flush(c)) < 0) return rc;
-    return settle(st);
+    return rc;
 }
 
-/* Reads the head reply, answering a NOSCRIPT there; on error it reads the
- * rest of the window too. */
+/* Reads the head reply, answering a refused call there; on error it reads
+ * the rest of the window too. */
 static int step(submit_t *st)
 {
     int rc = read_head(st);
@@ -536,9 +587,8 @@ int client_submit(jobd_client_t *c, const jobd_job_spec_t *specs, size_t n, char
             return n == 1 ? client_err(c, rc, "%s", err)
                           : client_err(c, rc, "job %zu: %s", i + 1, err);
     }
-    int rc = client_ensure_conn(c);
-    if (rc < 0) return rc;
-    submit_t st = {.c = c, .ids = ids_out, .created = created};
+    int rc = 0;
+    submit_t st = {.c = c, .specs = specs, .ids = ids_out, .created = created};
     const char *last_queue = NULL;
     size_t i = 0;
     while (i < n) {
@@ -552,12 +602,10 @@ int client_submit(jobd_client_t *c, const jobd_job_spec_t *specs, size_t n, char
              * queue set is a global key, in no queue's hash slot. */
             char key[KEYS_MAX];
             keys_global(key, c->prefix, "queues");
-            if (redisAppendCommand(c->rc, "SADD %s %s", key, specs[i].queue) != REDIS_OK) {
-                rc = client_err(c, JOBD_ECONN, "Redis: %s", c->rc->errstr);
-                break;
-            }
+            int node = client_pipe_appendf(c, key, "SADD %s %s", key, specs[i].queue);
+            if ((rc = node) < 0) break;
             last_queue = specs[i].queue;
-            push(&st, (chunk_t){.slot = slot});
+            push(&st, (chunk_t){.first = i, .slot = slot, .node = node});
             continue;
         }
         size_t count = 1;
@@ -565,11 +613,19 @@ int client_submit(jobd_client_t *c, const jobd_job_spec_t *specs, size_t n, char
                strcmp(specs[i + count].queue, last_queue) == 0)
             count++;
         if ((rc = build_chunk(c, specs, i, count, slot, ids_out)) < 0) break;
-        if ((rc = append_argv(c, &c->chunk[slot])) < 0) break;
+        proto_argv_t *a = &c->chunk[slot];
+        size_t len;
+        const char *cmd = proto_argv_resp(a, &len);
+        if (!cmd) {
+            rc = client_err(c, JOBD_ENOMEM, "out of memory building a command");
+            break;
+        }
+        int node = client_pipe_append(c, a->buf + a->offs[3], cmd, len);
+        if ((rc = node) < 0) break;
         /* Written now, not at the next read, so Redis starts on it while we
          * encode the next chunk. */
-        if ((rc = flush(c)) < 0) break;
-        push(&st, (chunk_t){.first = i, .count = count, .slot = slot});
+        if ((rc = client_pipe_flush(c)) < 0) break;
+        push(&st, (chunk_t){.first = i, .count = count, .slot = slot, .node = node});
         i += count;
     }
     if (rc < 0) {

@@ -16,7 +16,7 @@ int jobd_queues(jobd_client_t *c, json_t **out)
     char key[KEYS_MAX];
     keys_global(key, c->prefix, "queues");
     redisReply *r;
-    int rc = client_command(c, &r, "SMEMBERS %s", key);
+    int rc = client_command(c, key, &r, "SMEMBERS %s", key);
     if (rc < 0) return rc;
     json_t *arr = json_array();
     for (size_t i = 0; i < r->elements; i++)
@@ -61,27 +61,96 @@ static json_t *status_from_reply(const redisReply *r, const char *id, const char
     return st;
 }
 
-/* Fetches the status of each id in queue in one pipeline; appends to arr. */
-static int fetch_statuses(jobd_client_t *c, const char *queue, redisReply *ids, json_t *arr)
+/* How often a pipelined read starts over after a redirect (a failover or
+ * a slot migration under way) before it gives up. */
+#define PIPE_TRIES 4
+
+/* Fetches the status of each id in queue in one pipeline; appends to arr.
+ * CLIENT_EREDIRECT: start over (nothing appended). */
+static int fetch_once(jobd_client_t *c, const char *queue, redisReply *ids, json_t *arr)
 {
     char key[KEYS_MAX];
-    for (size_t i = 0; i < ids->elements; i++) {
+    int node = -1, rc = 0;
+    for (size_t i = 0; i < ids->elements && rc >= 0; i++) {
         char suffix[KEYS_MAX];
         snprintf(suffix, sizeof suffix, "job:%s", ids->element[i]->str);
         keys_queue_key(key, c->prefix, queue, suffix);
-        redisAppendCommand(c->rc, "HGETALL %s", key);
+        rc = node = client_pipe_appendf(c, key, "HGETALL %s", key);
     }
-    int rc = 0;
+    if (rc < 0) return rc;
+    rc = 0;
+    json_t *got = json_array();
     for (size_t i = 0; i < ids->elements; i++) {
         redisReply *r;
-        if (redisGetReply(c->rc, (void **)&r) != REDIS_OK) {
-            return client_err(c, JOBD_ECONN, "Redis: %s", c->rc->errstr);
+        int k = client_pipe_read_ok(c, node, "HGETALL", &r);
+        if (k == JOBD_ECONN) {
+            rc = k;
+            break;
+        }
+        if (k < 0) {
+            if (rc == 0 || k == CLIENT_EREDIRECT) rc = k;
+            continue;
         }
         json_t *st = status_from_reply(r, ids->element[i]->str, queue);
-        if (st) json_array_append_new(arr, st); /* expired meanwhile: skipped */
+        if (st) json_array_append_new(got, st); /* expired meanwhile: skipped */
         freeReplyObject(r);
     }
+    if (rc == 0) json_array_extend(arr, got);
+    json_decref(got);
     return rc;
+}
+
+static int fetch_statuses(jobd_client_t *c, const char *queue, redisReply *ids, json_t *arr)
+{
+    int rc = 0;
+    for (int t = 0; t < PIPE_TRIES; t++) {
+        if ((rc = fetch_once(c, queue, ids, arr)) != CLIENT_EREDIRECT) return rc;
+        if ((rc = client_pipe_recover(c)) < 0) return rc;
+    }
+    return client_err(c, JOBD_EREDIS, "Redis Cluster: redirected again and again");
+}
+
+/* One EXISTS per queue, each on its queue's node. */
+static int find_once(jobd_client_t *c, json_t *queues, const char *id, char *queue, size_t len)
+{
+    size_t i;
+    json_t *q;
+    char key[KEYS_MAX], suffix[KEYS_MAX];
+    snprintf(suffix, sizeof suffix, "job:%s", id);
+    size_t n = json_array_size(queues);
+    int *nodes = calloc(n ? n : 1, sizeof *nodes);
+    if (!nodes) return client_err(c, JOBD_ENOMEM, "out of memory");
+    int rc = 0;
+    json_array_foreach(queues, i, q)
+    {
+        keys_queue_key(key, c->prefix, json_string_value(q), suffix);
+        if ((rc = nodes[i] = client_pipe_appendf(c, key, "EXISTS %s", key)) < 0) {
+            n = i; /* read what went out */
+            break;
+        }
+    }
+    if (rc > 0) rc = 0;
+    int found = 0;
+    for (i = 0; i < n; i++) {
+        redisReply *r = NULL;
+        int k = client_pipe_read_ok(c, nodes[i], "EXISTS", &r);
+        if (k == JOBD_ECONN) {
+            rc = k;
+            break;
+        }
+        if (k < 0) {
+            if (rc == 0 || k == CLIENT_EREDIRECT) rc = k;
+            continue;
+        }
+        if (r->type == REDIS_REPLY_INTEGER && r->integer == 1 && !found) {
+            snprintf(queue, len, "%s", json_string_value(json_array_get(queues, i)));
+            found = 1;
+        }
+        freeReplyObject(r);
+    }
+    free(nodes);
+    if (rc < 0) return rc;
+    return found ? 0 : client_err(c, JOBD_ENOTFOUND, "no such job: %s", id);
 }
 
 int client_find_queue(jobd_client_t *c, const char *id, char *queue, size_t len)
@@ -89,27 +158,10 @@ int client_find_queue(jobd_client_t *c, const char *id, char *queue, size_t len)
     json_t *queues;
     int rc = jobd_queues(c, &queues);
     if (rc < 0) return rc;
-    size_t i;
-    json_t *q;
-    char key[KEYS_MAX], suffix[KEYS_MAX];
-    snprintf(suffix, sizeof suffix, "job:%s", id);
-    json_array_foreach(queues, i, q)
-    {
-        keys_queue_key(key, c->prefix, json_string_value(q), suffix);
-        redisAppendCommand(c->rc, "EXISTS %s", key);
-    }
-    rc = client_err(c, JOBD_ENOTFOUND, "no such job: %s", id);
-    for (i = 0; i < json_array_size(queues); i++) {
-        redisReply *r;
-        if (redisGetReply(c->rc, (void **)&r) != REDIS_OK) {
-            rc = client_err(c, JOBD_ECONN, "Redis: %s", c->rc->errstr);
-            break;
-        }
-        if (r->type == REDIS_REPLY_INTEGER && r->integer == 1 && rc == JOBD_ENOTFOUND) {
-            snprintf(queue, len, "%s", json_string_value(json_array_get(queues, i)));
-            rc = 0;
-        }
-        freeReplyObject(r);
+    for (int t = 0; t < PIPE_TRIES; t++) {
+        if ((rc = find_once(c, queues, id, queue, len)) != CLIENT_EREDIRECT) break;
+        if ((rc = client_pipe_recover(c)) < 0) break;
+        rc = client_err(c, JOBD_EREDIS, "Redis Cluster: redirected again and again");
     }
     json_decref(queues);
     return rc;
@@ -123,7 +175,7 @@ int jobd_status(jobd_client_t *c, const char *id, json_t **out)
     snprintf(suffix, sizeof suffix, "job:%s", id);
     keys_queue_key(key, c->prefix, queue, suffix);
     redisReply *r;
-    if ((rc = client_command(c, &r, "HGETALL %s", key)) < 0) return rc;
+    if ((rc = client_command(c, key, &r, "HGETALL %s", key)) < 0) return rc;
     *out = status_from_reply(r, id, queue);
     freeReplyObject(r);
     return *out ? 0 : client_err(c, JOBD_ENOTFOUND, "no such job: %s", id);
@@ -156,7 +208,7 @@ static int list_state(jobd_client_t *c, const char *queue, int state, size_t lim
     redisReply *ids;
     /* ZRANGE's stop is inclusive; -1 (everything) for a huge limit. */
     long long stop = limit > (size_t)LLONG_MAX ? -1 : (long long)limit - 1;
-    int rc = client_command(c, &ids, "ZRANGE %s 0 %lld", key, stop);
+    int rc = client_command(c, key, &ids, "ZRANGE %s 0 %lld", key, stop);
     if (rc < 0) return rc;
     rc = fetch_statuses(c, queue, ids, arr);
     freeReplyObject(ids);
@@ -264,7 +316,7 @@ int jobd_retry_dead(jobd_client_t *c, const char *queue)
     char key[KEYS_MAX];
     keys_queue_key(key, c->prefix, queue, keys_state_set(JOBD_DEAD));
     redisReply *r;
-    if ((rc = client_command(c, &r, "ZCARD %s", key)) < 0) return rc;
+    if ((rc = client_command(c, key, &r, "ZCARD %s", key)) < 0) return rc;
     long long slices = r->integer / RETRY_SLICE + 1;
     freeReplyObject(r);
     /* In slices, so one call never blocks Redis for long, and as many as
@@ -280,30 +332,50 @@ int jobd_retry_dead(jobd_client_t *c, const char *queue)
     return total > INT_MAX ? INT_MAX : (int)total;
 }
 
+/* The records of the worker ids in ids, one pipeline (all {:global}). */
+static int workers_once(jobd_client_t *c, redisReply *ids, json_t *arr)
+{
+    int node = -1, rc = 0;
+    for (size_t i = 0; i < ids->elements && rc >= 0; i++) {
+        char wk[KEYS_MAX], name[KEYS_MAX];
+        snprintf(name, sizeof name, "worker:%s", ids->element[i]->str);
+        keys_global(wk, c->prefix, name);
+        rc = node = client_pipe_appendf(c, wk, "GET %s", wk);
+    }
+    if (rc < 0) return rc;
+    rc = 0;
+    for (size_t i = 0; i < ids->elements; i++) {
+        redisReply *r;
+        int k = client_pipe_read_ok(c, node, "GET", &r);
+        if (k == JOBD_ECONN) return k;
+        if (k < 0) {
+            if (rc == 0 || k == CLIENT_EREDIRECT) rc = k;
+            continue;
+        }
+        /* A worker whose record expired is gone (missed its heartbeats). */
+        json_t *w = r->type == REDIS_REPLY_STRING ? json_loadb(r->str, r->len, 0, NULL) : NULL;
+        if (w && rc == 0)
+            json_array_append_new(arr, w);
+        else
+            json_decref(w);
+        freeReplyObject(r);
+    }
+    return rc;
+}
+
 int jobd_workers(jobd_client_t *c, json_t **out)
 {
     char key[KEYS_MAX];
     keys_global(key, c->prefix, "workers");
     redisReply *ids;
-    int rc = client_command(c, &ids, "ZRANGE %s 0 -1", key);
+    int rc = client_command(c, key, &ids, "ZRANGE %s 0 -1", key);
     if (rc < 0) return rc;
     json_t *arr = json_array();
-    for (size_t i = 0; i < ids->elements; i++) {
-        char wk[KEYS_MAX], name[KEYS_MAX];
-        snprintf(name, sizeof name, "worker:%s", ids->element[i]->str);
-        keys_global(wk, c->prefix, name);
-        redisAppendCommand(c->rc, "GET %s", wk);
-    }
-    for (size_t i = 0; i < ids->elements; i++) {
-        redisReply *r;
-        if (redisGetReply(c->rc, (void **)&r) != REDIS_OK) {
-            rc = client_err(c, JOBD_ECONN, "Redis: %s", c->rc->errstr);
-            break;
-        }
-        /* A worker whose record expired is gone (missed its heartbeats). */
-        json_t *w = r->type == REDIS_REPLY_STRING ? json_loadb(r->str, r->len, 0, NULL) : NULL;
-        if (w) json_array_append_new(arr, w);
-        freeReplyObject(r);
+    for (int t = 0; t < PIPE_TRIES; t++) {
+        json_array_clear(arr);
+        if ((rc = workers_once(c, ids, arr)) != CLIENT_EREDIRECT) break;
+        if ((rc = client_pipe_recover(c)) < 0) break;
+        rc = client_err(c, JOBD_EREDIS, "Redis Cluster: redirected again and again");
     }
     freeReplyObject(ids);
     if (rc < 0) {

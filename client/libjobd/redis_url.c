@@ -6,6 +6,7 @@
 
 #include "jobd/client.h"
 #include "redis_url.h"
+#include <hiredis/hiredis.h>
 
 static int copy(char *dst, size_t cap, const char *s, size_t n)
 {
@@ -57,42 +58,124 @@ static int userinfo(redis_url_t *u, const char **rest, const char *at)
     return 0;
 }
 
+/* Parses "HOST[:PORT]" (n bytes at s) into h; an empty host is 127.0.0.1. */
+static int host_port(redis_url_host_t *h, const char *s, size_t n, int default_port)
+{
+    const char *colon = memchr(s, ':', n);
+    size_t hl = colon ? (size_t)(colon - s) : n;
+    if (hl == 0) {
+        strcpy(h->host, "127.0.0.1");
+    } else if (copy(h->host, sizeof h->host, s, hl) < 0) {
+        return -1;
+    }
+    h->port = default_port;
+    if (colon) {
+        char num[8], *end;
+        size_t pl = n - hl - 1;
+        if (pl == 0 || pl >= sizeof num) return -1;
+        memcpy(num, colon + 1, pl);
+        num[pl] = '\0';
+        long p = strtol(num, &end, 10);
+        if (*end || p < 1 || p > 65535) return -1;
+        h->port = (int)p;
+    }
+    return 0;
+}
+
+/* Parses "/DB" at s (empty: 0). */
+static int db_path(redis_url_t *u, const char *s)
+{
+    if (!*s) return 0;
+    if (*s != '/') return -1;
+    s++;
+    if (!*s) return 0;
+    char *end;
+    long db = strtol(s, &end, 10);
+    if (end == s || *end || db < 0 || db > 65535) return -1;
+    u->db = (int)db;
+    return 0;
+}
+
+/* The TCP forms: userinfo, a list of hosts, then the path. */
+static int parse_tcp(redis_url_t *u, const char *rest, char *err, size_t errlen)
+{
+    /* The last '@': neither host, port nor path contains one, while an
+     * unencoded password might. */
+    if (userinfo(u, &rest, strrchr(rest, '@')) < 0) return -1;
+    size_t hl = strcspn(rest, "/");
+    int default_port = u->kind == REDIS_URL_SENTINEL ? 26379 : 6379;
+    const char *p = rest, *end = rest + hl;
+    while (p <= end) {
+        const char *comma = memchr(p, ',', (size_t)(end - p));
+        const char *e = comma ? comma : end;
+        if (u->nhosts == REDIS_URL_MAX_HOSTS) {
+            snprintf(err, errlen, "bad Redis URL: more than %d hosts", REDIS_URL_MAX_HOSTS);
+            return -2;
+        }
+        if (host_port(&u->hosts[u->nhosts++], p, (size_t)(e - p), default_port) < 0) return -1;
+        if (!comma) break;
+        p = comma + 1;
+    }
+    if (u->kind == REDIS_URL_SINGLE && u->nhosts > 1) return -1;
+    snprintf(u->host, sizeof u->host, "%s", u->hosts[0].host);
+    u->port = u->hosts[0].port;
+    rest = end;
+    if (u->kind == REDIS_URL_SENTINEL) {
+        /* "/MASTER[/DB]" */
+        if (*rest != '/' || !rest[1]) return -1;
+        rest++;
+        size_t ml = strcspn(rest, "/");
+        if (copy(u->master, sizeof u->master, rest, ml) < 0) return -1;
+        rest += ml;
+    }
+    if (db_path(u, rest) < 0) return -1;
+    if (u->kind == REDIS_URL_CLUSTER && u->db != 0) {
+        snprintf(err, errlen, "bad Redis URL: a Redis Cluster has only database 0");
+        return -2;
+    }
+    return 0;
+}
+
 int redis_url_parse(const char *url, redis_url_t *u, char *err, size_t errlen)
 {
     memset(u, 0, sizeof *u);
     u->port = 6379;
     if (!url || !*url) url = "redis://127.0.0.1:6379/0";
     const char *rest;
-    if (strncmp(url, "redis://", 8) == 0) {
-        rest = url + 8;
-        /* The last '@': neither host, port nor db contains one, while an
-         * unencoded password might. */
-        if (userinfo(u, &rest, strrchr(rest, '@')) < 0) goto bad;
-        size_t hl = strcspn(rest, ":/");
-        if (hl == 0) {
-            strcpy(u->host, "127.0.0.1");
-        } else if (copy(u->host, sizeof u->host, rest, hl) < 0) {
-            goto bad;
+    static const struct {
+        const char *scheme;
+        redis_url_kind_t kind;
+        int tls;
+    } schemes[] = {
+        {"redis://", REDIS_URL_SINGLE, 0},
+        {"rediss://", REDIS_URL_SINGLE, 1},
+        {"redis+cluster://", REDIS_URL_CLUSTER, 0},
+        {"redis+sentinel://", REDIS_URL_SENTINEL, 0},
+    };
+    for (size_t k = 0; k < sizeof schemes / sizeof schemes[0]; k++) {
+        size_t n = strlen(schemes[k].scheme);
+        if (strncmp(url, schemes[k].scheme, n) != 0) continue;
+        u->kind = schemes[k].kind;
+        u->tls = schemes[k].tls;
+        int rc = parse_tcp(u, url + n, err, errlen);
+        if (rc == -1) goto bad;
+        if (rc < 0) {
+            memset(u->password, 0, sizeof u->password);
+            return JOBD_EINVAL;
         }
-        rest += hl;
-        if (*rest == ':') {
-            char *end;
-            long p = strtol(rest + 1, &end, 10);
-            if (end == rest + 1 || p < 1 || p > 65535) goto bad;
-            u->port = (int)p;
-            rest = end;
+#ifndef JOBD_HAVE_TLS
+        if (u->tls) {
+            /* The switch for a TLS-capable hiredis (1.x with hiredis_ssl):
+             * define JOBD_HAVE_TLS and wrap the connections. */
+            memset(u->password, 0, sizeof u->password);
+            snprintf(err, errlen,
+                     "rediss:// (TLS): this build is not built with TLS (hiredis %d.%d has "
+                     "none); run a TLS sidecar such as stunnel and point redis:// at it "
+                     "(deploy/redis/README.md)",
+                     HIREDIS_MAJOR, HIREDIS_MINOR);
+            return JOBD_EINVAL;
         }
-        if (*rest == '/') {
-            rest++;
-            if (*rest) {
-                char *end;
-                long db = strtol(rest, &end, 10);
-                if (end == rest || *end || db < 0 || db > 65535) goto bad;
-                u->db = (int)db;
-            }
-        } else if (*rest) {
-            goto bad;
-        }
+#endif
         return 0;
     }
     if (strncmp(url, "unix://", 7) == 0) {
@@ -115,8 +198,10 @@ int redis_url_parse(const char *url, redis_url_t *u, char *err, size_t errlen)
 bad:
     memset(u->password, 0, sizeof u->password);
     snprintf(err, errlen,
-             "bad Redis URL (want redis://[USER[:PASSWORD]@]HOST[:PORT][/DB] or "
-             "unix://[USER[:PASSWORD]@]/path.sock[?db=N])");
+             "bad Redis URL (want redis://[USER[:PASSWORD]@]HOST[:PORT][/DB], "
+             "unix://[USER[:PASSWORD]@]/path.sock[?db=N], "
+             "redis+cluster://[USER[:PASSWORD]@]HOST:PORT[,HOST:PORT...] or "
+             "redis+sentinel://[USER[:PASSWORD]@]HOST[:PORT][,...]/MASTER[/DB])");
     return JOBD_EINVAL;
 }
 
@@ -142,8 +227,18 @@ void redis_url_describe(const redis_url_t *u, char *out, size_t len)
         snprintf(who, sizeof who, "%s%s@", u->user, u->password[0] ? ":***" : "");
     else if (u->password[0])
         snprintf(who, sizeof who, "***@");
-    if (u->is_unix)
+    if (u->is_unix) {
         snprintf(out, len, "unix://%s%s?db=%d", who, u->path, u->db);
+        return;
+    }
+    static const char *const schemes[] = {"redis", "redis+cluster", "redis+sentinel"};
+    int n = snprintf(out, len, "%s%s://%s", schemes[u->kind], u->tls ? "s" : "", who);
+    for (int i = 0; i < u->nhosts && n >= 0 && (size_t)n < len; i++)
+        n += snprintf(out + n, len - (size_t)n, "%s%s:%d", i ? "," : "", u->hosts[i].host,
+                      u->hosts[i].port);
+    if (n < 0 || (size_t)n >= len) return;
+    if (u->kind == REDIS_URL_SENTINEL)
+        snprintf(out + n, len - (size_t)n, "/%s/%d", u->master, u->db);
     else
-        snprintf(out, len, "redis://%s%s:%d/%d", who, u->host, u->port, u->db);
+        snprintf(out + n, len - (size_t)n, "/%d", u->db);
 }

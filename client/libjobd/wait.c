@@ -44,41 +44,67 @@ static int terminal(jobd_state_t s)
     return s == JOBD_SUCCEEDED || s == JOBD_DEAD || s == JOBD_CANCELED;
 }
 
-/* Finds each job's queue: one SMEMBERS, then EXISTS per job and queue,
- * pipelined. Returns 0 or JOBD_ENOTFOUND naming the first unknown id. */
+/* Finds the queue of jobs [start, end): one EXISTS per job and queue, each
+ * on its queue's node, pipelined. CLIENT_EREDIRECT: start over. */
+static int find_window(jobd_client_t *c, waitset_t *ws, size_t start, size_t end, int *nodes)
+{
+    watched_t *w = ws->w;
+    json_t *queues = ws->queues;
+    size_t nq = json_array_size(queues), k = 0;
+    int rc = 0;
+    for (size_t i = start; i < end && rc >= 0; i++) {
+        char key[KEYS_MAX], suffix[KEYS_MAX];
+        snprintf(suffix, sizeof suffix, "job:%s", w[i].id);
+        for (size_t q = 0; q < nq && rc >= 0; q++) {
+            keys_queue_key(key, c->prefix, json_string_value(json_array_get(queues, q)), suffix);
+            if ((rc = nodes[k] = client_pipe_appendf(c, key, "EXISTS %s", key)) >= 0) k++;
+        }
+    }
+    size_t sent = k;
+    if (rc > 0) rc = 0;
+    k = 0;
+    for (size_t i = start; i < end && k < sent; i++) {
+        for (size_t q = 0; q < nq && k < sent; q++) {
+            redisReply *r;
+            int e = client_pipe_read_ok(c, nodes[k++], "EXISTS", &r);
+            if (e == JOBD_ECONN) return e;
+            if (e < 0) {
+                rc = rc < 0 && rc != CLIENT_EREDIRECT ? rc : e;
+                continue;
+            }
+            if (r->type == REDIS_REPLY_INTEGER && r->integer == 1 && !w[i].queue)
+                w[i].queue = json_string_value(json_array_get(queues, q));
+            freeReplyObject(r);
+        }
+    }
+    return rc < 0 ? rc : 0;
+}
+
+/* Finds each job's queue: one SMEMBERS, then find_window per window.
+ * Returns 0 or JOBD_ENOTFOUND naming the first unknown id. */
 static int find_queues(jobd_client_t *c, waitset_t *ws)
 {
     watched_t *w = ws->w;
     size_t n = ws->n;
     int rc = jobd_queues(c, &ws->queues);
     if (rc < 0) return rc;
-    json_t *queues = ws->queues;
-    size_t nq = json_array_size(queues);
+    size_t nq = json_array_size(ws->queues);
     size_t per = nq ? (WINDOW + nq - 1) / nq : WINDOW; /* jobs per window */
+    int *nodes = malloc((per * (nq ? nq : 1)) * sizeof *nodes);
+    if (!nodes) return client_err(c, JOBD_ENOMEM, "out of memory");
     for (size_t start = 0; start < n && rc == 0; start += per) {
         size_t end = start + per < n ? start + per : n;
-        for (size_t i = start; i < end; i++) {
-            char key[KEYS_MAX], suffix[KEYS_MAX];
-            snprintf(suffix, sizeof suffix, "job:%s", w[i].id);
-            for (size_t q = 0; q < nq; q++) {
-                keys_queue_key(key, c->prefix, json_string_value(json_array_get(queues, q)),
-                               suffix);
-                redisAppendCommand(c->rc, "EXISTS %s", key);
-            }
+        for (int t = 0; t < 4; t++) {
+            for (size_t i = start; i < end; i++)
+                w[i].queue = NULL;
+            if ((rc = find_window(c, ws, start, end, nodes)) != CLIENT_EREDIRECT) break;
+            if ((rc = client_pipe_recover(c)) < 0) break;
+            rc = client_err(c, JOBD_EREDIS, "Redis Cluster: redirected again and again");
         }
-        for (size_t i = start; i < end; i++) {
-            for (size_t q = 0; q < nq; q++) {
-                redisReply *r;
-                if (redisGetReply(c->rc, (void **)&r) != REDIS_OK)
-                    return client_err(c, JOBD_ECONN, "Redis: %s", c->rc->errstr);
-                if (r->type == REDIS_REPLY_INTEGER && r->integer == 1 && !w[i].queue)
-                    w[i].queue = json_string_value(json_array_get(queues, q));
-                freeReplyObject(r);
-            }
-            if (!w[i].queue && rc == 0)
-                rc = client_err(c, JOBD_ENOTFOUND, "no such job: %s", w[i].id);
-        }
+        for (size_t i = start; i < end && rc == 0; i++)
+            if (!w[i].queue) rc = client_err(c, JOBD_ENOTFOUND, "no such job: %s", w[i].id);
     }
+    free(nodes);
     return rc;
 }
 
@@ -103,6 +129,36 @@ static void add_watch(jobd_client_t *c, const watched_t *w)
     proto_argv_adds(&c->argv, w->id);
 }
 
+/* Reads (and marks watched) the state of jobs [start, end), pipelined, each
+ * call on its queue's node; returns how many are terminal, an error, or
+ * CLIENT_EREDIRECT (start over: watch.lua changes nothing twice). */
+static int read_window(jobd_client_t *c, waitset_t *ws, size_t start, size_t end, int *nodes)
+{
+    watched_t *w = ws->w;
+    int rc = 0, done = 0;
+    size_t sent = start;
+    for (; sent < end; sent++) {
+        add_watch(c, &w[sent]);
+        if ((rc = nodes[sent - start] = client_script_send(c)) < 0) break;
+    }
+    if (rc > 0) rc = 0;
+    for (size_t i = start; i < sent; i++) {
+        redisReply *r;
+        int e = client_script_reply(c, nodes[i - start], PROTO_WATCH, &r);
+        if (e == JOBD_ECONN) return e;
+        if (e < 0) {
+            if (rc >= 0 || e == CLIENT_EREDIRECT) rc = e;
+            continue;
+        }
+        int t = apply_state(ws, &w[i], r);
+        freeReplyObject(r);
+        /* Its record expired between the find and now. */
+        if (t < 0 && rc >= 0) rc = client_err(c, JOBD_ENOTFOUND, "no such job: %s", w[i].id);
+        if (t > 0) done++;
+    }
+    return rc < 0 ? rc : done;
+}
+
 /* Reads (and marks watched) the state of every job; returns how many are
  * terminal, or an error. */
 static int read_states(jobd_client_t *c, waitset_t *ws)
@@ -112,7 +168,7 @@ static int read_states(jobd_client_t *c, waitset_t *ws)
     int done = 0;
     if (n == 0) return 0;
     /* The first call alone, so a NOSCRIPT (Redis restarted) is reloaded and
-     * retried before the pipelined ones, which cannot retry in place. */
+     * retried before the pipelined ones. */
     redisReply *r;
     add_watch(c, &w[0]);
     int rc = client_script_call(c, &r);
@@ -121,20 +177,18 @@ static int read_states(jobd_client_t *c, waitset_t *ws)
     freeReplyObject(r);
     if (t < 0) return client_err(c, JOBD_ENOTFOUND, "no such job: %s", w[0].id);
     done += t;
+    int nodes[WINDOW];
     for (size_t start = 1; start < n; start += WINDOW) {
         size_t end = start + WINDOW < n ? start + WINDOW : n;
-        for (size_t i = start; i < end; i++) {
-            add_watch(c, &w[i]);
-            if ((rc = client_script_send(c)) < 0) return rc;
+        for (int tries = 0;; tries++) {
+            rc = read_window(c, ws, start, end, nodes);
+            if (rc != CLIENT_EREDIRECT) break;
+            if (tries == 3)
+                return client_err(c, JOBD_EREDIS, "Redis Cluster: redirected again and again");
+            if ((rc = client_pipe_recover(c)) < 0) return rc;
         }
-        for (size_t i = start; i < end; i++) {
-            if ((rc = client_script_reply(c, PROTO_WATCH, &r, 0)) < 0) return rc;
-            t = apply_state(ws, &w[i], r);
-            freeReplyObject(r);
-            /* Its record expired between the find and now. */
-            if (t < 0) return client_err(c, JOBD_ENOTFOUND, "no such job: %s", w[i].id);
-            done += t;
-        }
+        if (rc < 0) return rc;
+        done += rc;
     }
     return done;
 }
@@ -270,7 +324,17 @@ int jobd_wait(jobd_client_t *c, const char *const *ids, size_t n, int64_t timeou
         ws.by_channel[i] = &ws.w[i];
     }
     qsort(ws.by_channel, n, sizeof *ws.by_channel, cmp_channel);
-    if ((rc = client_connect(c, &sub)) < 0) goto out;
+    /* On a cluster, any node: PUBLISH reaches every node's subscribers
+     * (the scripts use plain PUBLISH). The node of the first job's queue
+     * is one we are connected to already. */
+    {
+        char qp[KEYS_MAX];
+        keys_queue_prefix(qp, c->prefix, n ? ws.w[0].queue : "x");
+        if ((rc = client_route(c, qp)) < 0) goto out;
+        const cluster_addr_t *a =
+            c->cluster || c->url.kind == REDIS_URL_SENTINEL ? &c->nodes[c->cur].addr : NULL;
+        if ((rc = client_connect_addr(c, a, &sub)) < 0) goto out;
+    }
     if ((rc = subscribe(c, sub, ws.w, n)) < 0) goto out;
     if ((rc = wait_loop(c, sub, &ws, timeout_ms)) < 0) goto out;
     if (states_out)

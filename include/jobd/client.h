@@ -175,6 +175,26 @@ int jobd_retry_dead(jobd_client_t *c, const char *queue);
  * queues. */
 int jobd_workers(jobd_client_t *c, json_t **out);
 
+/* ---- layout migration ---- */
+
+typedef struct {
+    int from, to;         /* layout versions; from 0: nothing under the prefix */
+    int already;          /* the layout was current: nothing but a clean-up done */
+    long queues;          /* queue names copied into the new registry */
+    long live_workers;    /* layout 1 workers whose records had not expired */
+    long workers_dropped; /* old worker records deleted */
+} jobd_migrate_result_t;
+
+/* Moves the Redis layout under opts' prefix forward to this build's
+ * (JOBD_REDIS_SCHEMA), on a stopped fleet: it refuses (JOBD_ESTATE) while a
+ * worker of the old layout is registered, unless force. Idempotent: a
+ * current layout is left as it is (res->already), and a run cut short is
+ * finished by the next. Connects without the layout check. Returns 0,
+ * JOBD_ESTATE, JOBD_ESCHEMA (a layout it does not know), JOBD_ECONN or
+ * JOBD_EINVAL, with a message in errbuf. */
+int jobd_migrate(const jobd_client_opts_t *opts, int force, jobd_migrate_result_t *res,
+                 char *errbuf, size_t errlen);
+
 /* ---- waiting ---- */
 
 /* Called when a watched job changes: its id, state name, progress 0..1. */

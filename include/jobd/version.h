@@ -11,7 +11,10 @@
 #define JOBD_VERSION "0.1.0"
 
 /* Version of the Redis key layout (schema/redis/README.md). A client that
- * finds another value under PREFIX:schema refuses to touch that Redis. */
-#define JOBD_REDIS_SCHEMA 1
+ * finds another value under PREFIX:{:global}:schema (or layout 1's
+ * PREFIX:schema) refuses to touch that Redis. Layout 2 moved the global keys
+ * under a hash tag of their own, for Redis Cluster; `jobctl migrate` moves a
+ * layout 1 Redis forward. */
+#define JOBD_REDIS_SCHEMA 2
 
 #endif

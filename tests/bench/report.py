@@ -296,6 +296,16 @@ def build(rows, meta):
                "one durable SQLite WAL commit costs at least one such fsync: a lower bound "
                "for checkpoint latency on this file system")
 
+    # Three queues: one Redis against a three-primary Redis Cluster.
+    sj = meta.get("shard_jobs", "?")
+    for topo, label in (("single", "one Redis (unix socket)"),
+                        ("cluster", "Redis Cluster, 3 primaries, 1 queue each")):
+        rs = results(rows, "shards", "shards", topology=topo)
+        rp.add(f"shards_{topo}", "noop throughput, 3 queues", f"{label}, {sj} jobs/queue, c64",
+               "jobs/s", [x["rate"] for x in rs],
+               "jobs / the whole life of one jobd --once serving the three queues",
+               error="; ".join(errors(rows, "shards", topology=topo)) or None)
+
     # SIGTERM to exit.
     rs = results(rows, "sigterm", "sigterm")
     dt = float(meta.get("drain_timeout_s", 1))

@@ -38,6 +38,7 @@ PACED_SECONDS=5
 CKPT_JOBS=64
 CKPT_PER_JOB=5000
 SIGTERM_JOBS=64
+SHARD_JOBS=20000       # noop jobs per queue, 3 queues: one Redis vs a 3-primary cluster
 DRAIN_TIMEOUT=1        # seconds, for the SIGTERM figure
 KILL_GRACE=5
 
@@ -57,6 +58,7 @@ cleanup() {
   local rc=$?
   if [ -n "$toolpid" ]; then kill "$toolpid" 2>/dev/null || true; fi
   bash "$root/tests/harness/redis-fixture.sh" stop "$rdir" || true
+  if [ -n "${cdir:-}" ]; then bash "$root/tests/harness/cluster-fixture.sh" stop "$cdir" "$cbase" 0 || true; fi
   if [ "$rc" -eq 0 ] && [ "$failed" -eq 0 ]; then
     rm -rf "$work"
   else
@@ -284,6 +286,76 @@ else:
   done
 done
 
+# 6c. Three queues on one Redis against the same three queues on a Redis
+# Cluster of three primaries (one queue per primary), same machine, same
+# run: the routing overhead here; on separate machines what lets throughput
+# grow with shards. jobd --once drains all three; the time is its whole life
+# (start, connect, drain, exit), taken around it.
+cbase=$((23000 + ($$ % 400) * 10))
+cdir=$work/cluster
+bash "$root/tests/harness/cluster-fixture.sh" start "$cdir" "$cbase" 0
+shard_queues=()
+declare -A seen=()
+for i in $(seq 0 999); do
+  q=sq$i
+  port=$(redis-cli -p "$cbase" cluster nodes | python3 -c 'import sys
+slot = int(sys.argv[1])
+for line in sys.stdin:
+    f = line.split()
+    if "master" not in f[2]:
+        continue
+    for r in f[8:]:
+        lo, _, hi = r.partition("-")
+        if lo.isdigit() and int(lo) <= slot <= int(hi or lo):
+            print(f[1].split("@")[0])' "$(redis-cli -p "$cbase" cluster keyslot "{$q}")")
+  if [ -z "${seen[$port]:-}" ]; then
+    seen[$port]=1
+    shard_queues+=("$q")
+  fi
+  [ ${#shard_queues[@]} -eq 3 ] && break
+done
+qlist=$(IFS=,; echo "${shard_queues[*]}")
+for q in "${shard_queues[@]}"; do
+  for _ in $(seq 1 $SHARD_JOBS); do echo "{\"queue\":\"$q\",\"type\":\"noop\"}"; done
+done > "$work/shards.jsonl"
+for r in $(seq 1 $REPEATS); do
+  for topo in single cluster; do
+    p=$run_id-shards-$topo-$r
+    if [ $topo = single ]; then
+      rcli FLUSHALL
+      url="unix://$sock"
+    else
+      for i in 0 1 2; do redis-cli -p $((cbase + i)) FLUSHALL > /dev/null; done
+      url="redis+cluster://127.0.0.1:$cbase,127.0.0.1:$((cbase + 1))"
+    fi
+    "$jobctl" --redis "$url" --prefix "$p" submit --batch "$work/shards.jsonl" > /dev/null
+    t0=$(date +%s.%N)
+    rc=0
+    "$jobd" --redis "$url" --prefix "$p" --queues "$qlist" --state-dir "$work/state/$p" \
+      --worker-id "$p" --log-level warn --concurrency 64 --http 127.0.0.1:0 --once \
+      > "$logs/$p.log" 2>&1 || rc=$?
+    t1=$(date +%s.%N)
+    done_n=$("$jobctl" --redis "$url" --prefix "$p" stats --json | python3 -c 'import json, sys
+print(sum(q["succeeded"] for q in json.load(sys.stdin).values()))')
+    total=$((3 * SHARD_JOBS))
+    if [ "$rc" -ne 0 ] || [ "$done_n" -ne "$total" ]; then
+      failed=1
+      printf '{"tag":{"phase":"shards","topology":"%s","rep":%d},"error":"jobd exit %d, %s of %d succeeded"}\n' \
+        "$topo" "$r" "$rc" "$done_n" "$total" >> "$results"
+      log "  FAILED: shards $topo run $r: jobd exit $rc, $done_n of $total succeeded"
+      continue
+    fi
+    python3 -c 'import json, sys
+t = float(sys.argv[2]) - float(sys.argv[1])
+print(json.dumps({"tag": {"phase": "shards", "topology": sys.argv[3], "rep": int(sys.argv[4])},
+                  "result": {"cmd": "shards", "jobs": int(sys.argv[5]), "seconds": round(t, 4),
+                             "rate": round(int(sys.argv[5]) / t, 1)}}))' \
+      "$t0" "$t1" "$topo" "$r" "$total" >> "$results"
+    log "3 queues, $topo, run $r: $(tail -1 "$results" | field result | tr -d "'{}")"
+  done
+done
+bash "$root/tests/harness/cluster-fixture.sh" stop "$cdir" "$cbase" 0
+
 # 7. SIGTERM to exit with 64 in-flight sleeps.
 for r in $(seq 1 $REPEATS); do
   rcli FLUSHALL
@@ -304,6 +376,6 @@ python3 "$here/report.py" "$results" "$build/bench.json" \
   pickup_samples=$PICKUP_SAMPLES paced_seconds=$PACED_SECONDS paced_rate="$rate" \
   paced_concurrency="$best_c" paced_jobds="$best_j" ckpt_jobs=$CKPT_JOBS \
   ckpt_per_job=$CKPT_PER_JOB sigterm_jobs=$SIGTERM_JOBS drain_timeout_s=$DRAIN_TIMEOUT \
-  kill_grace_s=$KILL_GRACE || failed=1
+  kill_grace_s=$KILL_GRACE shard_jobs=$SHARD_JOBS || failed=1
 log "bench.json: $build/bench.json"
 exit "$failed"

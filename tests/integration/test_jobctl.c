@@ -112,11 +112,12 @@ static long long int_field(json_t *o, const char *k)
 static long long data_keys(void)
 {
     redisReply *r = test_cmd("KEYS %s:*", test_prefix());
-    char schema[300];
-    snprintf(schema, sizeof schema, "%s:schema", test_prefix());
+    char schema[300], legacy[300];
+    snprintf(schema, sizeof schema, "%s:{:global}:schema", test_prefix());
+    snprintf(legacy, sizeof legacy, "%s:schema", test_prefix());
     long long n = 0;
     for (size_t i = 0; i < r->elements; i++)
-        n += strcmp(r->element[i]->str, schema) != 0;
+        n += strcmp(r->element[i]->str, schema) != 0 && strcmp(r->element[i]->str, legacy) != 0;
     freeReplyObject(r);
     return n;
 }
@@ -789,12 +790,12 @@ TEST(jobctl_workers)
     char now[40];
     jobd_format_rfc3339(jobd_now_ms(), now, sizeof now);
     redisReply *r =
-        test_cmd("SET %s:worker:w-1 {\"id\":\"w-1\",\"host\":\"node-a\",\"pid\":4242,"
+        test_cmd("SET %s:{:global}:worker:w-1 {\"id\":\"w-1\",\"host\":\"node-a\",\"pid\":4242,"
                  "\"started_at\":\"%s\",\"last_seen\":\"%s\",\"in_flight\":3,\"concurrency\":4,"
                  "\"draining\":true,\"queues\":[\"default\",\"mail\"]} PX 60000",
                  test_prefix(), now, now);
     freeReplyObject(r);
-    test_cmd_int("ZADD %s:workers %lld w-1", test_prefix(), (long long)jobd_now_ms());
+    test_cmd_int("ZADD %s:{:global}:workers %lld w-1", test_prefix(), (long long)jobd_now_ms());
     json_t *ws = jobctl_json("workers", "--json", NULL);
     ASSERT_EQ(json_array_size(ws), 1);
     json_t *w = json_array_get(ws, 0);
@@ -813,8 +814,8 @@ TEST(jobctl_workers)
 
 TEST(jobctl_help_and_version)
 {
-    static const char *const cmds[] = {"submit", "status", "wait",  "cancel",
-                                       "list",   "stats",  "retry", "workers"};
+    static const char *const cmds[] = {"submit", "status", "wait",    "cancel", "list",
+                                       "stats",  "retry",  "workers", "migrate"};
     char *out, *err, want[64];
     for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++) {
         snprintf(want, sizeof want, "Usage: jobctl %s", cmds[i]);

@@ -667,7 +667,7 @@ TEST(queue_retention_ttls)
 TEST(queue_schema_version_mismatch)
 {
     char key[300];
-    snprintf(key, sizeof key, "%s:schema", test_prefix());
+    snprintf(key, sizeof key, "%s:{:global}:schema", test_prefix());
     freeReplyObject(test_cmd("SET %s 999", key));
     jobd_client_opts_t o = {.url = test_redis_url(), .prefix = test_prefix()};
     jobd_client_t *c = (jobd_client_t *)1;
@@ -676,12 +676,17 @@ TEST(queue_schema_version_mismatch)
     ASSERT(c == NULL);
     ASSERT_CONTAINS(err, "999");
     ASSERT_CONTAINS(err, key);
-    ASSERT_CONTAINS(err, "version 1");
-    /* A fresh prefix is claimed for this version. */
+    ASSERT_CONTAINS(err, "version 2");
+    ASSERT_CONTAINS(err, "upgrade");
+    /* A fresh prefix is claimed for this version, in both places: layout
+     * 1's key too, so that a layout 1 binary refuses it. */
     freeReplyObject(test_cmd("DEL %s", key));
     c = test_client();
     redisReply *r = test_cmd("GET %s", key);
-    ASSERT_STR_EQ(r->str, "1");
+    ASSERT_STR_EQ(r->str, "2");
+    freeReplyObject(r);
+    r = test_cmd("GET %s:schema", test_prefix());
+    ASSERT_STR_EQ(r->str, "2");
     freeReplyObject(r);
     jobd_client_free(c);
 }
