@@ -25,7 +25,7 @@ def test_submit_writes_an_envelope_that_validates(client, raw, prefix):
     assert env["id"] == i and env["priority"] == 7 and env["max_attempts"] == 3
     assert h["state"] == "queued" and h["max"] == "3"
     assert raw.get("%s:{default}:idem:doc-a" % prefix) == i
-    assert raw.smembers(prefix + ":queues") == {"default"}
+    assert raw.smembers(prefix + ":{:global}:queues") == {"default"}
     st = client.status(i)
     assert (st.state, st.priority, st.payload, st.attempt) == ("queued", 7, env["payload"], 0)
 
@@ -56,7 +56,7 @@ def test_submit_many_pipelines_chunks_and_queues(client, raw, prefix):
 ])
 def test_bad_input_raises_and_writes_nothing(client, raw, prefix, bad):
     before = keys(raw, prefix)
-    assert before == [prefix + ":schema"]
+    assert before == sorted([prefix + ":schema", prefix + ":{:global}:schema"])
     job = {"queue": "q", "type": "t", "payload": None}
     job.update(bad)
     with pytest.raises(jobd.InvalidJob) as ei:
@@ -72,7 +72,7 @@ def test_size_limit_is_a_payload_too_large(client, raw, prefix):
     with pytest.raises(jobd.PayloadTooLarge) as ei:
         client.submit("q", "t", {"blob": "x" * (1024 * 1024)})
     assert ei.value.field == "payload" and "over the limit of 1048576" in str(ei.value)
-    assert keys(raw, prefix) == [prefix + ":schema"]
+    assert keys(raw, prefix) == sorted([prefix + ":schema", prefix + ":{:global}:schema"])
 
 
 def test_cancel_retry_status_errors(client, raw, prefix):
@@ -98,10 +98,18 @@ def test_cancel_retry_status_errors(client, raw, prefix):
 
 
 def test_layout_version_mismatch_is_refused(redis_url, raw, prefix):
-    raw.set(prefix + ":schema", "2")
-    with pytest.raises(jobd.SchemaMismatch, match="version 2"):
+    raw.set(prefix + ":{:global}:schema", "3")
+    with pytest.raises(jobd.SchemaMismatch, match="version 3"):
         jobd.Client(redis_url, prefix=prefix)
-    assert keys(raw, prefix) == [prefix + ":schema"] and raw.get(prefix + ":schema") == "2"
+    assert keys(raw, prefix) == [prefix + ":{:global}:schema"]
+    assert raw.get(prefix + ":{:global}:schema") == "3"
+
+
+def test_layout_1_is_refused_naming_migrate(redis_url, raw, prefix):
+    raw.set(prefix + ":schema", "1")
+    with pytest.raises(jobd.SchemaMismatch, match="jobctl migrate"):
+        jobd.Client(redis_url, prefix=prefix)
+    assert raw.get(prefix + ":schema") == "1"
 
 
 def test_unreachable_and_refused_credentials(redis_url, prefix, tmp_path):

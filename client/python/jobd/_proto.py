@@ -18,7 +18,20 @@ from .errors import (
 )
 from .schema import script
 
-REDIS_SCHEMA = "1"  # JOBD_REDIS_SCHEMA in include/jobd/version.h
+REDIS_SCHEMA = "2"  # JOBD_REDIS_SCHEMA in include/jobd/version.h
+
+
+def global_key(prefix: str, name: str) -> str:
+    """A global key of layout 2: PREFIX:{:global}:NAME (client/libjobd/keys.c
+    keys_global): one hash tag of their own, so they work on Redis Cluster."""
+    return "%s:{:global}:%s" % (prefix, name)
+
+
+def schema_keys(prefix: str) -> list:
+    """The two keys the layout check sets and reads (client/libjobd/schema.h):
+    layout 2's, and layout 1's PREFIX:schema, which every later client sets
+    too so that an older binary refuses this Redis."""
+    return [global_key(prefix, "schema"), "%s:schema" % prefix]
 TTL_IDEMPOTENCY_S = 24 * 3600  # JOBD_TTL_IDEMPOTENCY_S
 TTL_DEAD_MS = 7 * 24 * 3600 * 1000  # JOBD_TTL_DEAD_MS
 BATCH_CHUNK = 500  # JOBD_BATCH_CHUNK: jobs per enqueue call
@@ -52,7 +65,7 @@ def evalsha(name: str, prefix: str, queue: str, *args: Any) -> List[Any]:
 
 def plan(specs: Sequence[E.JobSpec]) -> Iterator[Tuple[int, int]]:
     """(first, count) runs of at most BATCH_CHUNK consecutive jobs of one
-    queue; count 0 marks a queue registration (SADD PREFIX:queues) made
+    queue; count 0 marks a queue registration (SADD PREFIX:{:global}:queues) made
     before the first run of each queue (client_submit)."""
     i, n = 0, len(specs)
     last: Optional[str] = None
@@ -175,9 +188,13 @@ def schema_result(key: str, value: Any) -> None:
         raise RedisError("Redis: %s vanished during the schema check" % key)
     v = text(value)
     if v != REDIS_SCHEMA:
+        older = v.isdigit() and 1 <= int(v) < int(REDIS_SCHEMA)
         raise SchemaMismatch(
             "Redis key %s holds jobd layout version %s, but this client speaks version %s; "
-            "refusing to touch it (use another prefix or upgrade)" % (key, v, REDIS_SCHEMA))
+            "refusing to touch it (%s)" % (key, v, REDIS_SCHEMA,
+                                           "an older layout: stop every jobd, run `jobctl migrate`"
+                                           " with a current build, then start the new version"
+                                           if older else "use another prefix or upgrade"))
 
 
 # ---- errors ----

@@ -168,7 +168,7 @@ class AsyncClient(BaseClient):
     client per worker process (e.g. in the app's lifespan) and size it for
     that worker, since pools multiply by workers; watches share one more
     connection. Nothing connects until the first call or :meth:`connect`,
-    which checks the layout version (``PREFIX:schema``) and loads the
+    which checks the layout version (``PREFIX:{:global}:schema``) and loads the
     scripts. Close it with :meth:`close` (or ``async with``).
     """
 
@@ -202,13 +202,13 @@ class AsyncClient(BaseClient):
         async with self._connect_lock:
             if self._ready:
                 return self
-            key = "%s:schema" % self.prefix
             async with self._op("schema check"):
-                pipe = self._r.pipeline(transaction=False)
-                pipe.set(key, P.REDIS_SCHEMA, nx=True)
-                pipe.get(key)
-                _, value = await pipe.execute()
-                P.schema_result(key, value)
+                for key in P.schema_keys(self.prefix):
+                    pipe = self._r.pipeline(transaction=False)
+                    pipe.set(key, P.REDIS_SCHEMA, nx=True)
+                    pipe.get(key)
+                    _, value = await pipe.execute()
+                    P.schema_result(key, value)
             async with self._op("SCRIPT LOAD"):
                 pipe = self._r.pipeline(transaction=False)
                 for name in P.CLIENT_SCRIPTS:
@@ -257,7 +257,7 @@ class AsyncClient(BaseClient):
             raise InvalidJob("id", "must be a non-empty string")
         await self.connect()
         async with self._op("find job"):
-            queues = sorted(P.text(q) for q in await self._r.smembers("%s:queues" % self.prefix))
+            queues = sorted(P.text(q) for q in await self._r.smembers(P.global_key(self.prefix, "queues")))
             pipe = self._r.pipeline(transaction=False)
             for q in queues:
                 pipe.exists(P.job_key(self.prefix, q, job_id))
@@ -284,7 +284,7 @@ class AsyncClient(BaseClient):
         n = len(specs)
         ids: List[str] = [""] * n
         created: List[bool] = [False] * n
-        qkey = "%s:queues" % self.prefix
+        qkey = P.global_key(self.prefix, "queues")
         async with self._op("enqueue"):
             conn = await self._pool.get_connection("EVALSHA")
             ok = False
@@ -369,7 +369,7 @@ class AsyncClient(BaseClient):
     async def queues(self) -> List[str]:
         await self.connect()
         async with self._op("SMEMBERS"):
-            return sorted(P.text(q) for q in await self._r.smembers("%s:queues" % self.prefix))
+            return sorted(P.text(q) for q in await self._r.smembers(P.global_key(self.prefix, "queues")))
 
     async def stats(self) -> Dict[str, Dict[str, Any]]:
         """Per queue figures, as ``jobctl stats --json``."""

@@ -36,7 +36,7 @@ class Client(BaseClient):
     (up to ``timeout``) for a free connection. ``payload_max``: the payload
     limit in bytes (1 MiB, as jobd's default).
 
-    Connects at once: checks the layout version under ``PREFIX:schema`` and
+    Connects at once: checks the layout version under ``PREFIX:{:global}:schema`` and
     loads the scripts, raising :class:`RedisUnavailable` or
     :class:`SchemaMismatch` (like ``jobd_client_new``).
     """
@@ -87,13 +87,13 @@ class Client(BaseClient):
             raise P.translate(e, self._where, what) from e
 
     def _connect(self) -> None:
-        key = "%s:schema" % self.prefix
         with self._op("schema check"):
-            pipe = self._r.pipeline(transaction=False)
-            pipe.set(key, P.REDIS_SCHEMA, nx=True)
-            pipe.get(key)
-            _, value = pipe.execute()
-            P.schema_result(key, value)
+            for key in P.schema_keys(self.prefix):
+                pipe = self._r.pipeline(transaction=False)
+                pipe.set(key, P.REDIS_SCHEMA, nx=True)
+                pipe.get(key)
+                _, value = pipe.execute()
+                P.schema_result(key, value)
         with self._op("SCRIPT LOAD"):
             pipe = self._r.pipeline(transaction=False)
             for name in P.CLIENT_SCRIPTS:
@@ -118,7 +118,7 @@ class Client(BaseClient):
         if not isinstance(job_id, str) or not job_id:
             raise InvalidJob("id", "must be a non-empty string")
         with self._op("find job"):
-            queues = sorted(P.text(q) for q in self._r.smembers("%s:queues" % self.prefix))
+            queues = sorted(P.text(q) for q in self._r.smembers(P.global_key(self.prefix, "queues")))
             pipe = self._r.pipeline(transaction=False)
             for q in queues:
                 pipe.exists(P.job_key(self.prefix, q, job_id))
@@ -164,7 +164,7 @@ class Client(BaseClient):
         n = len(specs)
         ids: List[str] = [""] * n
         created: List[bool] = [False] * n
-        qkey = "%s:queues" % self.prefix
+        qkey = P.global_key(self.prefix, "queues")
         with self._op("enqueue"):
             conn = self._pool.get_connection("EVALSHA")
             ok = False
@@ -258,7 +258,7 @@ class Client(BaseClient):
     def queues(self) -> List[str]:
         """Names of the queues that ever received a job."""
         with self._op("SMEMBERS"):
-            return sorted(P.text(q) for q in self._r.smembers("%s:queues" % self.prefix))
+            return sorted(P.text(q) for q in self._r.smembers(P.global_key(self.prefix, "queues")))
 
     def stats(self) -> Dict[str, Dict[str, Any]]:
         """Per queue: a count per state, ``oldest_age_s`` (None if nothing

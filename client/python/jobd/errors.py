@@ -102,7 +102,7 @@ class RedisUnavailable(JobdError, ConnectionError):
 
 class SchemaMismatch(JobdError):
     """Redis holds a jobd layout version other than the one this package
-    speaks (PREFIX:schema); nothing was changed."""
+    speaks (PREFIX:{:global}:schema); nothing was changed."""
 
 
 class RedisError(JobdError):
