@@ -24,24 +24,7 @@
 #include "jobd/client.h"
 #include "jobd/handler.h"
 #include "log.h"
-
-typedef enum {
-    OUT_NONE = 0, /* still running */
-    OUT_ACK,      /* succeeded: ack.lua with result */
-    OUT_RETRY,    /* failed: fail.lua, retry after retry_ms (or dead when out of attempts) */
-    OUT_DEAD,     /* failed for good (bad input, unknown type): fail.lua -1 */
-    OUT_CANCELED, /* stopped on a cancel request: fail.lua -2 */
-    OUT_RELEASE,  /* stopped at a checkpoint: release.lua, attempt not charged */
-    OUT_DROP      /* lease lost: nothing to report */
-} job_outcome_t;
-
-typedef enum {
-    STOP_NONE = 0,
-    STOP_LEASE_LOST, /* extend said the token is stale */
-    STOP_CANCEL,     /* a cancel was requested */
-    STOP_TIMEOUT,    /* the job's or handler's timeout passed */
-    STOP_DRAIN       /* SIGTERM: stop and checkpoint */
-} job_stop_t;
+#include "outcome.h"
 
 struct worker;
 

@@ -10,6 +10,7 @@
 #include "keys.h"
 #include "log.h"
 #include "num.h"
+#include "outcome.h"
 #include "registry.h"
 #include "worker.h"
 
@@ -88,15 +89,13 @@ static void journal_checkpoint(worker_t *w, job_t *j)
     free(text);
 }
 
-static const char *const outcome_names[] = {"", "ack", "retry", "dead", "canceled", "release", ""};
-
 /* Guarantee 6: an outcome Redis has not taken yet waits in the journal. */
 static void journal_outcome(worker_t *w, job_t *j)
 {
     if (!w->jn) return;
     journal_job(w, j);
     pthread_mutex_lock(&j->mu);
-    journal_put_outcome(w->jn, j->id, outcome_names[j->outcome], j->result, j->error, j->retry_ms,
+    journal_put_outcome(w->jn, j->id, outcome_name(j->outcome), j->result, j->error, j->retry_ms,
                         j->checkpoint, j->progress);
     pthread_mutex_unlock(&j->mu);
 }
@@ -132,29 +131,19 @@ static void on_ckpt_async(uv_async_t *a)
 
 /* ---- outcomes ---- */
 
-/* Full jitter: uniform in [0, min(cap, base * 2^(attempt-1))]. */
 static int64_t retry_delay(const worker_t *w, const job_t *j)
 {
     /* The job's own setting, else the handler's, else jobd's. */
-    int64_t base = j->env.retry_base_ms                        ? j->env.retry_base_ms
-                   : (j->handler && j->handler->retry_base_ms) ? j->handler->retry_base_ms
-                                                               : w->cfg->retry_base_ms;
-    int64_t cap = j->env.retry_cap_ms                        ? j->env.retry_cap_ms
-                  : (j->handler && j->handler->retry_cap_ms) ? j->handler->retry_cap_ms
-                                                             : w->cfg->retry_cap_ms;
-    int64_t d = base;
-    for (int i = 1; i < j->attempt && d < cap; i++)
-        d = num_mul_sat(d, 2); /* a cap near INT64_MAX must not overflow it */
-    if (d > cap) d = cap;
-    return d > 0 ? (int64_t)((double)random() / RAND_MAX * (double)d) : 0;
+    int64_t base = outcome_setting(j->env.retry_base_ms, j->handler ? j->handler->retry_base_ms : 0,
+                                   w->cfg->retry_base_ms);
+    int64_t cap = outcome_setting(j->env.retry_cap_ms, j->handler ? j->handler->retry_cap_ms : 0,
+                                  w->cfg->retry_cap_ms);
+    return outcome_retry_delay(base, cap, j->attempt, random);
 }
 
 static int max_attempts(const job_t *j)
 {
-    /* The job's own setting, else the handler's, else the default. */
-    if (j->env.max_attempts > 0) return j->env.max_attempts;
-    if (j->handler && j->handler->max_attempts) return j->handler->max_attempts;
-    return JOBD_DEFAULT_MAX_ATTEMPTS;
+    return outcome_max_attempts(j->env.max_attempts, j->handler ? j->handler->max_attempts : 0);
 }
 
 /* Records how the job ended; the report goes out from the kick. */
@@ -169,7 +158,7 @@ static void set_outcome(job_t *j, job_outcome_t o)
     }
     if (j->res_state == 2) resources_release(w, j);
     j->res_state = 0;
-    if (o == OUT_RETRY && j->attempt >= max_attempts(j)) o = OUT_DEAD;
+    o = outcome_charge(o, j->attempt, max_attempts(j));
     if (o == OUT_RETRY) j->retry_ms = retry_delay(w, j);
     j->outcome = o;
     if (o == OUT_DROP) {
@@ -185,45 +174,22 @@ static void set_outcome(job_t *j, job_outcome_t o)
 /* The handler ended; map its ending and the stop reason to an outcome. */
 static void handler_ended(job_t *j, int ok, int stopped)
 {
-    switch (j->stop_reason) {
-    case STOP_LEASE_LOST:
+    job_outcome_t o = outcome_of_ending(j->stop_reason, ok, stopped);
+    if (o == OUT_DROP) {
         log_msg(LOG_WARN, &j->log, "handler stopped: lease lost, outcome not reported");
-        set_outcome(j, OUT_DROP);
-        return;
-    case STOP_CANCEL:
-        if (!ok) {
-            job_set_error(j, "canceled");
-            set_outcome(j, OUT_CANCELED);
-            return;
-        }
-        break;
-    case STOP_TIMEOUT:
-        if (!ok) {
-            /* Keep what the handler left: an exec handler's output tails. */
-            pthread_mutex_lock(&j->mu);
-            char *ctx = j->error;
-            j->error = NULL;
-            pthread_mutex_unlock(&j->mu);
-            job_set_error(j, "timeout after %lld ms%s%s",
-                          (long long)(j->deadline_ms - j->started_ms), ctx ? ": " : "",
-                          ctx ? ctx : "");
-            free(ctx);
-            set_outcome(j, OUT_RETRY);
-            return;
-        }
-        break;
-    case STOP_DRAIN:
-        /* Asked to stop for a drain: anything but success is a release, so
-         * the attempt is not charged and another worker resumes it. */
-        if (!ok) {
-            set_outcome(j, OUT_RELEASE);
-            return;
-        }
-        break;
-    case STOP_NONE:
-        break;
+    } else if (o == OUT_CANCELED) {
+        job_set_error(j, "canceled");
+    } else if (o == OUT_RETRY && j->stop_reason == STOP_TIMEOUT) {
+        /* Keep what the handler left: an exec handler's output tails. */
+        pthread_mutex_lock(&j->mu);
+        char *ctx = j->error;
+        j->error = NULL;
+        pthread_mutex_unlock(&j->mu);
+        job_set_error(j, "timeout after %lld ms%s%s", (long long)(j->deadline_ms - j->started_ms),
+                      ctx ? ": " : "", ctx ? ctx : "");
+        free(ctx);
     }
-    set_outcome(j, ok ? OUT_ACK : (stopped ? OUT_RELEASE : OUT_RETRY));
+    set_outcome(j, o);
 }
 
 /* ---- exec handlers ---- */
@@ -672,34 +638,6 @@ typedef struct {
     char (*tokens)[48];
 } report_t;
 
-#define ERROR_LOG_MAX 500 /* bytes of a long error's end in its log line */
-
-/* A long error (a failure's output tails) as its log line shows it: the
- * first line, which says why, then "…" and the last ERROR_LOG_MAX bytes,
- * where a traceback ends. buf holds ERROR_LOG_MAX + 256 bytes. */
-static const char *error_for_log(const char *e, char *buf)
-{
-    size_t n = strlen(e);
-    if (n <= ERROR_LOG_MAX + 200) return e;
-    size_t first = strcspn(e, "\n");
-    if (first > 160) first = 160;
-    const char *end = e + n - ERROR_LOG_MAX;
-    const char *nl = memchr(end, '\n', 120);
-    if (nl) /* start on a whole line if one starts soon */
-        end = nl + 1;
-    while ((*end & 0xc0) == 0x80) /* else on a whole UTF-8 character */
-        end++;
-    snprintf(buf, ERROR_LOG_MAX + 256, "%.*s\n\xe2\x80\xa6%s", (int)first, e, end);
-    return buf;
-}
-
-static const char *outcome_word(job_outcome_t o, long long res)
-{
-    if (o == OUT_ACK) return "succeeded";
-    if (o == OUT_RELEASE) return res == 3 ? "canceled" : "released";
-    return res == 1 ? "failed, retry scheduled" : (res == 2 ? "dead" : "canceled");
-}
-
 /* Guarantee 2's metric: extend, checkpoint sync and outcome report may all
  * find the same lost lease; it counts once. */
 static void count_lease_lost(worker_t *w, job_t *j)
@@ -753,7 +691,7 @@ static void on_reported(rq_t *rq, redisReply *r, void *arg)
                     "outcome rejected: lease token is stale (the lease was "
                     "lost, or Redis applied this outcome before a reconnect)");
         } else {
-            if ((j->outcome == OUT_RELEASE && res == 1) || (j->outcome != OUT_ACK && res == 1)) {
+            if (outcome_requeued(j->outcome, res)) {
                 /* The job is back (released, or a retry is scheduled): the
                  * queue is not exhausted, whatever the last claim said. */
                 worker_queue_t *q = &w->queues[j->qidx];
@@ -778,10 +716,10 @@ static void on_reported(rq_t *rq, redisReply *r, void *arg)
             }
             log_level_t lvl =
                 j->outcome == OUT_ACK || j->outcome == OUT_RELEASE ? LOG_INFO : LOG_WARN;
-            char ebuf[ERROR_LOG_MAX + 256];
+            char ebuf[OUTCOME_ERROR_LOG_BUF];
             if (j->error && j->outcome != OUT_ACK)
                 log_msg(lvl, &j->log, "job %s: %s", outcome_word(j->outcome, res),
-                        error_for_log(j->error, ebuf));
+                        outcome_error_for_log(j->error, ebuf));
             else
                 log_msg(lvl, &j->log, "job %s", outcome_word(j->outcome, res));
         }
@@ -793,11 +731,6 @@ static void on_reported(rq_t *rq, redisReply *r, void *arg)
     free(rp->tokens);
     free(rp);
     kick(w);
-}
-
-static proto_script_t outcome_script(job_outcome_t o)
-{
-    return o == OUT_ACK ? PROTO_ACK : (o == OUT_RELEASE ? PROTO_RELEASE : PROTO_FAIL);
 }
 
 static void add_outcome_args(worker_t *w, proto_argv_t *a, job_t *j)
@@ -1586,13 +1519,6 @@ int worker_init(worker_t *w, uv_loop_t *loop, const config_t *cfg, const handler
     w->kick.data = w->heartbeat.data = w->reaper.data = w->ticker.data = w;
     w->drain_timer.data = w->sync_timer.data = w->sigterm.data = w->sigint.data = w;
     return 0;
-}
-
-static job_outcome_t outcome_parse(const char *s)
-{
-    for (int o = OUT_ACK; o <= OUT_RELEASE; o++)
-        if (s && strcmp(s, outcome_names[o]) == 0) return (job_outcome_t)o;
-    return OUT_RELEASE;
 }
 
 static void on_journal_row(void *arg, const journal_row_t *r)
