@@ -37,11 +37,11 @@ static job_t **bucket(const lease_t *l, const char *id)
     return &l->buckets[hash_id(id) & (l->nbuckets - 1)];
 }
 
-/* Doubles the table once it holds a job per bucket. On out-of-memory the
- * chains just grow longer: slower, still right. */
+/* Doubles the table before it would hold more jobs than buckets. On
+ * out-of-memory the chains just grow longer: slower, still right. */
 static void maybe_grow(lease_t *l)
 {
-    if ((size_t)l->n < l->nbuckets) return;
+    if ((size_t)l->n + 1 <= l->nbuckets) return;
     job_t **nb = calloc(l->nbuckets * 2, sizeof *nb);
     if (!nb) return;
     free(l->buckets);
@@ -153,6 +153,7 @@ void lease_start(lease_t *l)
 
 void lease_add(lease_t *l, job_t *j)
 {
+    maybe_grow(l); /* before j is in the list: the rehash walks the list */
     j->next = NULL;
     j->prev = l->tail;
     if (l->tail)
@@ -161,7 +162,6 @@ void lease_add(lease_t *l, job_t *j)
         l->head = j;
     l->tail = j;
     l->n++;
-    maybe_grow(l);
     job_t **b = bucket(l, j->id);
     j->hnext = *b;
     *b = j;
