@@ -21,7 +21,7 @@
 #include "embedded.h"
 #include "testlib.h"
 
-/* ---- jobs and jobd's log (the shared helpers are in jobdtest.h) ---- */
+/* ---- jobs and jobd's log (the shared helpers are in testlib.h) ---- */
 
 /* An integer member of the JSON object in a job's field (e.g. the
  * checkpoint's "step"), or -1. */

@@ -17,7 +17,7 @@
 
 #include "testlib.h"
 
-/* ---- queue-wide checks (the shared helpers are in jobdtest.h) ---- */
+/* ---- queue-wide checks (the shared helpers are in testlib.h) ---- */
 
 static long long terminal_count(const char *queue)
 {
