@@ -552,6 +552,7 @@ int http_start(http_t *h, uv_loop_t *loop, const char *hostport, const http_cbs_
     h->header_timeout_ms = header_timeout();
     struct sockaddr_storage bound;
     socklen_t blen = sizeof bound;
+    memset(&bound, 0, sizeof bound); /* a failed getsockname reads as port 0 */
     getsockname(fd, (struct sockaddr *)&bound, &blen);
     h->port = ntohs(bound.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&bound)->sin6_port
                                                 : ((struct sockaddr_in *)&bound)->sin_port);

@@ -42,7 +42,7 @@ static job_t **bucket(const lease_t *l, const char *id)
 static void maybe_grow(lease_t *l)
 {
     if ((size_t)l->n + 1 <= l->nbuckets) return;
-    job_t **nb = calloc(l->nbuckets * 2, sizeof *nb);
+    job_t **nb = calloc(l->nbuckets * 2, sizeof(job_t *));
     if (!nb) return;
     free(l->buckets);
     l->buckets = nb;
@@ -135,7 +135,7 @@ int lease_init(lease_t *l, uv_loop_t *loop, const config_t *cfg, rq_t *rq, journ
     l->jn = jn;
     l->stats = stats;
     l->cbs = *cbs;
-    l->buckets = calloc(MIN_BUCKETS, sizeof *l->buckets);
+    l->buckets = calloc(MIN_BUCKETS, sizeof(job_t *));
     if (!l->buckets) return JOBD_ENOMEM;
     l->nbuckets = MIN_BUCKETS;
     uv_timer_init(loop, &l->young_timer);
@@ -400,8 +400,8 @@ void lease_recover(lease_t *l)
 lease_batch_t *lease_batch_new(void *owner, int qidx, proto_script_t script, int cap)
 {
     if (cap < 1) cap = 1;
-    size_t ids = (size_t)cap * sizeof *((lease_batch_t *)0)->ids;
-    size_t tokens = (size_t)cap * sizeof *((lease_batch_t *)0)->tokens;
+    size_t ids = (size_t)cap * sizeof(char[JOBD_ID_LEN + 1]);
+    size_t tokens = (size_t)cap * sizeof(char[JOB_TOKEN_MAX]);
     lease_batch_t *b = malloc(sizeof *b + ids + tokens);
     if (!b) return NULL;
     *b = (lease_batch_t){owner, qidx, script, 0, cap, NULL, NULL};

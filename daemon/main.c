@@ -74,13 +74,17 @@ static int check_only(const config_t *cfg, const handlers_t *handlers)
     return 0;
 }
 
-/* Built-ins run on libuv's pool: give it a thread per slot, so one slow
- * built-in never queues behind another (must precede the pool's start). */
-static void size_thread_pool(const config_t *cfg)
+/* The process's settings for a long run. Built-ins run on libuv's pool:
+ * give it a thread per slot, so one slow built-in never queues behind
+ * another (must precede the pool's start). A peer that goes away is an
+ * error return, not a signal. */
+static void prepare_process(const config_t *cfg)
 {
     char pool[16];
     snprintf(pool, sizeof pool, "%d", cfg->concurrency < 1024 ? cfg->concurrency : 1024);
     setenv("UV_THREADPOOL_SIZE", pool, 1);
+    signal(SIGPIPE, SIG_IGN);
+    raise_nofile();
 }
 
 int main(int argc, char **argv)
@@ -127,9 +131,7 @@ int main(int argc, char **argv)
         refuse(err);
         goto out_lock;
     }
-    size_thread_pool(&cfg);
-    signal(SIGPIPE, SIG_IGN);
-    raise_nofile();
+    prepare_process(&cfg);
     if ((rc = uv_loop_init(&loop)) < 0) {
         snprintf(err, sizeof err, "cannot set up the event loop: %s", uv_strerror(rc));
         refuse(err);

@@ -111,7 +111,7 @@ static void on_reported(rq_t *rq, redisReply *r, void *arg)
     lease_batch_t *b = arg;
     outbox_t *o = b->owner;
     o->inflight--;
-    int ok = ops_results(r, (size_t)b->n) == 0;
+    int ok = r && ops_results(r, (size_t)b->n) == 0;
     if (r && !ok)
         log_error("reporting outcomes failed: %s",
                   r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply");

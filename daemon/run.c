@@ -9,8 +9,6 @@
 #include "num.h"
 #include "run.h"
 
-extern char **environ;
-
 static const char *qname(const run_t *r, int qidx)
 {
     return r->cfg->queues[qidx].name;
@@ -208,8 +206,11 @@ static void error_section(char *out, size_t *len, const char *name, const char *
         *len += (size_t)sprintf(out + *len, "\n--- %s: %zu bytes ---\n", name, n);
     for (size_t i = 0; i < n;) {
         size_t ok = hproto_utf8_check(tail + i, n - i);
-        for (size_t k = 0; k < ok; k++)
-            out[(*len)++] = tail[i + k] ? tail[i + k] : '?';
+        for (size_t k = 0; k < ok; k++) {
+            char ch = tail[i + k];
+            if (ch == '\0') ch = '?';
+            out[(*len)++] = ch;
+        }
         i += ok;
         if (i < n) {
             out[(*len)++] = '?';
