@@ -87,7 +87,7 @@ void drain_start(drain_t *d)
     if (d->cfg->once) uv_timer_start(&d->once_timer, on_once_timer, 1000, 1000);
 }
 
-static void log_transition(const drain_t *d, drain_state_t was, drain_event_t ev)
+static void say_transition(const drain_t *d, drain_state_t was, drain_event_t ev)
 {
     if (ev == DRAIN_EV_SIGNAL && was == DRAIN_DRAINING)
         log_warn("second signal: skipping the drain wait");
@@ -107,7 +107,7 @@ void drain_event(drain_t *d, drain_event_t ev)
     drain_step_t st = drain_next(was, ev, d->exit_code, d->cfg->once);
     d->state = st.state;
     d->exit_code = st.exit_code;
-    if (st.action != DRAIN_ACT_NONE) log_transition(d, was, ev);
+    if (st.action != DRAIN_ACT_NONE) say_transition(d, was, ev);
     switch (st.action) {
     case DRAIN_ACT_BEGIN:
         uv_timer_start(&d->timer, on_timer, (uint64_t)d->cfg->drain_timeout_ms, 0);

@@ -254,10 +254,10 @@ void lease_journal_checkpoint(lease_t *l, job_t *j)
     int64_t seq = j->ckpt_seq;
     char *text = NULL;
     int newer = seq > j->ckpt_journaled;
-    if (newer && j->checkpoint) text = strdup(j->checkpoint);
+    int oom = newer && j->checkpoint && !(text = strdup(j->checkpoint));
     double progress = j->progress;
     pthread_mutex_unlock(&j->mu);
-    if (!newer) return;
+    if (!newer || oom) return; /* out of memory: the next checkpoint or outcome tries again */
     lease_journal(l, j);
     if (journal_put_checkpoint(l->jn, j->id, seq, text, progress) == 0) j->ckpt_journaled = seq;
     free(text);
@@ -379,6 +379,11 @@ static void on_journal_row(void *arg, const journal_row_t *r)
     j->progress = r->progress;
     j->result = r->result ? strdup(r->result) : NULL;
     j->error = r->error ? strdup(r->error) : NULL;
+    if ((r->checkpoint && !j->checkpoint) || (r->result && !j->result) || (r->error && !j->error)) {
+        log_error("journal: out of memory for job %s; its lease will expire instead", r->id);
+        job_free(j);
+        return;
+    }
     j->retry_ms = r->retry_ms;
     /* A lease with no outcome was cut short by a crash: release it now with
      * the journal's newest checkpoint instead of waiting for it to expire. */

@@ -38,7 +38,7 @@ void reap_start(reap_t *r)
     uv_timer_start(&r->timer, on_reap, next_delay(r), 0);
 }
 
-static void log_clock(const reap_t *r, int qidx, const ops_reap_t *rp)
+static void say_clock(const reap_t *r, int qidx, const ops_reap_t *rp)
 {
     const char *q = r->cfg->queues[qidx].name;
     if (rp->gap_ms < 0)
@@ -62,7 +62,7 @@ static void on_reaped(rq_t *rq, redisReply *reply, void *arg)
     r->cbs.on_set_aside(r->cbs.arg, qidx, rp.set_aside);
     /* The retention trim hit its budget: more old records wait. */
     if (rp.more) uv_timer_start(&r->timer, on_reap, 100, 0);
-    log_clock(r, qidx, &rp);
+    say_clock(r, qidx, &rp);
     if (rp.requeued || rp.dead || rp.canceled) {
         log_info("reaped expired leases of queue %s: %lld requeued, %lld dead, %lld canceled",
                  r->cfg->queues[qidx].name, rp.requeued, rp.dead, rp.canceled);
