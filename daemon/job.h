@@ -86,15 +86,16 @@ struct job {
     pthread_mutex_t mu; /* guards the fields below */
     pthread_cond_t cv;  /* signalled on stop and on checkpoint news */
     double progress;
-    char *checkpoint;       /* newest checkpoint JSON text, or NULL */
-    int ckpt_dirty;         /* newer than what Redis has */
-    int64_t ckpt_seq;       /* numbers checkpoints, for the journal */
-    int64_t ckpt_journaled; /* newest seq written to the journal */
-    int64_t ckpt_durable;   /* newest seq committed (built-ins wait for it) */
-    int64_t ckpt_failed;    /* newest seq whose commit failed (its waiter gives up) */
-    int ckpt_closing;       /* the loop is going away: do not wait */
-    char *result;           /* result JSON text, or NULL */
-    char *error;            /* failure text, or NULL */
+    char *checkpoint;         /* newest checkpoint JSON text, or NULL */
+    int ckpt_dirty;           /* newer than what Redis has */
+    _Atomic int64_t ckpt_seq; /* numbers checkpoints, for the journal; written under mu,
+                                 read without it by the loop's cheap "anything new?" */
+    int64_t ckpt_journaled;   /* newest seq written to the journal */
+    int64_t ckpt_durable;     /* newest seq committed (built-ins wait for it) */
+    int64_t ckpt_failed;      /* newest seq whose commit failed (its waiter gives up) */
+    int ckpt_closing;         /* the loop is going away: do not wait */
+    char *result;             /* result JSON text, or NULL */
+    char *error;              /* failure text, or NULL */
 };
 typedef struct job job_t;
 
