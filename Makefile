@@ -41,8 +41,10 @@ bench: build
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')
 
+# clang-tidy with .clang-tidy's checks, warnings as errors (needs the build's
+# compile_commands.json); a few files per process, $(JOBS) at a time.
 lint: build
-	clang-tidy -p $(BUILD) $$(git ls-files 'client/*.c' 'daemon/*.c')
+	git ls-files 'client/*.c' 'daemon/*.c' | xargs -P $(JOBS) -n 4 clang-tidy -p $(BUILD) --quiet
 
 # The container image (deploy/Dockerfile), built with docker, podman or
 # buildah, whichever is found first; IMAGE names it. deploy/test-image.sh

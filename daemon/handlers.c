@@ -106,9 +106,27 @@ static int load_one(handler_t *h, const char *type, json_t *spec, char *err, siz
     return 0;
 }
 
+/* One handler_t per built-in, answering to the built-in's own name. */
+static int load_builtins(handlers_t *h, char *err, size_t errlen)
+{
+    h->nbuiltins = builtin_count();
+    h->builtins = calloc(h->nbuiltins, sizeof *h->builtins);
+    if (!h->builtins) {
+        h->nbuiltins = 0;
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    for (size_t i = 0; i < h->nbuiltins; i++) {
+        h->builtins[i].builtin = builtin_at(i);
+        h->builtins[i].type = (char *)builtin_at(i)->name; /* static: never freed */
+    }
+    return 0;
+}
+
 int handlers_load(handlers_t *h, const char *path, char *err, size_t errlen)
 {
     memset(h, 0, sizeof *h);
+    if (load_builtins(h, err, errlen) < 0) return -1;
     if (!path || !*path) return 0;
     json_error_t je;
     json_t *root = json_load_file(path, JSON_REJECT_DUPLICATES, &je);
@@ -122,6 +140,11 @@ int handlers_load(handlers_t *h, const char *path, char *err, size_t errlen)
         rc = -1;
     } else {
         h->items = calloc(json_object_size(root) + 1, sizeof *h->items);
+        if (!h->items) {
+            snprintf(err, errlen, "handlers file %s: out of memory", path);
+            json_decref(root);
+            return -1;
+        }
         const char *type;
         json_t *spec;
         json_object_foreach(root, type, spec)
@@ -180,19 +203,9 @@ const handler_t *handlers_find(const handlers_t *h, const char *type)
 {
     for (size_t i = 0; i < h->n; i++)
         if (strcmp(h->items[i].type, type) == 0) return &h->items[i];
-    /* Built-ins answer to their own names; the table is static, so hand out
-     * one static handler_t per built-in. */
-    static handler_t builtin_handlers[16];
-    const builtin_t *b = builtin_find(type);
-    if (!b) return NULL;
-    for (size_t i = 0; i < 16; i++) {
-        if (builtin_handlers[i].builtin == b) return &builtin_handlers[i];
-        if (!builtin_handlers[i].builtin) {
-            builtin_handlers[i].builtin = b;
-            builtin_handlers[i].type = (char *)b->name;
-            return &builtin_handlers[i];
-        }
-    }
+    /* Built-ins answer to their own names unless the file maps them. */
+    for (size_t i = 0; i < h->nbuiltins; i++)
+        if (strcmp(h->builtins[i].type, type) == 0) return &h->builtins[i];
     return NULL;
 }
 
@@ -206,5 +219,6 @@ void handlers_free(handlers_t *h)
         json_decref(h->items[i].resources);
     }
     free(h->items);
+    free(h->builtins);
     memset(h, 0, sizeof *h);
 }

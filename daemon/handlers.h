@@ -29,8 +29,10 @@ typedef struct {
 } handler_t;
 
 typedef struct {
-    handler_t *items;
+    handler_t *items; /* from the file */
     size_t n;
+    handler_t *builtins; /* one per built-in, for its own name */
+    size_t nbuiltins;
 } handlers_t;
 
 /* Loads path (NULL: built-ins only). Returns 0, or -1 with a message naming

@@ -5,53 +5,63 @@
 #include <string.h>
 
 #include "health.h"
-#include "orphans.h"
+#include "jobd/client.h"
+#include "ops.h"
 
 typedef struct {
-    worker_t *w;
+    health_t *h;
     int qidx;
 } depth_req_t;
+
+void health_init(health_t *h, const config_t *cfg, rq_t *rq, stats_snapshot_fn snapshot, void *arg)
+{
+    memset(h, 0, sizeof *h);
+    h->cfg = cfg;
+    h->rq = rq;
+    h->snapshot = snapshot;
+    h->arg = arg;
+    memset(h->depth, 0xff, sizeof h->depth); /* -1: not polled yet */
+}
 
 static void on_depth(rq_t *rq, redisReply *r, void *arg)
 {
     (void)rq;
     depth_req_t *d = arg;
-    if (r && r->type == REDIS_REPLY_ARRAY && r->elements >= 6)
-        for (int s = 0; s < 6; s++)
-            d->w->depth[d->qidx][s] = r->element[s]->integer;
+    ops_stats_reply(r, d->h->depth[d->qidx]); /* kept as they were if not a reply */
     free(d);
 }
 
-void health_poll_depths(worker_t *w)
+void health_poll_depths(health_t *h)
 {
-    if (!rq_ready(&w->rq)) return;
-    for (int qi = 0; qi < w->cfg->nqueues; qi++) {
+    if (!rq_ready(h->rq)) return;
+    for (int qi = 0; qi < h->cfg->nqueues; qi++) {
         depth_req_t *d = malloc(sizeof *d);
-        *d = (depth_req_t){w, qi};
+        if (!d) return; /* the next poll */
+        *d = (depth_req_t){h, qi};
         proto_argv_t a;
         proto_argv_init(&a);
-        if (rq_script(&w->rq, PROTO_STATS, w->cfg->queues[qi].name, &a, on_depth, d) < 0) free(d);
+        if (rq_script(h->rq, PROTO_STATS, h->cfg->queues[qi].name, &a, on_depth, d) < 0) free(d);
         proto_argv_free(&a);
     }
 }
 
 void health_not_ready(void *arg, metrics_buf_t *b)
 {
-    worker_t *w = arg;
+    health_t *h = arg;
+    stats_snapshot_t s;
+    h->snapshot(h->arg, &s);
     const char *sep = "";
-    if (!rq_ready(&w->rq)) {
+    if (!s.redis_up) {
         /* Why, in rq's words: "redis unreachable: connection refused
          * (attempt 7, next try in 3.2 s)" (JSON-safe). */
-        char why[512];
-        rq_why_down(&w->rq, why, sizeof why);
-        metrics_printf(b, "\"%s\"", why);
+        metrics_printf(b, "\"%s\"", s.why_down);
         sep = ",";
     }
-    if (!w->jn) {
+    if (!s.journal_ok) {
         metrics_printf(b, "%s\"journal not open\"", sep);
         sep = ",";
     }
-    if (w->state != WORKER_RUNNING) metrics_printf(b, "%s\"draining\"", sep);
+    if (s.draining) metrics_printf(b, "%s\"draining\"", sep);
 }
 
 static void counter(metrics_buf_t *b, const char *name, const char *help, long long v)
@@ -66,8 +76,10 @@ static void gauge(metrics_buf_t *b, const char *name, const char *help, long lon
 
 void health_metrics(void *arg, metrics_buf_t *b)
 {
-    worker_t *w = arg;
-    const worker_stats_t *s = &w->stats;
+    health_t *h = arg;
+    stats_snapshot_t snap;
+    h->snapshot(h->arg, &snap);
+    const stats_t *s = &snap.counters;
     counter(b, "jobd_jobs_claimed_total", "Jobs claimed from Redis.", s->claimed);
     metrics_printf(b, "# HELP jobd_jobs_finished_total Job outcomes confirmed by Redis.\n"
                       "# TYPE jobd_jobs_finished_total counter\n");
@@ -75,35 +87,34 @@ void health_metrics(void *arg, metrics_buf_t *b)
     long long vals[] = {s->succeeded, s->retried, s->dead, s->canceled, s->released};
     for (int i = 0; i < 5; i++)
         metrics_printf(b, "jobd_jobs_finished_total{outcome=\"%s\"} %lld\n", names[i], vals[i]);
-    gauge(b, "jobd_jobs_in_flight", "Handlers running now.", w->running);
+    gauge(b, "jobd_jobs_in_flight", "Handlers running now.", snap.running);
     metrics_hist_render(b, "jobd_job_duration_seconds", "Handler run time per attempt.",
-                        &w->durations);
+                        snap.durations);
     counter(b, "jobd_checkpoints_total", "Checkpoints reported by handlers.", s->checkpoints);
     counter(b, "jobd_handler_invalid_lines_total",
             "Handler output lines that looked like protocol messages but were invalid.",
             s->invalid_lines);
     counter(b, "jobd_lease_lost_total",
             "Leases lost: stale token on extend, checkpoint or outcome.", s->lease_lost);
-    gauge(b, "jobd_redis_up", "1 when the Redis connection is ready.", rq_ready(&w->rq));
-    gauge(b, "jobd_draining", "1 once a drain has begun.", w->state != WORKER_RUNNING);
+    gauge(b, "jobd_redis_up", "1 when the Redis connection is ready.", snap.redis_up);
+    gauge(b, "jobd_draining", "1 once a drain has begun.", snap.draining);
     counter(b, "jobd_journal_commits_total", "SQLite journal commits (group commits).",
-            journal_commits(w->jn));
-    counter(b, "jobd_redis_commands_total", "Commands sent to Redis.", w->rq.commands_sent);
+            snap.journal_commits);
+    counter(b, "jobd_redis_commands_total", "Commands sent to Redis.", snap.redis_commands);
     counter(b, "jobd_orphans_reaped_total",
             "Orphaned processes left by handlers that jobd reaped as their subreaper.",
-            orphans_reaped(w->orphans));
+            snap.orphans_reaped);
     metrics_printf(b, "# HELP jobd_garbage_entries_total Unusable queue entries set aside: "
                       "action dead (job record unusable, sent dead unrun) or dropped (no job "
                       "record, removed from its set).\n"
                       "# TYPE jobd_garbage_entries_total counter\n");
-    for (int qi = 0; qi < w->cfg->nqueues; qi++)
+    for (int qi = 0; qi < h->cfg->nqueues; qi++)
         metrics_printf(b,
                        "jobd_garbage_entries_total{queue=\"%s\",action=\"dead\"} %lld\n"
                        "jobd_garbage_entries_total{queue=\"%s\",action=\"dropped\"} %lld\n",
-                       w->cfg->queues[qi].name, w->queues[qi].garbage_dead, w->cfg->queues[qi].name,
-                       w->queues[qi].garbage_dropped);
-    http_stats_t hs;
-    http_get_stats(&w->http, &hs);
+                       h->cfg->queues[qi].name, snap.queues[qi].garbage_dead,
+                       h->cfg->queues[qi].name, snap.queues[qi].garbage_dropped);
+    const http_stats_t hs = snap.http;
     counter(b, "jobd_http_connections_rejected_total",
             "HTTP connections closed unanswered at the connection limit.", hs.rejected);
     counter(b, "jobd_http_connections_timed_out_total",
@@ -116,10 +127,10 @@ void health_metrics(void *arg, metrics_buf_t *b)
     gauge(b, "jobd_http_connections_limit", "The HTTP connection limit in force.", hs.limit);
     metrics_printf(b, "# HELP jobd_queue_depth Jobs per queue and state (polled every 5 s).\n"
                       "# TYPE jobd_queue_depth gauge\n");
-    for (int qi = 0; qi < w->cfg->nqueues; qi++)
+    for (int qi = 0; qi < h->cfg->nqueues; qi++)
         for (int st = 0; st < 6; st++)
-            if (w->depth[qi][st] >= 0)
+            if (h->depth[qi][st] >= 0)
                 metrics_printf(b, "jobd_queue_depth{queue=\"%s\",state=\"%s\"} %lld\n",
-                               w->cfg->queues[qi].name, jobd_state_name((jobd_state_t)st),
-                               w->depth[qi][st]);
+                               h->cfg->queues[qi].name, jobd_state_name((jobd_state_t)st),
+                               h->depth[qi][st]);
 }

@@ -146,7 +146,7 @@ static const char *reason(int code)
 /* ---- rate-limited log lines ---- */
 
 /* Whether a line of this kind may be logged now (one every 10 s). */
-static int log_due(http_t *h, http_logtick_t *t)
+static int tick_due(http_t *h, http_logtick_t *t)
 {
     uint64_t now = uv_now(h->loop);
     if (t->last_ms && now - t->last_ms < LOG_EVERY_MS) return 0;
@@ -230,7 +230,7 @@ static void on_deadline(uv_timer_t *t)
     http_t *h = c->h;
     if (c->state == CONN_READING || c->state == CONN_WRITING) {
         h->stats.timed_out++;
-        if (log_due(h, &h->log_timeout))
+        if (tick_due(h, &h->log_timeout))
             log_warn("HTTP: closed a connection that did not %s within its deadline "
                      "(%lld so far; logged at most every %d s)",
                      c->state == CONN_READING ? "send its request head" : "take its answer",
@@ -267,7 +267,7 @@ static void send_resp(http_conn_t *c, const http_resp_t *r, int head_only)
     http_t *h = c->h;
     if (r->code == 400 || r->code == 405 || r->code == 431) {
         h->stats.bad_requests++;
-        if (log_due(h, &h->log_bad))
+        if (tick_due(h, &h->log_bad))
             log_warn("HTTP: answered %d %s (%lld bad requests so far; logged at most every %d s)",
                      r->code, reason(r->code), h->stats.bad_requests, LOG_EVERY_MS / 1000);
     }
@@ -368,7 +368,7 @@ static void take_conn(http_t *h, int fd)
     if (h->nconns >= h->limit) {
         h->stats.rejected++;
         int shed = shed_oldest(h);
-        if (log_due(h, &h->log_shed))
+        if (tick_due(h, &h->log_shed))
             log_warn("HTTP: %d connections open, the limit: %s (%lld so far; logged at most "
                      "every %d s)",
                      h->limit,
@@ -552,6 +552,7 @@ int http_start(http_t *h, uv_loop_t *loop, const char *hostport, const http_cbs_
     h->header_timeout_ms = header_timeout();
     struct sockaddr_storage bound;
     socklen_t blen = sizeof bound;
+    memset(&bound, 0, sizeof bound); /* a failed getsockname reads as port 0 */
     getsockname(fd, (struct sockaddr *)&bound, &blen);
     h->port = ntohs(bound.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&bound)->sin6_port
                                                 : ((struct sockaddr_in *)&bound)->sin_port);

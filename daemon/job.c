@@ -9,11 +9,10 @@
 
 #include "job.h"
 
-job_t *job_new(struct worker *w)
+job_t *job_new(void)
 {
     job_t *j = calloc(1, sizeof *j);
     if (!j) return NULL;
-    j->w = w;
     pthread_mutex_init(&j->mu, NULL);
     pthread_cond_init(&j->cv, NULL);
     return j;
@@ -109,10 +108,11 @@ int jobd_job_checkpoint(jobd_job_t *job, json_t *state)
     if (!job->ckpt_async) return 0;
     /* Guarantee 3: tell the handler only once the journal has it on disk.
      * The loop journals it and commits (grouped with other jobs'), then
-     * wakes us. */
+     * wakes us; it also wakes us, to give up, when that commit failed or
+     * when it is going away (lease.c sets ckpt_failed and ckpt_closing). */
     uv_async_send(job->ckpt_async);
     pthread_mutex_lock(&job->mu);
-    while (job->ckpt_durable < seq && !job->ckpt_closing)
+    while (job->ckpt_durable < seq && job->ckpt_failed < seq && !job->ckpt_closing)
         pthread_cond_wait(&job->cv, &job->mu);
     int ok = job->ckpt_durable >= seq;
     pthread_mutex_unlock(&job->mu);

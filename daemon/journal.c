@@ -167,7 +167,12 @@ int journal_commit(journal_t *j)
     if (!j || !j->in_tx) return 0;
     j->in_tx = 0;
     j->commits++;
-    return step(j, j->st[S_COMMIT], "COMMIT");
+    if (step(j, j->st[S_COMMIT], "COMMIT") == 0) return 0;
+    /* A failed COMMIT may leave the transaction open (SQLITE_BUSY): end it,
+     * so that the next write begins afresh. Its writes are lost; the caller
+     * (lease_commit) writes again what it still needs. */
+    if (!sqlite3_get_autocommit(j->db)) sqlite3_exec(j->db, "ROLLBACK", NULL, NULL, NULL);
+    return -1;
 }
 
 int journal_dirty(const journal_t *j)

@@ -3,7 +3,7 @@
  *
  * DESIGN: WAL mode with synchronous=FULL, so a committed write survives a
  * crash of jobd or of the machine. Writes go into one open transaction and
- * journal_commit ends it: the worker commits once per loop iteration (group
+ * journal_commit ends it: the pump commits once per loop iteration (group
  * commit), so 64 jobs checkpointing at once share one fsync. Migrations are
  * schema/sqlite/NNNN_*.sql, applied in order by PRAGMA user_version; a
  * journal newer than this binary is refused with both versions named.
@@ -59,7 +59,8 @@ int journal_park(journal_t *j, const char *id);
 char *journal_take_parked(journal_t *j, const char *id);
 /* Forgets a job (Redis confirmed or rejected its outcome). */
 int journal_delete(journal_t *j, const char *id);
-/* Ends the open transaction, if any. Returns 0 or -1 (logged). */
+/* Ends the open transaction, if any. Returns 0, or -1 (logged) when the
+ * commit failed: its writes are rolled back then. */
 int journal_commit(journal_t *j);
 /* Non-zero if writes wait for a commit. */
 int journal_dirty(const journal_t *j);

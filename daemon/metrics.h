@@ -1,8 +1,8 @@
 /* metrics.h - counters, gauges and histograms in Prometheus text format.
  *
- * The worker owns the numbers (worker_stats_t and its state); this module
+ * The daemon owns the numbers (stats.h); this module
  * renders them, plus the job duration histogram it keeps, and the queue
- * depths the worker polls from Redis every few seconds. Loop thread only. */
+ * depths health.c polls from Redis every few seconds. Loop thread only. */
 #ifndef JOBD_METRICS_H
 #define JOBD_METRICS_H
 

@@ -4,16 +4,29 @@
  * started_at, last_seen, in_flight, concurrency, draining, queues, claimed,
  * lease_lost) with an expiry of one lease time, renewed every lease/3, and
  * its id in the sorted set PREFIX:workers. A worker that stops renewing drops
- * out by itself; a clean exit removes both at once. */
+ * out by itself; a clean exit removes both at once. It writes what a stats
+ * snapshot (stats.h) says; it never sees the daemon's modules. */
 #ifndef JOBD_REGISTRY_H
 #define JOBD_REGISTRY_H
 
-#include "worker.h"
+#include <stdint.h>
 
-/* Writes (renews) w's entry. Fire and forget: a failure is retried at the
- * next heartbeat. */
-void registry_publish(worker_t *w);
-/* Removes w's entry (clean exit). */
-void registry_unpublish(worker_t *w);
+#include "config.h"
+#include "rq.h"
+#include "stats.h"
+
+typedef struct {
+    const config_t *cfg;
+    rq_t *rq; /* borrowed */
+    char host[256];
+    int64_t started_ms;
+} registry_t;
+
+void registry_init(registry_t *r, const config_t *cfg, rq_t *rq, int64_t started_ms);
+/* Writes (renews) the entry from s. Fire and forget: a failure is retried
+ * at the next heartbeat. */
+void registry_publish(registry_t *r, const stats_snapshot_t *s);
+/* Removes the entry (clean exit). */
+void registry_unpublish(registry_t *r);
 
 #endif

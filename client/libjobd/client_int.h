@@ -1,4 +1,4 @@
-/* client_int.h - libjobd internals shared by client.c, manage.c, worker.c
+/* client_int.h - libjobd internals shared by client.c, manage.c, worker_ops.c
  * and wait.c. Not installed. */
 #ifndef JOBD_CLIENT_INT_H
 #define JOBD_CLIENT_INT_H

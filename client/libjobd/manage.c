@@ -247,7 +247,8 @@ static json_t *queue_stats(const redisReply *r)
         json_object_set_new(o, jobd_state_name((jobd_state_t)s),
                             json_integer(r->element[s]->integer));
     long long oldest = r->element[6]->integer;
-    json_object_set_new(o, "oldest_age_s", oldest < 0 ? json_null() : json_real(oldest / 1000.0));
+    json_object_set_new(o, "oldest_age_s",
+                        oldest < 0 ? json_null() : json_real((double)oldest / 1000.0));
     json_t *counters = json_object();
     const redisReply *kv = r->element[7];
     for (size_t i = 0; i + 1 < kv->elements; i += 2)

@@ -11,23 +11,32 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* Script ids, in the order CMakeLists.txt embeds the Lua files. */
+/* The Redis scripts, listed once: X(ID, file name) per line. CMakeLists.txt
+ * reads the X( lines of this list to embed schema/redis/NAME.lua in this
+ * order, so the enum below and the embedded table cannot drift apart. */
+/* clang-format off */
+#define PROTO_SCRIPTS(X)                                                   \
+    X(ENQUEUE, enqueue)                                                    \
+    X(CLAIM, claim)                                                        \
+    X(EXTEND, extend)                                                      \
+    X(ACK, ack)                                                            \
+    X(FAIL, fail)                                                          \
+    X(RELEASE, release)                                                    \
+    X(CHECKPOINT, checkpoint)                                              \
+    X(REAP, reap)                                                          \
+    X(CANCEL, cancel)                                                      \
+    X(RETRY, retry)                                                        \
+    X(WATCH, watch)                                                        \
+    X(STATS, stats)                                                        \
+    X(ACQUIRE, acquire) /* cluster-wide resources (jobd only) */           \
+    X(UNACQUIRE, unacquire)
+/* clang-format on */
+
 typedef enum {
-    PROTO_ENQUEUE = 0,
-    PROTO_CLAIM,
-    PROTO_EXTEND,
-    PROTO_ACK,
-    PROTO_FAIL,
-    PROTO_RELEASE,
-    PROTO_CHECKPOINT,
-    PROTO_REAP,
-    PROTO_CANCEL,
-    PROTO_RETRY,
-    PROTO_WATCH,
-    PROTO_STATS,
-    PROTO_ACQUIRE, /* cluster-wide resources (jobd only) */
-    PROTO_UNACQUIRE,
-    PROTO_NSCRIPTS
+#define PROTO_SCRIPT_ID(id, name) PROTO_##id,
+    PROTO_SCRIPTS(PROTO_SCRIPT_ID)
+#undef PROTO_SCRIPT_ID
+        PROTO_NSCRIPTS
 } proto_script_t;
 
 /* Returns the embedded text of a script (lib.lua prepended). */

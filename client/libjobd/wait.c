@@ -228,7 +228,7 @@ static int on_message(waitset_t *ws, const redisReply *m)
         m->element[0]->type != REDIS_REPLY_STRING || strcmp(m->element[0]->str, "message") != 0)
         return 0;
     const char *channel = m->element[1]->str;
-    watched_t **hit = bsearch(channel, ws->by_channel, ws->n, sizeof *hit, cmp_key_channel);
+    watched_t **hit = bsearch(channel, ws->by_channel, ws->n, sizeof(watched_t *), cmp_key_channel);
     if (!hit) return 0;
     /* The same id given twice has one channel: update every entry. */
     while (hit > ws->by_channel && strcmp(hit[-1]->channel, channel) == 0)
@@ -300,7 +300,7 @@ int jobd_wait(jobd_client_t *c, const char *const *ids, size_t n, int64_t timeou
 {
     waitset_t ws = {.n = n, .cb = cb, .arg = arg};
     ws.w = calloc(n ? n : 1, sizeof *ws.w);
-    ws.by_channel = calloc(n ? n : 1, sizeof *ws.by_channel);
+    ws.by_channel = calloc(n ? n : 1, sizeof(watched_t *));
     redisContext *sub = NULL;
     int rc;
     if (!ws.w || !ws.by_channel) {
@@ -323,7 +323,7 @@ int jobd_wait(jobd_client_t *c, const char *const *ids, size_t n, int64_t timeou
         }
         ws.by_channel[i] = &ws.w[i];
     }
-    qsort(ws.by_channel, n, sizeof *ws.by_channel, cmp_channel);
+    qsort(ws.by_channel, n, sizeof(watched_t *), cmp_channel);
     /* On a cluster, any node: PUBLISH reaches every node's subscribers
      * (the scripts use plain PUBLISH). The node of the first job's queue
      * is one we are connected to already. */

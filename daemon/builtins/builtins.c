@@ -13,3 +13,13 @@ const builtin_t *builtin_find(const char *name)
         if (strcmp(table[i]->name, name) == 0) return table[i];
     return NULL;
 }
+
+size_t builtin_count(void)
+{
+    return sizeof table / sizeof table[0];
+}
+
+const builtin_t *builtin_at(size_t i)
+{
+    return i < builtin_count() ? table[i] : NULL;
+}

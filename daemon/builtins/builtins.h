@@ -5,6 +5,8 @@
 #ifndef JOBD_BUILTINS_H
 #define JOBD_BUILTINS_H
 
+#include <stddef.h>
+
 #include "jobd/handler.h"
 
 typedef struct {
@@ -15,6 +17,10 @@ typedef struct {
 
 /* Returns the built-in named name, or NULL. */
 const builtin_t *builtin_find(const char *name);
+/* The number of built-ins, and the i-th (NULL past the end): every one
+ * gets its handler_t (handlers.c), however many there are. */
+size_t builtin_count(void);
+const builtin_t *builtin_at(size_t i);
 
 extern const builtin_t builtin_noop, builtin_sleep, builtin_fail, builtin_index_fts,
     builtin_checkpoint_probe;

@@ -34,7 +34,9 @@ json_t *jobd_job_resume(const jobd_job_t *job);
 /* Reports progress in 0..1 (clamped). */
 void jobd_job_progress(jobd_job_t *job, double progress);
 /* Records a checkpoint (borrowed: copied before the call returns). Returns 0
- * once it is stored, or a negative JOBD_E* code. */
+ * once it is stored durably (jobd's journal committed it), or a negative
+ * JOBD_E* code: JOBD_ENOMEM, or JOBD_ECONN when jobd could not make it
+ * durable (the journal's commit failed, or jobd is exiting). */
 int jobd_job_checkpoint(jobd_job_t *job, json_t *state);
 /* Non-zero once jobd wants the handler to stop (drain, cancel, timeout, lost
  * lease). A handler that can resume checkpoints and returns

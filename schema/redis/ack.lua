@@ -23,7 +23,7 @@ for i = 1, #ARGV, 3 do
   local f = hmget(jk, 'token', 'watch', 'cancel', 'done_token', 'done_reply')
   if not f then -- the key is no hash
     out[#out + 1] = 0
-  elseif f[1] ~= token or token == '' then
+  elseif not token_holds(f[1], token) then
     out[#out + 1] = already_applied(f[4], f[5], token, 'a')
   else
     if result ~= '' then

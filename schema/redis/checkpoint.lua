@@ -9,7 +9,7 @@ for i = 1, #ARGV, 4 do
   local id, token, ckpt, progress = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3]
   local jk = jobkey(id)
   local f = hmget(jk, 'token', 'watch')
-  if not f or f[1] ~= token or token == '' then -- not f: the key is no hash -- an acked job's token is ''
+  if not f or not token_holds(f[1], token) then -- not f: the key is no hash
     out[#out + 1] = 0
   else
     if ckpt ~= '' and progress ~= '' then

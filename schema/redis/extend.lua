@@ -14,7 +14,7 @@ for i = 2, #ARGV, 2 do
   local id, token = ARGV[i], ARGV[i + 1]
   local jk = jobkey(id)
   local f = hmget(jk, 'token', 'cancel')
-  if not f or f[1] ~= token or token == '' then -- not f: the key is no hash -- an acked job's token is ''
+  if not f or not token_holds(f[1], token) then -- not f: the key is no hash
     out[#out + 1] = 0
   else
     redis.call('ZADD', P .. 'active', 'XX', until_s, id)

@@ -31,7 +31,7 @@ for i = 2, #ARGV, 5 do
   how = how or -1
   if not f then -- the key is no hash
     out[#out + 1] = 0
-  elseif f[1] ~= token or token == '' then -- an acked job's token is ''
+  elseif not token_holds(f[1], token) then
     out[#out + 1] = already_applied(f[6], f[7], token, 'f')
   else
     failed = failed + 1

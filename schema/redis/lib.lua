@@ -153,6 +153,15 @@ local function max_attempts(stored, given)
   return DEFAULT_MAX_ATTEMPTS
 end
 
+-- Whether the caller's lease token holds the job, given the token its hash
+-- stores (nil if none): the fence every script that takes a lease token
+-- checks first (ack, fail, release, extend, checkpoint). An empty token
+-- never holds: ack blanks the stored token to '', and no claim hands out an
+-- empty one.
+local function token_holds(stored, token)
+  return token ~= '' and stored == token
+end
+
 -- The reply to a token that no longer holds its job: 0 (stale: the lease
 -- was lost), or -N when 'done_token' shows that this very token's outcome
 -- was applied already by the same script (kind: 'a' ack, 'f' fail,

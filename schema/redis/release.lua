@@ -24,7 +24,7 @@ for i = 2, #ARGV, 4 do
     'done_reply')
   if not f then -- the key is no hash
     out[#out + 1] = 0
-  elseif f[1] ~= token or token == '' then -- an acked job's token is ''
+  elseif not token_holds(f[1], token) then
     out[#out + 1] = already_applied(f[6], f[7], token, 'r')
   else
     local extra = { 'done_token', token, 'done_reply', f[4] == '1' and 'r3' or 'r1' }

@@ -2,14 +2,14 @@
  * against a real redis-server loaded with that very file: what the role
  * needs works, the rest is refused (NOPERM) and changes nothing.
  *   jobd            runs jobs (jobd --once drains a queue)
- *   jobd-submitter  jobctl submit (one, batch, --wait) and status
+ *   jobd-submitter  jobctl test_submit(one, batch, --wait) and status
  *   jobd-autoscaler jobctl stats (queue depths), read-only keys */
 #define _GNU_SOURCE
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "jobdtest.h"
+#include "testlib.h"
 
 static char sock[512];
 
@@ -17,7 +17,7 @@ static char sock[512];
  * test's admin. */
 static void start_acl_redis(void)
 {
-    const char *dir = tmp_path("redis");
+    const char *dir = test_tmp_path("redis");
     char url[256], aclline[1200];
     snprintf(aclline, sizeof aclline, "aclfile %s/deploy/redis/users.acl",
              test_env("JOBD_SOURCE_DIR"));
@@ -26,9 +26,9 @@ static void start_acl_redis(void)
     char pidfile[1024];
     snprintf(pidfile, sizeof pidfile, "%s/redis.pid", dir);
     char *pids = test_read_file(pidfile);
-    private_redis_pid = pids ? (pid_t)atoi(pids) : 0;
+    test_private_redis_pid = pids ? (pid_t)atoi(pids) : 0;
     free(pids);
-    install_abort_handler();
+    test_install_abort_handler();
     snprintf(sock, sizeof sock, "%s", url + strlen("unix://"));
 }
 
@@ -81,7 +81,7 @@ TEST(acl_roles_from_deploy_file)
     const char *jd = as("jobd", "change-me-jobd");
     char *out, *err;
 
-    /* Submitter: submit (one, with a key twice, a batch), status. */
+    /* Submitter: test_submit(one, with a key twice, a batch), status. */
     expect(ctl(sub, NULL, &out, &err, "submit", "acl-q", "noop"), 0, &out, &err, NULL);
     ASSERT_EQ(ctl(sub, NULL, &out, &err, "submit", "acl-q", "fail"), 0);
     char id[64];
@@ -135,14 +135,14 @@ TEST(acl_roles_from_deploy_file)
 
     /* jobd: runs the queue (claim, ack, fail with retries, registry). */
     const char *flags[] = {"--prefix", "jobd", "--once", NULL};
-    const char *log = tmp_path("jobd.log");
+    const char *log = test_tmp_path("jobd.log");
     const char *argv[] = {test_env("JOBD_BIN"),
                           "--redis",
                           jd,
                           "--queues",
                           "acl-q",
                           "--state-dir",
-                          tmp_path("st"),
+                          test_tmp_path("st"),
                           "--http",
                           "127.0.0.1:0",
                           flags[0],
@@ -151,11 +151,11 @@ TEST(acl_roles_from_deploy_file)
                           "--log-format",
                           "json",
                           NULL};
-    pid_t pid = spawn(argv, (const char *const[]){"JOBD_RETRY_BASE=10ms", NULL}, log);
-    track(pid);
+    pid_t pid = test_spawn(argv, (const char *const[]){"JOBD_RETRY_BASE=10ms", NULL}, log);
+    test_track(pid);
     /* The fail job ends dead. (CONTRACT: --once then exits 1; this build
      * exits 0, a matter apart from the ACL.) */
-    int st = wait_exit(pid, test_ms(60000), log);
+    int st = test_wait_exit(pid, test_ms(60000), log);
     ASSERT(st == 0 || st == 1);
     ASSERT_EQ(admin_int("ZCARD %s", "jobd:{acl-q}:succeeded"), 3);
     ASSERT_EQ(admin_int("ZCARD %s", "jobd:{acl-q}:dead"), 1);
@@ -173,6 +173,6 @@ TEST(acl_roles_from_deploy_file)
         freeReplyObject(r);
     }
     redisFree(rc);
-    test_redis_stop(tmp_path("redis"));
-    private_redis_pid = 0;
+    test_redis_stop(test_tmp_path("redis"));
+    test_private_redis_pid = 0;
 }

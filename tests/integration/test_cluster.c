@@ -11,7 +11,7 @@
 #include <string.h>
 
 #include "cluster.h"
-#include "jobdtest.h"
+#include "testlib.h"
 
 static int base_port(void)
 {
@@ -279,7 +279,7 @@ static int wait_all_succeeded(char q[3][32], long long want, int64_t ms)
     int64_t end = test_now_ms() + ms;
     while (test_now_ms() < end) {
         if (succeeded_total(q) >= 3 * want) return 0;
-        pause_ms(50);
+        test_pause_ms(50);
     }
     return -1;
 }
@@ -326,10 +326,10 @@ TEST(cluster_jobd_once_over_three_nodes)
     char queues[128];
     snprintf(queues, sizeof queues, "%s,%s,%s", q[0], q[1], q[2]);
     const char *const once[] = {"--once", "--concurrency", "8", NULL};
-    const char *log1 = tmp_path("jobd1.log"), *log2 = tmp_path("jobd2.log");
+    const char *log1 = test_tmp_path("jobd1.log"), *log2 = test_tmp_path("jobd2.log");
     /* One through a replica by redis://, one through the seeds. */
-    pid_t p1 = jobd_start(log1, node_url(3), queues, "s1", once, NULL);
-    pid_t p2 = jobd_start(log2, seeds_url(), queues, "s2", once, NULL);
+    pid_t p1 = test_jobd_start(log1, node_url(3), queues, "s1", once, NULL);
+    pid_t p2 = test_jobd_start(log2, seeds_url(), queues, "s2", once, NULL);
     ASSERT_EXIT(p1, test_ms(30000), log1, 0);
     ASSERT_EXIT(p2, test_ms(30000), log2, 0);
     for (int i = 0; i < 3; i++) {
@@ -351,15 +351,15 @@ TEST(cluster_failover_during_batch)
     char queues[128];
     snprintf(queues, sizeof queues, "%s,%s,%s", q[0], q[1], q[2]);
     const char *const flags[] = {"--concurrency", "4", NULL};
-    const char *log1 = tmp_path("jobd1.log"), *log2 = tmp_path("jobd2.log");
-    pid_t p1 = jobd_start(log1, node_url(1), queues, "s1", flags, NULL);
-    pid_t p2 = jobd_start(log2, seeds_url(), queues, "s2", flags, NULL);
+    const char *log1 = test_tmp_path("jobd1.log"), *log2 = test_tmp_path("jobd2.log");
+    pid_t p1 = test_jobd_start(log1, node_url(1), queues, "s1", flags, NULL);
+    pid_t p2 = test_jobd_start(log2, seeds_url(), queues, "s2", flags, NULL);
 
     /* Mid-batch: the replica of q[0]'s primary takes over (a manual
      * failover: the replica catches up first, so no write is lost). */
     int64_t end = test_now_ms() + test_ms(30000);
     while (succeeded_total(q) < 150 && test_now_ms() < end)
-        pause_ms(20);
+        test_pause_ms(20);
     ASSERT_GE(succeeded_total(q), 150);
     int old = primary_of(q[0]), rep = replica_of(old);
     ASSERT_GT(rep, 0);
@@ -369,7 +369,7 @@ TEST(cluster_failover_during_batch)
     freeReplyObject(r);
     redisFree(rc);
     while (!is_primary(rep) && test_now_ms() < end)
-        pause_ms(20);
+        test_pause_ms(20);
     ASSERT(is_primary(rep));
     ASSERT(succeeded_total(q) < 1500); /* the batch was still running */
 
@@ -379,7 +379,7 @@ TEST(cluster_failover_during_batch)
     ASSERT_EQ(test_wait_log(log1, test_ms(30000), want, NULL), 0);
     ASSERT_EQ(test_wait_log(log2, test_ms(30000), want, NULL), 0);
     if (wait_all_succeeded(q, 500, test_ms(60000)) < 0) {
-        dump_log(log1);
+        test_dump_log(log1);
         test_fail(__FILE__, __LINE__, "only %lld of 1500 succeeded", succeeded_total(q));
     }
     /* None lost, none acked twice (fencing: a second ack would be refused,

@@ -17,7 +17,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "jobdtest.h"
+#include "testlib.h"
 
 #define IDSZ (JOBD_ID_LEN + 1)
 
@@ -28,7 +28,7 @@ static const char *jk(const char *queue, const char *id)
     static int next;
     char *b = bufs[next++ % 4], suffix[300];
     snprintf(suffix, sizeof suffix, "job:%s", id);
-    qkey(b, 700, queue, suffix);
+    test_qkey(b, 700, queue, suffix);
     return b;
 }
 
@@ -37,7 +37,7 @@ static const char *setkey(const char *queue, const char *set)
     static char bufs[4][600];
     static int next;
     char *b = bufs[next++ % 4];
-    qkey(b, 600, queue, set);
+    test_qkey(b, 600, queue, set);
     return b;
 }
 
@@ -153,22 +153,23 @@ enum { GOOD = 20, SCHED = 4, NDEAD = 9, NDROP = 2 };
 static int all_ended(const char *q, char (*good)[IDSZ], const char *const *dead)
 {
     for (int i = 0; i < GOOD + SCHED; i++)
-        if (!field_is(q, good[i], "state", "succeeded")) return 0;
+        if (!test_field_is(q, good[i], "state", "succeeded")) return 0;
     for (int i = 0; i < NDEAD; i++)
-        if (!field_is(q, dead[i], "state", "dead")) return 0;
-    return zcard(q, "ready") == 0 && zcard(q, "scheduled") == 0 && zcard(q, "active") == 0;
+        if (!test_field_is(q, dead[i], "state", "dead")) return 0;
+    return test_zcard(q, "ready") == 0 && test_zcard(q, "scheduled") == 0 &&
+           test_zcard(q, "active") == 0;
 }
 
 /* Every kind of garbage in the ready and scheduled sets, between good jobs,
  * under jobd at concurrency 4. */
 TEST(garbage_beside_good_jobs_all_good_jobs_run)
 {
-    install_abort_handler();
-    const char *q = "gq", *log = tmp_path("jobd.log");
+    test_install_abort_handler();
+    const char *q = "gq", *log = test_tmp_path("jobd.log");
     jobd_client_t *c = test_client();
     char good[GOOD + SCHED][IDSZ];
     for (int i = 0; i < GOOD; i++)
-        submit(c, q, "noop", "{}", 0, 0, good[i]);
+        test_submit(c, q, "noop", "{}", 0, 0, good[i]);
     /* Scheduled good jobs, made due: promoted in the same call as a due
      * garbage entry. */
     for (int i = GOOD; i < GOOD + SCHED; i++) {
@@ -232,45 +233,45 @@ TEST(garbage_beside_good_jobs_all_good_jobs_run)
     put_ready(q, dead[8], zs[k++] + 0.5, NULL, NULL, NULL, "40000000000001");
 
     pid_t pid =
-        jobd_start(log, NULL, q, "state", (const char *[]){"--concurrency", "4", NULL}, NULL);
+        test_jobd_start(log, NULL, q, "state", (const char *[]){"--concurrency", "4", NULL}, NULL);
     int port = logged_port(log);
     int64_t deadline = test_now_ms() + test_ms(20000);
     while (!all_ended(q, good, dead)) {
         if (test_now_ms() >= deadline || waitpid(pid, NULL, WNOHANG) != 0) {
-            dump_log(log);
+            test_dump_log(log);
             int ok = 0, lost = 0;
             for (int i = 0; i < GOOD + SCHED; i++) {
-                ok += field_is(q, good[i], "state", "succeeded");
+                ok += test_field_is(q, good[i], "state", "succeeded");
                 lost += !in_set(q, "ready", good[i]) && !in_set(q, "scheduled", good[i]) &&
                         !in_set(q, "active", good[i]) && !in_set(q, "succeeded", good[i]);
             }
             test_fail(__FILE__, __LINE__,
                       "%d of %d good jobs succeeded, %d in no set (lost); ready %lld, "
                       "scheduled %lld, active %lld, dead %lld",
-                      ok, GOOD + SCHED, lost, zcard(q, "ready"), zcard(q, "scheduled"),
-                      zcard(q, "active"), zcard(q, "dead"));
+                      ok, GOOD + SCHED, lost, test_zcard(q, "ready"), test_zcard(q, "scheduled"),
+                      test_zcard(q, "active"), test_zcard(q, "dead"));
         }
-        pause_ms(20);
+        test_pause_ms(20);
     }
     for (int i = 0; i < NDEAD; i++) {
         ASSERT(in_set(q, "dead", dead[i]));
-        char *err = hget(q, dead[i], "error");
+        char *err = test_hget(q, dead[i], "error");
         if (!err || !strstr(err, reasons[i]))
             test_fail(__FILE__, __LINE__, "%s: error \"%s\", want \"%s\"", dead[i],
                       err ? err : "(none)", reasons[i]);
         free(err);
-        ASSERT_EQ(log_has_job(log, dead[i], "job dead without running"), 1);
+        ASSERT_EQ(test_log_has_job(log, dead[i], "job dead without running"), 1);
     }
     /* Dead without running: never claimed, no handler started. */
-    ASSERT_EQ(hget_ll(q, dead[0], "attempt"), -1);
-    ASSERT_EQ(log_has_job(log, dead[7], "job started"), 0);
+    ASSERT_EQ(test_hget_ll(q, dead[0], "attempt"), -1);
+    ASSERT_EQ(test_log_has_job(log, dead[7], "job started"), 0);
     /* The entries with no job record left their sets, logged and counted. */
     ASSERT(!in_set(q, "ready", "g-string") && !in_set(q, "ready", "g-nohash"));
-    ASSERT_EQ(log_has_job(log, "g-string", "job key holds a string"), 1);
-    ASSERT_EQ(log_has_job(log, "g-nohash", "no job record"), 1);
-    ASSERT_EQ(zcard(q, "succeeded"), GOOD + SCHED);
-    ASSERT_EQ(zcard(q, "dead"), NDEAD);
-    ASSERT_EQ(stat_counter(q, "dropped"), NDROP);
+    ASSERT_EQ(test_log_has_job(log, "g-string", "job key holds a string"), 1);
+    ASSERT_EQ(test_log_has_job(log, "g-nohash", "no job record"), 1);
+    ASSERT_EQ(test_zcard(q, "succeeded"), GOOD + SCHED);
+    ASSERT_EQ(test_zcard(q, "dead"), NDEAD);
+    ASSERT_EQ(test_stat_counter(q, "dropped"), NDROP);
     char *body = http_get(port, "/metrics");
     char name[256];
     snprintf(name, sizeof name, "jobd_garbage_entries_total{queue=\"%s\",action=\"dropped\"} ", q);
@@ -293,7 +294,7 @@ TEST(garbage_beside_good_jobs_all_good_jobs_run)
 /* Submits a noop job to queue and claims it (lease 60 s); id receives it. */
 static void claim_one(jobd_client_t *c, const char *q, char *id, char *token)
 {
-    submit(c, q, "noop", "{}", 0, 0, id);
+    test_submit(c, q, "noop", "{}", 0, 0, id);
     jobd_claim_t j;
     ASSERT_EQ(jobd_claim(c, q, "w-test", 60000, &j, 1), 1);
     ASSERT_STR_EQ(j.id, id);
@@ -326,9 +327,9 @@ TEST(garbage_reap_keeps_good_leases)
     ASSERT(in_set(q, "ready", cc));
     ASSERT_FIELD(q, b, "state", "dead");
     ASSERT_FIELD_CONTAINS(q, b, "error", "attempt is \"abc\"");
-    ASSERT_GE(hget_ll(q, cc, "score"), 4e13); /* made anew at the default priority */
-    ASSERT_EQ(zcard(q, "active"), 0);
-    ASSERT_EQ(stat_counter(q, "dropped"), 2);
+    ASSERT_GE(test_hget_ll(q, cc, "score"), 4e13); /* made anew at the default priority */
+    ASSERT_EQ(test_zcard(q, "active"), 0);
+    ASSERT_EQ(test_stat_counter(q, "dropped"), 2);
     jobd_client_free(c);
 }
 
@@ -369,8 +370,8 @@ TEST(garbage_retry_dead)
     ASSERT_EQ(jobd_retry_dead(c, q), 1);
     ASSERT_FIELD(q, b, "state", "queued");
     ASSERT(in_set(q, "ready", b));
-    ASSERT_GE(hget_ll(q, b, "score"), 4e13);
-    ASSERT_EQ(zcard(q, "dead"), 0);
+    ASSERT_GE(test_hget_ll(q, b, "score"), 4e13);
+    ASSERT_EQ(test_zcard(q, "dead"), 0);
     jobd_client_free(c);
 }
 
@@ -382,7 +383,7 @@ TEST(garbage_stats_and_enqueue)
     const char *q = "gs";
     jobd_client_t *c = test_client();
     char a[IDSZ];
-    submit(c, q, "noop", "{}", 0, 0, a);
+    test_submit(c, q, "noop", "{}", 0, 0, a);
     cmd("SET %s %s", jk(q, "g-astr"), "just a string");
     cmd("ZADD %s 40000000000000 g-astr", setkey(q, "ready"));
     json_t *st = NULL;
@@ -392,7 +393,7 @@ TEST(garbage_stats_and_enqueue)
 
     cmd("SET %s abc", setkey(q, "seq"));
     char e[IDSZ];
-    submit(c, q, "noop", "{}", 0, 0, e);
+    test_submit(c, q, "noop", "{}", 0, 0, e);
     ASSERT(in_set(q, "ready", e));
     jobd_job_spec_t s;
     jobd_job_spec_init(&s);

@@ -14,12 +14,6 @@
 
 #include "testlib.h"
 
-static void pause_ms(int ms)
-{
-    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-    nanosleep(&ts, NULL);
-}
-
 /* GET path on 127.0.0.1:port. Returns the status code (-1: no answer) and
  * the body in *body (malloc'd). */
 static int http_get(int port, const char *path, char **body)
@@ -78,7 +72,7 @@ static void wait_code(int port, const char *path, int want, char **body)
             test_fail(__FILE__, __LINE__, "GET %s: %d, want %d (%s)", path, code, want,
                       *body ? *body : "");
         free(*body);
-        pause_ms(20);
+        test_pause_ms(20);
     }
 }
 
@@ -131,7 +125,7 @@ TEST(http_health_and_metrics)
         if (strstr(body, "jobd_jobs_finished_total{outcome=\"succeeded\"} 1")) break;
         ASSERT(test_now_ms() < deadline);
         free(body);
-        pause_ms(20);
+        test_pause_ms(20);
     }
     static const char *const names[] = {"jobd_jobs_claimed_total 1",
                                         "jobd_jobs_in_flight 0",
@@ -175,7 +169,7 @@ TEST(http_health_and_metrics)
         json_decref(st);
         if (active) break;
         ASSERT(test_now_ms() < deadline);
-        pause_ms(20);
+        test_pause_ms(20);
     }
     ASSERT_EQ(kill(pid, SIGTERM), 0);
     wait_code(port, "/health/ready", 503, &body);

@@ -21,7 +21,7 @@
 #include <sys/time.h>
 #include <unistd.h>
 
-#include "jobdtest.h"
+#include "testlib.h"
 
 #define HEADER_TIMEOUT_MS 500
 
@@ -129,7 +129,7 @@ static int wait_live(int port, int64_t ms)
         free(resp);
         if (code == 200) return 0;
         if (test_now_ms() >= deadline) return -1;
-        pause_ms(20);
+        test_pause_ms(20);
     }
 }
 
@@ -159,7 +159,7 @@ TEST(http_idle_flood_does_not_starve)
      * connection limit and the reserve can keep it going. */
     struct rlimit self = {rl.rlim_max, rl.rlim_max};
     ASSERT_EQ(setrlimit(RLIMIT_NOFILE, &self), 0);
-    const char *log = tmp_path("jobd.log");
+    const char *log = test_tmp_path("jobd.log");
     char state[1024];
     snprintf(state, sizeof state, "%s/state", test_tmpdir());
     const char *argv[] = {"/bin/sh",
@@ -174,7 +174,7 @@ TEST(http_idle_flood_does_not_starve)
                           "--queues",
                           "hl",
                           "--handlers",
-                          handlers_file(),
+                          test_handlers_file(),
                           "--state-dir",
                           state,
                           "--log-format",
@@ -183,8 +183,8 @@ TEST(http_idle_flood_does_not_starve)
                           "127.0.0.1:0",
                           NULL};
     const char *env[] = {"JOBD_HTTP_HEADER_TIMEOUT_MS=1000", NULL};
-    pid_t pid = spawn(argv, env, log);
-    track(pid);
+    pid_t pid = test_spawn(argv, env, log);
+    test_track(pid);
     int port = http_port(log);
 
     static int fds[IDLE_CONNS];
@@ -196,10 +196,10 @@ TEST(http_idle_flood_does_not_starve)
     /* With every one of them still open on our side: */
     jobd_client_t *c = test_client();
     char id[JOBD_ID_LEN + 1];
-    submit(c, "hl", "t.exec", "{\"mode\":\"ok\"}", 1, 0, id);
-    CHECK_OR_DUMP(wait_field("hl", id, "state", "succeeded", test_ms(15000)) == 0, log,
-                  "the exec job did not succeed: state %s, error %s", hget("hl", id, "state"),
-                  hget("hl", id, "error"));
+    test_submit(c, "hl", "t.exec", "{\"mode\":\"ok\"}", 1, 0, id);
+    CHECK_OR_DUMP(test_wait_field("hl", id, "state", "succeeded", test_ms(15000)) == 0, log,
+                  "the exec job did not succeed: state %s, error %s", test_hget("hl", id, "state"),
+                  test_hget("hl", id, "error"));
     ASSERT_FIELD("hl", id, "attempt", "1");
     CHECK_OR_DUMP(wait_live(port, test_ms(4000)) == 0, log,
                   "/health/live did not answer 200 with %d idle connections open", opened);
@@ -222,11 +222,11 @@ TEST(http_idle_flood_does_not_starve)
  * them (EOF here) well before the head could be complete. */
 TEST(http_slow_heads_time_out)
 {
-    const char *log = tmp_path("jobd.log");
+    const char *log = test_tmp_path("jobd.log");
     char envbuf[64];
     snprintf(envbuf, sizeof envbuf, "JOBD_HTTP_HEADER_TIMEOUT_MS=%d", HEADER_TIMEOUT_MS);
     const char *env[] = {envbuf, NULL};
-    pid_t pid = jobd_start(log, NULL, "hs", "state", NULL, env);
+    pid_t pid = test_jobd_start(log, NULL, "hs", "state", NULL, env);
     int port = http_port(log);
 
     static const char head[] = "GET /health/live HTTP/1.1\r\n";
@@ -252,7 +252,7 @@ TEST(http_slow_heads_time_out)
             }
             if (write(fds[i], head + k, 1) < 0 && errno != EPIPE && errno != ECONNRESET) ASSERT(0);
         }
-        pause_ms(200); /* the attack's pace, not a synchronisation */
+        test_pause_ms(200); /* the attack's pace, not a synchronisation */
     }
     CHECK_OR_DUMP(open_n == 0, log, "%d of %d slow connections still open after %lld ms", open_n,
                   SLOW_CONNS, (long long)test_ms(4 * HEADER_TIMEOUT_MS));
@@ -267,8 +267,8 @@ TEST(http_slow_heads_time_out)
  * head over the limit gets 431; GET still works as before. */
 TEST(http_methods_head_and_limits)
 {
-    const char *log = tmp_path("jobd.log");
-    pid_t pid = jobd_start(log, NULL, "hm", "state", NULL, NULL);
+    const char *log = test_tmp_path("jobd.log");
+    pid_t pid = test_jobd_start(log, NULL, "hm", "state", NULL, NULL);
     int port = http_port(log);
 
     static const char get[] = "GET /health/live HTTP/1.1\r\nHost: x\r\n\r\n";
@@ -329,8 +329,8 @@ static int count_fds(pid_t pid)
  * back, the job (max_attempts 1) succeeds at its first attempt. */
 TEST(http_spawn_out_of_descriptors_not_charged)
 {
-    const char *log = tmp_path("jobd.log");
-    pid_t pid = jobd_start(log, NULL, "hf", "state", NULL, NULL);
+    const char *log = test_tmp_path("jobd.log");
+    pid_t pid = test_jobd_start(log, NULL, "hf", "state", NULL, NULL);
     CHECK_OR_DUMP(test_wait_log(log, test_ms(10000), "Redis ready", NULL) == 0, log, "not ready");
     struct rlimit was, tight;
     ASSERT_EQ(prlimit(pid, RLIMIT_NOFILE, NULL, &was), 0);
@@ -342,13 +342,13 @@ TEST(http_spawn_out_of_descriptors_not_charged)
 
     jobd_client_t *c = test_client();
     char id[JOBD_ID_LEN + 1];
-    submit(c, "hf", "t.exec", "{\"mode\":\"ok\"}", 1, 0, id);
+    test_submit(c, "hf", "t.exec", "{\"mode\":\"ok\"}", 1, 0, id);
     CHECK_OR_DUMP(test_wait_log(log, test_ms(10000), "attempt not charged", NULL) == 0, log,
-                  "no retry: job state %s, error %s", hget("hf", id, "state"),
-                  hget("hf", id, "error"));
+                  "no retry: job state %s, error %s", test_hget("hf", id, "state"),
+                  test_hget("hf", id, "error"));
     ASSERT_EQ(prlimit(pid, RLIMIT_NOFILE, &was, NULL), 0);
-    CHECK_OR_DUMP(wait_field("hf", id, "state", "succeeded", test_ms(15000)) == 0, log,
-                  "the job did not succeed: state %s", hget("hf", id, "state"));
+    CHECK_OR_DUMP(test_wait_field("hf", id, "state", "succeeded", test_ms(15000)) == 0, log,
+                  "the job did not succeed: state %s", test_hget("hf", id, "state"));
     ASSERT_FIELD("hf", id, "attempt", "1");
     jobd_client_free(c);
     stop_jobd(pid, log);

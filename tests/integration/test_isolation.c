@@ -16,12 +16,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "jobdtest.h"
+#include "testlib.h"
 
 /* A handlers file with the isolation fixtures besides the harness's own. */
 static const char *isolation_handlers(void)
 {
-    const char *path = tmp_path("isolation-handlers.json");
+    const char *path = test_tmp_path("isolation-handlers.json");
     char text[4096];
     snprintf(text, sizeof text,
              "{\"t.exec\": {\"exec\": [\"%s\"]},\n \"fds\": {\"exec\": [\"%s\"]},\n"
@@ -35,7 +35,7 @@ static const char *isolation_handlers(void)
 static pid_t start_jobd(const char *log, const char *q, const char *st)
 {
     const char *extra[] = {"--handlers", isolation_handlers(), NULL};
-    return jobd_start(log, NULL, q, st, extra, NULL);
+    return test_jobd_start(log, NULL, q, st, extra, NULL);
 }
 
 /* The HTTP port jobd logged ("HTTP on ... (port N)"). */
@@ -101,22 +101,22 @@ static long long metric(int port, const char *name)
 
 TEST(isolation_handler_inherits_only_stdio)
 {
-    const char *q = "iso-fd", *log = tmp_path("jobd.log");
+    const char *q = "iso-fd", *log = test_tmp_path("jobd.log");
     pid_t pid = start_jobd(log, q, "st");
     int port = logged_port(log);
     /* Wait for every connection jobd keeps: the pub/sub one subscribed to
      * the queue's wake-up channel, the command one ready. */
     char channel[512];
-    qkey(channel, sizeof channel, q, "wake");
+    test_qkey(channel, sizeof channel, q, "wake");
     int64_t deadline = test_now_ms() + test_ms(10000);
     for (;;) {
-        redisReply *r = rcmd("PUBSUB NUMSUB %s", channel);
+        redisReply *r = test_rcmd("PUBSUB NUMSUB %s", channel);
         int subscribed =
             r && r->type == REDIS_REPLY_ARRAY && r->elements == 2 && r->element[1]->integer == 1;
         freeReplyObject(r);
         if (subscribed) break;
         CHECK_OR_DUMP(test_now_ms() < deadline, log, "jobd never subscribed to %s", channel);
-        pause_ms(20);
+        test_pause_ms(20);
     }
     ASSERT_EQ(test_wait_log(log, test_ms(10000), "Redis ready", NULL), 0);
     /* An HTTP client that stays connected (half a request) while the job
@@ -130,10 +130,10 @@ TEST(isolation_handler_inherits_only_stdio)
 
     jobd_client_t *c = test_client();
     char id[JOBD_ID_LEN + 1];
-    submit(c, q, "fds", "{}", 1, 0, id);
-    CHECK_OR_DUMP(wait_field(q, id, "state", "succeeded", test_ms(15000)) == 0, log,
+    test_submit(c, q, "fds", "{}", 1, 0, id);
+    CHECK_OR_DUMP(test_wait_field(q, id, "state", "succeeded", test_ms(15000)) == 0, log,
                   "job %s did not succeed", id);
-    char *res = hget(q, id, "result");
+    char *res = test_hget(q, id, "result");
     json_t *j = res ? json_loads(res, 0, NULL) : NULL;
     const char *fds = json_string_value(json_object_get(j, "fds"));
     if (!fds || strcmp(fds, "0 1 2") != 0)
@@ -153,13 +153,13 @@ TEST(isolation_handler_inherits_only_stdio)
 
 TEST(isolation_second_jobd_on_state_dir_refused)
 {
-    const char *q = "iso-lock", *log = tmp_path("a.log"), *logb = tmp_path("b.log");
-    const char *runlog = tmp_path("run.log");
+    const char *q = "iso-lock", *log = test_tmp_path("a.log"), *logb = test_tmp_path("b.log");
+    const char *runlog = test_tmp_path("run.log");
     pid_t a = start_jobd(log, q, "st");
     jobd_client_t *c = test_client();
     char id[JOBD_ID_LEN + 1], payload[1024];
     snprintf(payload, sizeof payload, "{\"mode\":\"sleep\",\"ms\":1500,\"log\":\"%s\"}", runlog);
-    submit(c, q, "t.exec", payload, 3, 0, id);
+    test_submit(c, q, "t.exec", payload, 3, 0, id);
     /* A's handler runs, its lease is held and journaled. */
     CHECK_OR_DUMP(test_wait_log(runlog, test_ms(10000), "RUN", id, NULL) == 0, log,
                   "the handler never started");
@@ -173,7 +173,7 @@ TEST(isolation_second_jobd_on_state_dir_refused)
     free(bl);
 
     /* A's job was not touched: it finishes at its first attempt. */
-    CHECK_OR_DUMP(wait_field(q, id, "state", "succeeded", test_ms(15000)) == 0, log,
+    CHECK_OR_DUMP(test_wait_field(q, id, "state", "succeeded", test_ms(15000)) == 0, log,
                   "job %s did not succeed", id);
     ASSERT_FIELD(q, id, "attempt", "1");
     ASSERT_EQ(test_count_log(runlog, "TERM"), 0);
@@ -203,14 +203,15 @@ TEST(isolation_orphans_reaped)
      * without jobd reaping, an orphan reparents to us and stays a zombie
      * here (we never wait for it). */
     ASSERT_EQ(prctl(PR_SET_CHILD_SUBREAPER, 1), 0);
-    const char *q = "iso-orphan", *log = tmp_path("jobd.log"), *pidfile = tmp_path("gc.pid");
+    const char *q = "iso-orphan", *log = test_tmp_path("jobd.log"),
+               *pidfile = test_tmp_path("gc.pid");
     pid_t pid = start_jobd(log, q, "st");
     int port = logged_port(log);
     jobd_client_t *c = test_client();
     char id[JOBD_ID_LEN + 1], payload[1024];
     snprintf(payload, sizeof payload, "{\"pidfile\":\"%s\"}", pidfile);
-    submit(c, q, "orphan", payload, 1, 0, id);
-    CHECK_OR_DUMP(wait_field(q, id, "state", "succeeded", test_ms(15000)) == 0, log,
+    test_submit(c, q, "orphan", payload, 1, 0, id);
+    CHECK_OR_DUMP(test_wait_field(q, id, "state", "succeeded", test_ms(15000)) == 0, log,
                   "job %s did not succeed", id);
     char *s = test_read_file(pidfile);
     ASSERT(s != NULL);
@@ -223,7 +224,7 @@ TEST(isolation_orphans_reaped)
     char st;
     int ppid = 0;
     while ((st = proc_state(gc, &ppid)) != 0 && test_now_ms() < deadline)
-        pause_ms(20);
+        test_pause_ms(20);
     if (st)
         test_fail(__FILE__, __LINE__,
                   "orphan %d still exists: state %c, parent %d (jobd %d, this test %d)", gc, st,
@@ -239,7 +240,7 @@ TEST(isolation_orphans_reaped)
 static int check_config(const char *st, const char *const extra[], char **err)
 {
     const char *argv[32] = {test_env("JOBD_BIN"), "--check-config", "--handlers",
-                            handlers_file(),      "--state-dir",    st};
+                            test_handlers_file(), "--state-dir",    st};
     int n = 6;
     for (int i = 0; extra && extra[i] && n < 31; i++)
         argv[n++] = extra[i];
@@ -251,29 +252,29 @@ TEST(check_config_refuses_bad_redis_url)
 {
     const char *extra[] = {"--redis", "redis://127.0.0.1:notaport/0", NULL};
     char *err = NULL;
-    ASSERT_EQ(check_config(tmp_path("st"), extra, &err), 78);
+    ASSERT_EQ(check_config(test_tmp_path("st"), extra, &err), 78);
     ASSERT_CONTAINS(err, "Redis URL");
     free(err);
 }
 
 TEST(check_config_refuses_missing_password_file)
 {
-    const char *extra[] = {"--redis", test_redis_url(), "--redis-password-file", tmp_path("nopw"),
-                           NULL};
+    const char *extra[] = {"--redis", test_redis_url(), "--redis-password-file",
+                           test_tmp_path("nopw"), NULL};
     char *err = NULL;
-    ASSERT_EQ(check_config(tmp_path("st"), extra, &err), 78);
+    ASSERT_EQ(check_config(test_tmp_path("st"), extra, &err), 78);
     ASSERT_CONTAINS(err, "password file");
     free(err);
 }
 
 TEST(check_config_creates_nothing)
 {
-    const char *st = tmp_path("fresh-state");
+    const char *st = test_tmp_path("fresh-state");
     char *err = NULL, *out = NULL;
     const char *argv[] = {test_env("JOBD_BIN"),
                           "--check-config",
                           "--handlers",
-                          handlers_file(),
+                          test_handlers_file(),
                           "--state-dir",
                           st,
                           NULL};
@@ -286,10 +287,10 @@ TEST(check_config_creates_nothing)
     free(err);
 
     /* A state dir that cannot be created (its parent is missing) is refused. */
-    const char *deep = tmp_path("no/such/state");
+    const char *deep = test_tmp_path("no/such/state");
     const char *extra[] = {NULL};
     ASSERT_EQ(check_config(deep, extra, &err), 78);
     ASSERT_CONTAINS(err, "state dir");
     free(err);
-    ASSERT_EQ(stat(tmp_path("no"), &sb), -1);
+    ASSERT_EQ(stat(test_tmp_path("no"), &sb), -1);
 }

@@ -122,11 +122,6 @@ static long long data_keys(void)
     return n;
 }
 
-static long long zcard(const char *queue, const char *set)
-{
-    return test_cmd_int("ZCARD %s:{%s}:%s", test_prefix(), queue, set);
-}
-
 /* Asserts status, that stderr is one "jobctl: " line containing needle, and
  * that stdout is empty. */
 static void expect_error(int st, int want, char **outp, char **errp, const char *needle)
@@ -249,7 +244,7 @@ TEST(jobctl_idempotency_key)
     free(err);
     ASSERT_EQ(strlen(out1), JOBD_ID_LEN + 1);
     ASSERT_STR_EQ(out1, out2);
-    ASSERT_EQ(zcard("q", "ready"), 1);
+    ASSERT_EQ(test_zcard("q", "ready"), 1);
     redisReply *r = test_cmd("KEYS %s:{q}:job:*", test_prefix());
     ASSERT_EQ(r->elements, 1);
     freeReplyObject(r);
@@ -269,19 +264,19 @@ TEST(jobctl_delay_and_at_schedule)
     ASSERT_STR_EQ(str_field(st, "state"), "scheduled");
     ASSERT(json_is_string(json_object_get(st, "run_at")));
     json_decref(st);
-    ASSERT_EQ(zcard("later", "scheduled"), 1);
-    ASSERT_EQ(zcard("later", "ready"), 0);
+    ASSERT_EQ(test_zcard("later", "scheduled"), 1);
+    ASSERT_EQ(test_zcard("later", "ready"), 0);
 
     ASSERT_EQ(jobctl(&out, &err, "submit", "later", "noop", "--at", "2999-01-01T00:00:00Z"), 0);
     free(out);
     free(err);
-    ASSERT_EQ(zcard("later", "scheduled"), 2);
+    ASSERT_EQ(test_zcard("later", "scheduled"), 2);
     /* A time in the past runs at once. */
     ASSERT_EQ(jobctl(&out, &err, "submit", "later", "noop", "--at", "2001-01-01T00:00:00+02:00"),
               0);
     free(out);
     free(err);
-    ASSERT_EQ(zcard("later", "ready"), 1);
+    ASSERT_EQ(test_zcard("later", "ready"), 1);
     json_t *stats = jobctl_json("stats", "--json", NULL);
     ASSERT_EQ(int_field(json_object_get(stats, "later"), "scheduled"), 2);
     ASSERT_EQ(int_field(json_object_get(stats, "later"), "queued"), 1);
@@ -320,9 +315,9 @@ TEST(jobctl_batch_in_order)
     }
     ASSERT_EQ(n, 5);
     free(out);
-    ASSERT_EQ(zcard("b1", "ready"), 3);
-    ASSERT_EQ(zcard("b1", "scheduled"), 1);
-    ASSERT_EQ(zcard("b2", "ready"), 1);
+    ASSERT_EQ(test_zcard("b1", "ready"), 3);
+    ASSERT_EQ(test_zcard("b1", "scheduled"), 1);
+    ASSERT_EQ(test_zcard("b2", "ready"), 1);
 
     /* From stdin with '-'. */
     ASSERT_EQ(run_env(NULL,
@@ -332,7 +327,7 @@ TEST(jobctl_batch_in_order)
     ASSERT_EQ(strlen(out), 2 * (JOBD_ID_LEN + 1));
     free(out);
     free(err);
-    ASSERT_EQ(zcard("b3", "ready"), 2);
+    ASSERT_EQ(test_zcard("b3", "ready"), 2);
 }
 
 /* Lines of every shape: batch.c scans the plain ones in place and hands
@@ -601,8 +596,8 @@ TEST(jobctl_cancel)
     json_t *st = status_json(id);
     ASSERT_STR_EQ(str_field(st, "state"), "canceled");
     json_decref(st);
-    ASSERT_EQ(zcard("cq", "ready"), 0);
-    ASSERT_EQ(zcard("cq", "canceled"), 1);
+    ASSERT_EQ(test_zcard("cq", "ready"), 0);
+    ASSERT_EQ(test_zcard("cq", "canceled"), 1);
     /* Again: still canceled, still fine. */
     ASSERT_EQ(jobctl(&out, &err, "cancel", id), 0);
     free(out);

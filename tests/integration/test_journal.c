@@ -19,16 +19,16 @@
 #include <unistd.h>
 
 #include "embedded.h"
-#include "jobdtest.h"
+#include "testlib.h"
 
-/* ---- jobs and jobd's log (the shared helpers are in jobdtest.h) ---- */
+/* ---- jobs and jobd's log (the shared helpers are in testlib.h) ---- */
 
 /* An integer member of the JSON object in a job's field (e.g. the
  * checkpoint's "step"), or -1. */
 static long long json_field_int(const char *queue, const char *id, const char *field,
                                 const char *member)
 {
-    char *s = hget(queue, id, field);
+    char *s = test_hget(queue, id, field);
     json_t *o = s ? json_loads(s, JSON_DECODE_ANY, NULL) : NULL;
     json_t *v = json_object_get(o, member);
     long long n = json_is_integer(v) ? (long long)json_integer_value(v) : -1;
@@ -47,9 +47,9 @@ static void step_payload(char *out, size_t len, int steps, int every, int ms, co
 static int wait_log_job(const char *path, const char *id, const char *needle, int64_t ms)
 {
     int64_t deadline = test_now_ms() + ms;
-    while (!log_has_job(path, id, needle)) {
+    while (!test_log_has_job(path, id, needle)) {
         if (test_now_ms() >= deadline) return -1;
-        pause_ms(20);
+        test_pause_ms(20);
     }
     return 0;
 }
@@ -135,7 +135,7 @@ static int wait_started(const char *path, char ids[][JOBD_ID_LEN + 1], int n, in
             steps_free(&s);
             return -1;
         }
-        pause_ms(20);
+        test_pause_ms(20);
     }
     steps_free(&s);
     return 0;
@@ -166,7 +166,7 @@ static void kill_handler_group(pid_t pid)
     while (!proc_gone(pid)) {
         if (test_now_ms() >= deadline)
             test_fail(__FILE__, __LINE__, "orphaned handler %d does not go away", (int)pid);
-        pause_ms(10);
+        test_pause_ms(10);
     }
 }
 
@@ -250,7 +250,7 @@ static int wait_journal(const char *statedir, const char *sql, char ids[][JOBD_I
             ok = db_int(journal_path(statedir), sql, ids[i]) >= want;
         if (ok) return 0;
         if (test_now_ms() >= deadline) return -1;
-        pause_ms(20);
+        test_pause_ms(20);
     }
 }
 
@@ -260,7 +260,7 @@ static int wait_journal_empty(const char *statedir, int64_t ms)
     int64_t deadline = test_now_ms() + ms;
     while (db_int(journal_path(statedir), "SELECT count(*) FROM held", NULL) != 0) {
         if (test_now_ms() >= deadline) return -1;
-        pause_ms(20);
+        test_pause_ms(20);
     }
     return 0;
 }
@@ -272,15 +272,15 @@ static int wait_journal_empty(const char *statedir, int64_t ms)
 
 TEST(journal_sigterm_drain_releases_16_checkpointing_jobs)
 {
-    install_abort_handler();
+    test_install_abort_handler();
     enum { N = 16, STEPS = 400, EVERY = 5, MS = 20 };
-    const char *q = "jdrain", *steplog = tmp_path("steps.log");
-    const char *log_a = tmp_path("jobd-a.log"), *log_b = tmp_path("jobd-b.log");
+    const char *q = "jdrain", *steplog = test_tmp_path("steps.log");
+    const char *log_a = test_tmp_path("jobd-a.log"), *log_b = test_tmp_path("jobd-b.log");
     jobd_client_t *c = test_client();
     char payload[800], ids[N][JOBD_ID_LEN + 1];
     step_payload(payload, sizeof payload, STEPS, EVERY, MS, steplog);
     for (int i = 0; i < N; i++)
-        submit(c, q, "step", payload, 5, 0, ids[i]);
+        test_submit(c, q, "step", payload, 5, 0, ids[i]);
 
     const char *flags_a[] = {"--concurrency",
                              "16",
@@ -291,16 +291,16 @@ TEST(journal_sigterm_drain_releases_16_checkpointing_jobs)
                              "--worker-id",
                              "A",
                              NULL};
-    pid_t a = jobd_start(log_a, NULL, q, tmp_path("state-a"), flags_a, NULL);
+    pid_t a = test_jobd_start(log_a, NULL, q, test_tmp_path("state-a"), flags_a, NULL);
     /* Every job runs and has checkpointed at least once (its checkpoint
      * reached Redis through the 1 s sync). */
     for (int i = 0; i < N; i++) {
-        CHECK_OR_DUMP(wait_field(q, ids[i], "state", "active", test_ms(15000)) == 0, log_a,
+        CHECK_OR_DUMP(test_wait_field(q, ids[i], "state", "active", test_ms(15000)) == 0, log_a,
                       "job %d never became active", i);
-        CHECK_OR_DUMP(wait_field_set(q, ids[i], "checkpoint", test_ms(15000)) == 0, log_a,
+        CHECK_OR_DUMP(test_wait_field_set(q, ids[i], "checkpoint", test_ms(15000)) == 0, log_a,
                       "job %d has no checkpoint in Redis (sync interval 1 s)", i);
     }
-    ASSERT_EQ(zcard(q, "active"), N);
+    ASSERT_EQ(test_zcard(q, "active"), N);
 
     int64_t t0 = test_now_ms();
     ASSERT_EQ(kill(a, SIGTERM), 0);
@@ -308,10 +308,10 @@ TEST(journal_sigterm_drain_releases_16_checkpointing_jobs)
     ASSERT_EXIT(a, test_ms(4000) + 4000, log_a, 0);
     printf("drain took %lld ms\n", (long long)(test_now_ms() - t0));
     ASSERT(test_count_log(log_a, "draining") > 0);
-    ASSERT_EQ(zcard(q, "active"), 0);
-    ASSERT_EQ(zcard(q, "ready"), N);
-    ASSERT_EQ(zcard(q, "succeeded"), 0); /* the drain really cut them short */
-    ASSERT_EQ(stat_counter(q, "released"), N);
+    ASSERT_EQ(test_zcard(q, "active"), 0);
+    ASSERT_EQ(test_zcard(q, "ready"), N);
+    ASSERT_EQ(test_zcard(q, "succeeded"), 0); /* the drain really cut them short */
+    ASSERT_EQ(test_stat_counter(q, "released"), N);
 
     long long ckpt[N];
     steps_t s = {0};
@@ -332,9 +332,9 @@ TEST(journal_sigterm_drain_releases_16_checkpointing_jobs)
 
     /* A second jobd resumes every job where the first stopped. */
     const char *flags_b[] = {"--concurrency", "16", "--once", "--worker-id", "B", NULL};
-    pid_t b = jobd_start(log_b, NULL, q, tmp_path("state-b"), flags_b, NULL);
+    pid_t b = test_jobd_start(log_b, NULL, q, test_tmp_path("state-b"), flags_b, NULL);
     ASSERT_EXIT(b, test_ms(60000), log_b, 0);
-    ASSERT_EQ(zcard(q, "succeeded"), N);
+    ASSERT_EQ(test_zcard(q, "succeeded"), N);
     for (int i = 0; i < N; i++) {
         ASSERT_FIELD(q, ids[i], "state", "succeeded");
         ASSERT_FIELD(q, ids[i], "attempt", "1");
@@ -360,20 +360,21 @@ TEST(journal_sigterm_drain_releases_16_checkpointing_jobs)
 
 TEST(journal_second_signal_skips_drain_wait)
 {
-    install_abort_handler();
+    test_install_abort_handler();
     enum { N = 4, STEPS = 3000, EVERY = 5, MS = 20 };
-    const char *q = "jsecond", *steplog = tmp_path("steps.log"), *log = tmp_path("jobd.log");
+    const char *q = "jsecond", *steplog = test_tmp_path("steps.log"),
+               *log = test_tmp_path("jobd.log");
     jobd_client_t *c = test_client();
     char payload[800], ids[N][JOBD_ID_LEN + 1];
     step_payload(payload, sizeof payload, STEPS, EVERY, MS, steplog);
     for (int i = 0; i < N; i++)
-        submit(c, q, "step", payload, 5, 0, ids[i]);
+        test_submit(c, q, "step", payload, 5, 0, ids[i]);
 
     const char *flags[] = {
         "--concurrency", "4", "--drain-timeout", "60", "--kill-grace", "5", NULL};
-    pid_t pid = jobd_start(log, NULL, q, tmp_path("state"), flags, NULL);
+    pid_t pid = test_jobd_start(log, NULL, q, test_tmp_path("state"), flags, NULL);
     for (int i = 0; i < N; i++)
-        CHECK_OR_DUMP(wait_field(q, ids[i], "state", "active", test_ms(15000)) == 0, log,
+        CHECK_OR_DUMP(test_wait_field(q, ids[i], "state", "active", test_ms(15000)) == 0, log,
                       "job %d never became active", i);
     CHECK_OR_DUMP(wait_started(steplog, ids, N, 1, test_ms(15000)) == 0, log,
                   "handlers did not start");
@@ -391,8 +392,8 @@ TEST(journal_second_signal_skips_drain_wait)
     ASSERT_LT(took, 40000);
     ASSERT(test_count_log(log, "second signal") > 0);
 
-    ASSERT_EQ(zcard(q, "active"), 0);
-    ASSERT_EQ(zcard(q, "ready"), N);
+    ASSERT_EQ(test_zcard(q, "active"), 0);
+    ASSERT_EQ(test_zcard(q, "ready"), N);
     steps_t s = {0};
     for (int i = 0; i < N; i++) {
         ASSERT_FIELD(q, ids[i], "state", "queued");
@@ -412,20 +413,21 @@ TEST(journal_second_signal_skips_drain_wait)
 
 TEST(journal_job_finishing_during_drain_is_acked)
 {
-    install_abort_handler();
-    const char *q = "jfinish", *steplog = tmp_path("steps.log"), *log = tmp_path("jobd.log");
+    test_install_abort_handler();
+    const char *q = "jfinish", *steplog = test_tmp_path("steps.log"),
+               *log = test_tmp_path("jobd.log");
     jobd_client_t *c = test_client();
     char payload[800], ex[1][JOBD_ID_LEN + 1], bi[JOBD_ID_LEN + 1];
     step_payload(payload, sizeof payload, 10, 5, 100, steplog); /* about 1 s */
-    submit(c, q, "step", payload, 5, 0, ex[0]);
-    submit(c, q, "sleep", "{\"ms\":1000}", 5, 0, bi);
+    test_submit(c, q, "step", payload, 5, 0, ex[0]);
+    test_submit(c, q, "sleep", "{\"ms\":1000}", 5, 0, bi);
 
     const char *flags[] = {
         "--concurrency", "2", "--drain-timeout", "10", "--kill-grace", "2", NULL};
-    pid_t pid = jobd_start(log, NULL, q, tmp_path("state"), flags, NULL);
+    pid_t pid = test_jobd_start(log, NULL, q, test_tmp_path("state"), flags, NULL);
     CHECK_OR_DUMP(wait_started(steplog, ex, 1, 1, test_ms(15000)) == 0, log,
                   "the exec handler did not start");
-    CHECK_OR_DUMP(wait_field(q, bi, "state", "active", test_ms(15000)) == 0, log,
+    CHECK_OR_DUMP(test_wait_field(q, bi, "state", "active", test_ms(15000)) == 0, log,
                   "the sleep job never became active");
 
     ASSERT_EQ(kill(pid, SIGTERM), 0);
@@ -442,17 +444,17 @@ TEST(journal_job_finishing_during_drain_is_acked)
     ASSERT_FIELD(q, bi, "state", "succeeded");
     ASSERT_FIELD(q, bi, "attempt", "1");
     ASSERT_FIELD_CONTAINS(q, bi, "result", "\"slept_ms\":1000");
-    ASSERT_EQ(log_has_job(log, ex[0], "job succeeded"), 1);
-    ASSERT_EQ(log_has_job(log, bi, "job succeeded"), 1);
+    ASSERT_EQ(test_log_has_job(log, ex[0], "job succeeded"), 1);
+    ASSERT_EQ(test_log_has_job(log, bi, "job succeeded"), 1);
     steps_t s = {0};
     steps_read(steplog, ex[0], 10, &s);
     ASSERT_EQ(s.terms, 0); /* never asked to stop */
     ASSERT_EQ(s.done, 1);
     ASSERT_EQ(steps_check(&s, ex[0]), 0);
     steps_free(&s);
-    ASSERT_EQ(zcard(q, "succeeded"), 2);
-    ASSERT_EQ(zcard(q, "ready"), 0);
-    ASSERT_EQ(zcard(q, "active"), 0);
+    ASSERT_EQ(test_zcard(q, "succeeded"), 2);
+    ASSERT_EQ(test_zcard(q, "ready"), 0);
+    ASSERT_EQ(test_zcard(q, "active"), 0);
     jobd_client_free(c);
 }
 
@@ -463,23 +465,24 @@ TEST(journal_job_finishing_during_drain_is_acked)
 
 TEST(journal_sigkill_restart_releases_leases_at_once)
 {
-    install_abort_handler();
+    test_install_abort_handler();
     enum { N = 4, STEPS = 200, EVERY = 5, MS = 20 };
-    const char *q = "jcrash", *steplog = tmp_path("steps.log"), *state = tmp_path("state");
-    const char *log_a = tmp_path("jobd-a.log"), *log_b = tmp_path("jobd-b.log");
+    const char *q = "jcrash", *steplog = test_tmp_path("steps.log"),
+               *state = test_tmp_path("state");
+    const char *log_a = test_tmp_path("jobd-a.log"), *log_b = test_tmp_path("jobd-b.log");
     jobd_client_t *c = test_client();
     char payload[800], ids[N][JOBD_ID_LEN + 1];
     step_payload(payload, sizeof payload, STEPS, EVERY, MS, steplog);
     for (int i = 0; i < N; i++)
-        submit(c, q, "step", payload, 5, 0, ids[i]);
+        test_submit(c, q, "step", payload, 5, 0, ids[i]);
 
     /* A 30 s lease, and a sync interval so long that no checkpoint reaches
      * Redis: whatever checkpoint the jobs resume from came from the journal. */
     const char *flags_a[] = {"--concurrency", "4", "--lease", "30", "--sync-interval", "60",
                              "--worker-id",   "A", NULL};
-    pid_t a = jobd_start(log_a, NULL, q, state, flags_a, NULL);
+    pid_t a = test_jobd_start(log_a, NULL, q, state, flags_a, NULL);
     for (int i = 0; i < N; i++)
-        CHECK_OR_DUMP(wait_field(q, ids[i], "state", "active", test_ms(15000)) == 0, log_a,
+        CHECK_OR_DUMP(test_wait_field(q, ids[i], "state", "active", test_ms(15000)) == 0, log_a,
                       "job %d never became active", i);
     /* Guarantee 3: the checkpoints are in the journal (committed: another
      * connection sees them). */
@@ -506,10 +509,10 @@ TEST(journal_sigkill_restart_releases_leases_at_once)
         /* The lease is still A's, and Redis never got a checkpoint. */
         ASSERT_FIELD(q, ids[i], "state", "active");
         ASSERT_FIELD(q, ids[i], "worker", "A");
-        char *ck = hget(q, ids[i], "checkpoint");
+        char *ck = test_hget(q, ids[i], "checkpoint");
         ASSERT(ck == NULL || *ck == '\0');
         free(ck);
-        char *tok = hget(q, ids[i], "token");
+        char *tok = test_hget(q, ids[i], "token");
         char *jtok = db_text(journal_path(state), "SELECT token FROM held WHERE id = ?1", ids[i]);
         ASSERT_STR_EQ(jtok, tok);
         free(tok);
@@ -521,10 +524,10 @@ TEST(journal_sigkill_restart_releases_leases_at_once)
     int64_t t0 = test_now_ms();
     const char *flags_b[] = {"--concurrency", "4",           "--lease", "30",
                              "--once",        "--worker-id", "B",       NULL};
-    pid_t b = jobd_start(log_b, NULL, q, state, flags_b, NULL);
+    pid_t b = test_jobd_start(log_b, NULL, q, state, flags_b, NULL);
     int64_t limit = test_ms(4000) < 20000 ? test_ms(4000) : 20000;
     for (int i = 0; i < N; i++)
-        CHECK_OR_DUMP(wait_field(q, ids[i], "worker", "B", limit - (test_now_ms() - t0)) == 0,
+        CHECK_OR_DUMP(test_wait_field(q, ids[i], "worker", "B", limit - (test_now_ms() - t0)) == 0,
                       log_b, "job %d was not back within %lld ms of the restart", i,
                       (long long)limit);
     printf("leases back and claimed again %lld ms after the restart\n",
@@ -559,30 +562,31 @@ TEST(journal_sigkill_restart_releases_leases_at_once)
 
 TEST(journal_outcomes_reported_after_redis_returns)
 {
-    install_abort_handler();
+    test_install_abort_handler();
     enum { N = 3, STEPS = 30, EVERY = 5, MS = 100 };
-    const char *q = "jdown", *steplog = tmp_path("steps.log"), *log = tmp_path("jobd.log");
-    const char *state = tmp_path("state");
+    const char *q = "jdown", *steplog = test_tmp_path("steps.log"),
+               *log = test_tmp_path("jobd.log");
+    const char *state = test_tmp_path("state");
     char dir[600], url[256];
     snprintf(dir, sizeof dir, "%s/redis", test_tmpdir());
-    start_private_redis(dir, url);
+    test_private_redis_start(dir, url);
 
     jobd_client_t *c = test_client_at(url);
     char payload[800], ids[N][JOBD_ID_LEN + 1];
     step_payload(payload, sizeof payload, STEPS, EVERY, MS, steplog);
     for (int i = 0; i < N; i++)
-        submit(c, q, "step", payload, 5, 0, ids[i]);
+        test_submit(c, q, "step", payload, 5, 0, ids[i]);
     jobd_client_free(c);
 
     const char *flags[] = {"--concurrency", "4", "--lease", "30", NULL};
-    pid_t pid = jobd_start(log, url, q, state, flags, NULL);
+    pid_t pid = test_jobd_start(log, url, q, state, flags, NULL);
     for (int i = 0; i < N; i++)
-        CHECK_OR_DUMP(wait_field(q, ids[i], "state", "active", test_ms(15000)) == 0, log,
+        CHECK_OR_DUMP(test_wait_field(q, ids[i], "state", "active", test_ms(15000)) == 0, log,
                       "job %d never became active", i);
     CHECK_OR_DUMP(wait_started(steplog, ids, N, 1, test_ms(15000)) == 0, log,
                   "handlers did not start");
 
-    stop_private_redis(dir);
+    test_private_redis_stop(dir);
     /* The jobs finish while Redis is away ... */
     int64_t deadline = test_now_ms() + test_ms(30000);
     steps_t s = {0};
@@ -591,7 +595,7 @@ TEST(journal_outcomes_reported_after_redis_returns)
             steps_read(steplog, ids[i], STEPS, &s);
             if (s.done) break;
             CHECK_OR_DUMP(test_now_ms() < deadline, log, "job %d did not finish", i);
-            pause_ms(20);
+            test_pause_ms(20);
         }
     }
     /* ... and their outcomes wait in the journal's outbox (Guarantee 6). */
@@ -600,9 +604,9 @@ TEST(journal_outcomes_reported_after_redis_returns)
                   log, "the outcomes never reached the journal");
     ASSERT_EQ(waitpid(pid, NULL, WNOHANG), 0); /* jobd stays up without Redis */
 
-    start_private_redis(dir, url);
+    test_private_redis_start(dir, url);
     for (int i = 0; i < N; i++)
-        CHECK_OR_DUMP(wait_field(q, ids[i], "state", "succeeded", test_ms(30000)) == 0, log,
+        CHECK_OR_DUMP(test_wait_field(q, ids[i], "state", "succeeded", test_ms(30000)) == 0, log,
                       "job %d was not reported after Redis returned", i);
     for (int i = 0; i < N; i++) {
         ASSERT_FIELD(q, ids[i], "attempt", "1");
@@ -610,17 +614,17 @@ TEST(journal_outcomes_reported_after_redis_returns)
         steps_read(steplog, ids[i], STEPS, &s);
         ASSERT_EQ(s.nruns, 1); /* ran once, reported once */
     }
-    ASSERT_EQ(zcard(q, "succeeded"), N);
-    ASSERT_EQ(zcard(q, "active"), 0);
+    ASSERT_EQ(test_zcard(q, "succeeded"), N);
+    ASSERT_EQ(test_zcard(q, "active"), 0);
     CHECK_OR_DUMP(wait_journal_empty(state, test_ms(10000)) == 0, log,
                   "the journal still holds the reported outcomes");
 
     ASSERT_EQ(kill(pid, SIGTERM), 0);
     ASSERT_EXIT(pid, test_ms(15000), log, 0);
     for (int i = 0; i < N; i++)
-        ASSERT_EQ(log_has_job(log, ids[i], "job succeeded"), 1);
+        ASSERT_EQ(test_log_has_job(log, ids[i], "job succeeded"), 1);
     steps_free(&s);
-    stop_private_redis(dir);
+    test_private_redis_stop(dir);
 }
 
 /* Starts a private redis-server in <tmp>/redis (dir and url receive its
@@ -629,36 +633,37 @@ static void one_step_job_on_private_redis(const char *q, int steps, int every, i
                                           const char *steplog, char *dir, char *url, char *id)
 {
     snprintf(dir, 600, "%s/redis", test_tmpdir());
-    start_private_redis(dir, url);
+    test_private_redis_start(dir, url);
     jobd_client_t *c = test_client_at(url);
     char payload[800];
     step_payload(payload, sizeof payload, steps, every, ms, steplog);
-    submit(c, q, "step", payload, 5, 0, id);
+    test_submit(c, q, "step", payload, 5, 0, id);
     jobd_client_free(c);
 }
 
 TEST(journal_stale_outbox_entry_is_rejected)
 {
-    install_abort_handler();
+    test_install_abort_handler();
     enum { STEPS = 20, EVERY = 5, MS = 100 };
-    const char *q = "jstale", *steplog = tmp_path("steps.log"), *state = tmp_path("state");
-    const char *log_a = tmp_path("jobd-a.log"), *log_a2 = tmp_path("jobd-a2.log");
+    const char *q = "jstale", *steplog = test_tmp_path("steps.log"),
+               *state = test_tmp_path("state");
+    const char *log_a = test_tmp_path("jobd-a.log"), *log_a2 = test_tmp_path("jobd-a2.log");
     char dir[600], url[256], ids[1][JOBD_ID_LEN + 1];
     one_step_job_on_private_redis(q, STEPS, EVERY, MS, steplog, dir, url, ids[0]);
     const char *id = ids[0];
 
     const char *flags[] = {"--concurrency", "1", "--lease", "2", "--worker-id", "A", NULL};
-    pid_t a = jobd_start(log_a, url, q, state, flags, NULL);
-    CHECK_OR_DUMP(wait_field(q, id, "state", "active", test_ms(15000)) == 0, log_a,
+    pid_t a = test_jobd_start(log_a, url, q, state, flags, NULL);
+    CHECK_OR_DUMP(test_wait_field(q, id, "state", "active", test_ms(15000)) == 0, log_a,
                   "the job never became active");
     CHECK_OR_DUMP(wait_started(steplog, ids, 1, 1, test_ms(15000)) == 0, log_a,
                   "the handler did not start");
-    char *old_token = hget(q, id, "token");
+    char *old_token = test_hget(q, id, "token");
     ASSERT(old_token != NULL);
 
     /* Redis goes away; the job finishes; its outcome waits in the outbox;
      * then jobd dies before it could report it. */
-    stop_private_redis(dir);
+    test_private_redis_stop(dir);
     CHECK_OR_DUMP(wait_journal(state, "SELECT outcome = 'ack' FROM held WHERE id = ?1", ids, 1, 1,
                                test_ms(20000)) == 0,
                   log_a, "the outcome never reached the journal");
@@ -667,7 +672,7 @@ TEST(journal_stale_outbox_entry_is_rejected)
 
     /* Redis is back, and another worker takes the job over once A's lease
      * has expired: A's token is stale now. */
-    start_private_redis(dir, url);
+    test_private_redis_start(dir, url);
     jobd_client_t *c = test_client_at(url);
     jobd_claim_t cl;
     memset(&cl, 0, sizeof cl);
@@ -679,24 +684,24 @@ TEST(journal_stale_outbox_entry_is_rejected)
         ASSERT_GE(n, 0);
         if (n == 1) break;
         if (test_now_ms() >= deadline) test_fail(__FILE__, __LINE__, "could not claim the job");
-        pause_ms(50);
+        test_pause_ms(50);
     }
     ASSERT_STR_EQ(cl.id, id);
     ASSERT(strcmp(cl.token, old_token) != 0);
     ASSERT_EQ(cl.attempt, 2); /* the expired lease charged A's attempt */
 
     /* A restarts on the same state dir: its outbox entry is rejected. */
-    pid_t a2 = jobd_start(log_a2, url, q, state, flags, NULL);
+    pid_t a2 = test_jobd_start(log_a2, url, q, state, flags, NULL);
     CHECK_OR_DUMP(wait_log_job(log_a2, id, "stale", test_ms(15000)) == 0, log_a2,
                   "the stale outcome was not rejected");
-    ASSERT_EQ(log_has_job(log_a2, id, "job succeeded"), 0);
+    ASSERT_EQ(test_log_has_job(log_a2, id, "job succeeded"), 0);
     ASSERT_FIELD(q, id, "state", "active"); /* not succeeded from the old outbox */
     ASSERT_FIELD(q, id, "worker", "thief");
     ASSERT_FIELD(q, id, "token", cl.token);
-    char *res = hget(q, id, "result");
+    char *res = test_hget(q, id, "result");
     ASSERT(res == NULL || *res == '\0');
     free(res);
-    ASSERT_EQ(stat_counter(q, "succeeded"), 0);
+    ASSERT_EQ(test_stat_counter(q, "succeeded"), 0);
     /* The rejected entry is forgotten. */
     CHECK_OR_DUMP(wait_journal_empty(state, test_ms(10000)) == 0, log_a2,
                   "the journal still holds the rejected entry");
@@ -710,7 +715,7 @@ TEST(journal_stale_outbox_entry_is_rejected)
     jobd_claim_clear(&cl);
     free(old_token);
     jobd_client_free(c);
-    stop_private_redis(dir);
+    test_private_redis_stop(dir);
 }
 
 /* A release that reaches Redis only after the lease expired is rejected;
@@ -719,10 +724,10 @@ TEST(journal_stale_outbox_entry_is_rejected)
  * "from the local journal when the same state dir holds a newer one"). */
 TEST(journal_stale_release_resumes_from_local_checkpoint)
 {
-    install_abort_handler();
+    test_install_abort_handler();
     enum { STEPS = 150, EVERY = 5, MS = 20 };
-    const char *q = "jpark", *steplog = tmp_path("steps.log"), *state = tmp_path("state");
-    const char *log_a = tmp_path("jobd-a.log"), *log_a2 = tmp_path("jobd-a2.log");
+    const char *q = "jpark", *steplog = test_tmp_path("steps.log"), *state = test_tmp_path("state");
+    const char *log_a = test_tmp_path("jobd-a.log"), *log_a2 = test_tmp_path("jobd-a2.log");
     char dir[600], url[256], ids[1][JOBD_ID_LEN + 1];
     one_step_job_on_private_redis(q, STEPS, EVERY, MS, steplog, dir, url, ids[0]);
     const char *id = ids[0];
@@ -741,17 +746,17 @@ TEST(journal_stale_release_resumes_from_local_checkpoint)
                            "--worker-id",
                            "A",
                            NULL};
-    pid_t a = jobd_start(log_a, url, q, state, flags, NULL);
+    pid_t a = test_jobd_start(log_a, url, q, state, flags, NULL);
     CHECK_OR_DUMP(wait_journal(state,
                                "SELECT json_extract(checkpoint, '$.step') >= 10 FROM held "
                                "WHERE id = ?1",
                                ids, 1, 1, test_ms(20000)) == 0,
                   log_a, "no checkpoint reached the journal");
-    char *redis_ckpt = hget(q, id, "checkpoint");
+    char *redis_ckpt = test_hget(q, id, "checkpoint");
     ASSERT(redis_ckpt == NULL); /* Redis never saw one */
 
     /* Redis goes away, then the drain: the release waits in the outbox. */
-    stop_private_redis(dir);
+    test_private_redis_stop(dir);
     ASSERT_EQ(kill(a, SIGTERM), 0);
     ASSERT_EXIT(a, test_ms(20000), log_a, 0);
     CHECK_OR_DUMP(wait_journal(state, "SELECT outcome = 'release' FROM held WHERE id = ?1", ids, 1,
@@ -762,14 +767,14 @@ TEST(journal_stale_release_resumes_from_local_checkpoint)
 
     /* Redis is back; the lease expires and is reaped: A's token is stale,
      * and the job waits in Redis with no checkpoint at all. */
-    start_private_redis(dir, url);
+    test_private_redis_start(dir, url);
     jobd_client_t *c = test_client_at(url);
     int64_t deadline = test_now_ms() + test_ms(20000);
-    while (!field_is(q, id, "state", "queued")) {
+    while (!test_field_is(q, id, "state", "queued")) {
         jobd_reap_t rp;
         ASSERT_EQ(jobd_reap(c, q, &rp), 0);
         ASSERT(test_now_ms() < deadline);
-        pause_ms(50);
+        test_pause_ms(50);
     }
     jobd_client_free(c);
 
@@ -777,10 +782,10 @@ TEST(journal_stale_release_resumes_from_local_checkpoint)
      * is kept, and A's claim resumes from it. */
     const char *flags2[] = {"--concurrency", "1", "--lease", "2",
                             "--worker-id",   "A", "--once",  NULL};
-    pid_t a2 = jobd_start(log_a2, url, q, state, flags2, NULL);
+    pid_t a2 = test_jobd_start(log_a2, url, q, state, flags2, NULL);
     ASSERT_EXIT(a2, test_ms(60000), log_a2, 0);
-    ASSERT_EQ(log_has_job(log_a2, id, "release rejected"), 1);
-    ASSERT_EQ(log_has_job(log_a2, id, "resuming from the local journal"), 1);
+    ASSERT_EQ(test_log_has_job(log_a2, id, "release rejected"), 1);
+    ASSERT_EQ(test_log_has_job(log_a2, id, "resuming from the local journal"), 1);
     ASSERT_FIELD(q, id, "state", "succeeded");
     steps_t st = {0};
     steps_read(steplog, id, STEPS, &st);
@@ -791,7 +796,7 @@ TEST(journal_stale_release_resumes_from_local_checkpoint)
     steps_free(&st);
     CHECK_OR_DUMP(wait_journal_empty(state, test_ms(10000)) == 0, log_a2,
                   "the journal still holds the job");
-    stop_private_redis(dir);
+    test_private_redis_stop(dir);
 }
 
 /* ======================================================================
@@ -883,16 +888,16 @@ static void compare_indexes(const char *ia, const char *ib, int n)
 
 TEST(journal_index_fts_stopped_three_times_equals_one_run)
 {
-    install_abort_handler();
+    test_install_abort_handler();
     enum { N = 20000, BATCH = 200, STOPS = 3 };
-    const char *q = "jfts", *src = tmp_path("docs.jsonl");
-    const char *ia = tmp_path("index-a.db"), *ib = tmp_path("index-b.db");
+    const char *q = "jfts", *src = test_tmp_path("docs.jsonl");
+    const char *ia = test_tmp_path("index-a.db"), *ib = test_tmp_path("index-b.db");
     write_docs(src, N);
     jobd_client_t *c = test_client();
     char payload[2000], a[JOBD_ID_LEN + 1], b[JOBD_ID_LEN + 1];
     snprintf(payload, sizeof payload, "{\"source\":\"%s\",\"index\":\"%s\",\"batch\":%d}", src, ia,
              BATCH);
-    submit(c, q, "index.fts", payload, 5, 0, a);
+    test_submit(c, q, "index.fts", payload, 5, 0, a);
 
     /* Each run is stopped by SIGTERM (drain timeout 0: stop at once) once it
      * has indexed 2,000 more documents. */
@@ -902,13 +907,13 @@ TEST(journal_index_fts_stopped_three_times_equals_one_run)
     for (int k = 0; k < STOPS; k++) {
         char name[32];
         snprintf(name, sizeof name, "jobd-%d.log", k);
-        const char *log = tmp_path(name);
-        pid_t pid = jobd_start(log, NULL, q, tmp_path("state"), flags, NULL);
+        const char *log = test_tmp_path(name);
+        pid_t pid = test_jobd_start(log, NULL, q, test_tmp_path("state"), flags, NULL);
         int64_t deadline = test_now_ms() + test_ms(60000);
         while (index_docs(ia, a) < prev + 2000) {
             CHECK_OR_DUMP(test_now_ms() < deadline, log, "indexing does not move (run %d)", k);
             CHECK_OR_DUMP(waitpid(pid, NULL, WNOHANG) == 0, log, "jobd exited (run %d)", k);
-            pause_ms(5);
+            test_pause_ms(5);
         }
         ASSERT_EQ(kill(pid, SIGTERM), 0);
         ASSERT_EXIT(pid, test_ms(20000), log, 0);
@@ -923,9 +928,9 @@ TEST(journal_index_fts_stopped_three_times_equals_one_run)
         ASSERT_EQ(docs % BATCH, 0);
         prev = docs;
     }
-    const char *log = tmp_path("jobd-last.log");
-    pid_t pid = jobd_start(log, NULL, q, tmp_path("state"),
-                           (const char *[]){"--concurrency", "1", "--once", NULL}, NULL);
+    const char *log = test_tmp_path("jobd-last.log");
+    pid_t pid = test_jobd_start(log, NULL, q, test_tmp_path("state"),
+                                (const char *[]){"--concurrency", "1", "--once", NULL}, NULL);
     ASSERT_EXIT(pid, test_ms(120000), log, 0);
     ASSERT_FIELD(q, a, "state", "succeeded");
     ASSERT_FIELD(q, a, "attempt", "1");
@@ -935,10 +940,10 @@ TEST(journal_index_fts_stopped_three_times_equals_one_run)
     /* The same documents in one uninterrupted run, into a fresh index. */
     snprintf(payload, sizeof payload, "{\"source\":\"%s\",\"index\":\"%s\",\"batch\":%d}", src, ib,
              BATCH);
-    submit(c, q, "index.fts", payload, 5, 0, b);
-    log = tmp_path("jobd-b.log");
-    pid = jobd_start(log, NULL, q, tmp_path("state-b"),
-                     (const char *[]){"--concurrency", "1", "--once", NULL}, NULL);
+    test_submit(c, q, "index.fts", payload, 5, 0, b);
+    log = test_tmp_path("jobd-b.log");
+    pid = test_jobd_start(log, NULL, q, test_tmp_path("state-b"),
+                          (const char *[]){"--concurrency", "1", "--once", NULL}, NULL);
     ASSERT_EXIT(pid, test_ms(120000), log, 0);
     ASSERT_FIELD(q, b, "state", "succeeded");
     ASSERT_EQ(json_field_int(q, b, "result", "docs"), N);
@@ -961,7 +966,7 @@ static int run_jobd_state(const char *statedir, char **err)
                           "--queues",
                           "jbad",
                           "--handlers",
-                          handlers_file(),
+                          test_handlers_file(),
                           "--state-dir",
                           statedir,
                           "--log-format",
@@ -984,11 +989,11 @@ static void assert_no_crash_report(const char *err)
 
 TEST(journal_bad_state_dir_exits_78)
 {
-    install_abort_handler();
+    test_install_abort_handler();
     char *err = NULL;
 
     /* Garbage in journal.db. */
-    const char *corrupt = tmp_path("corrupt");
+    const char *corrupt = test_tmp_path("corrupt");
     ASSERT_EQ(mkdir(corrupt, 0700), 0);
     char db[700];
     snprintf(db, sizeof db, "%s/journal.db", corrupt);
@@ -1005,7 +1010,7 @@ TEST(journal_bad_state_dir_exits_78)
     free(err);
 
     /* A path under a regular file (chmod would not stop root). */
-    const char *plain = tmp_path("plain-file");
+    const char *plain = test_tmp_path("plain-file");
     test_write_file(plain, "I am a file\n");
     char sub[700];
     snprintf(sub, sizeof sub, "%s/sub", plain);
@@ -1017,7 +1022,7 @@ TEST(journal_bad_state_dir_exits_78)
     free(err);
 
     /* A journal written by a newer jobd. */
-    const char *newer = tmp_path("newer");
+    const char *newer = test_tmp_path("newer");
     ASSERT_EQ(mkdir(newer, 0700), 0);
     snprintf(db, sizeof db, "%s/journal.db", newer);
     sqlite3 *h = NULL;

@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "jobdtest.h"
+#include "testlib.h"
 
 static int ctl(char **out, char **err, const char *a, const char *b)
 {
@@ -33,8 +33,8 @@ TEST(layout_migrate_from_1)
 {
     jobd_client_t *c = test_client();
     char id1[JOBD_ID_LEN + 1], id2[JOBD_ID_LEN + 1];
-    submit(c, "lm-a", "noop", "{}", 0, 0, id1);
-    submit(c, "lm-b", "noop", "{}", 0, 0, id2);
+    test_submit(c, "lm-a", "noop", "{}", 0, 0, id1);
+    test_submit(c, "lm-b", "noop", "{}", 0, 0, id2);
     jobd_client_free(c);
     make_layout1();
     const char *p = test_prefix();
@@ -46,8 +46,8 @@ TEST(layout_migrate_from_1)
     ASSERT_CONTAINS(err, "jobctl migrate");
     free(out);
     free(err);
-    const char *log = tmp_path("jobd.log");
-    pid_t pid = jobd_start(log, NULL, "lm-a", "state", NULL, NULL);
+    const char *log = test_tmp_path("jobd.log");
+    pid_t pid = test_jobd_start(log, NULL, "lm-a", "state", NULL, NULL);
     ASSERT_EXIT(pid, test_ms(10000), log, 78);
     ASSERT_GE(test_count_log(log, "jobctl migrate"), 1);
 
@@ -83,7 +83,7 @@ TEST(layout_migrate_from_1)
     json_decref(st);
     jobd_client_free(c);
     const char *const once[] = {"--once", NULL};
-    pid = jobd_start(log, NULL, "lm-a,lm-b", "state", once, NULL);
+    pid = test_jobd_start(log, NULL, "lm-a,lm-b", "state", once, NULL);
     ASSERT_EXIT(pid, test_ms(20000), log, 0);
     ASSERT_FIELD("lm-a", id1, "state", "succeeded");
     ASSERT_FIELD("lm-b", id2, "state", "succeeded");

@@ -13,12 +13,12 @@
 #include <string.h>
 #include <sys/wait.h>
 
-#include "jobdtest.h"
+#include "testlib.h"
 
 /* Replaces field k of job id's envelope with v (steals v). */
 static void set_env_field(const char *queue, const char *id, const char *k, json_t *v)
 {
-    char *text = hget(queue, id, "env");
+    char *text = test_hget(queue, id, "env");
     ASSERT(text != NULL);
     json_t *env = json_loads(text, 0, NULL);
     ASSERT(env != NULL);
@@ -28,38 +28,39 @@ static void set_env_field(const char *queue, const char *id, const char *k, json
     json_decref(env);
     char key[512], suffix[128];
     snprintf(suffix, sizeof suffix, "job:%s", id);
-    qkey(key, sizeof key, queue, suffix);
-    freeReplyObject(rcmd("HSET %s env %s", key, out));
+    test_qkey(key, sizeof key, queue, suffix);
+    freeReplyObject(test_rcmd("HSET %s env %s", key, out));
     free(out);
 }
 
 static long long terminal_count(const char *queue)
 {
-    return zcard(queue, "succeeded") + zcard(queue, "dead") + zcard(queue, "canceled");
+    return test_zcard(queue, "succeeded") + test_zcard(queue, "dead") +
+           test_zcard(queue, "canceled");
 }
 
 TEST(numbers_absurd_envelope_goes_dead_naming_the_field)
 {
-    install_abort_handler();
+    test_install_abort_handler();
     enum { NGOOD = 20 };
-    const char *q = "nums", *log = tmp_path("jobd.log");
+    const char *q = "nums", *log = test_tmp_path("jobd.log");
     jobd_client_t *c = test_client();
     char good[NGOOD][JOBD_ID_LEN + 1], timeout[JOBD_ID_LEN + 1], attempts[JOBD_ID_LEN + 1],
         prio[JOBD_ID_LEN + 1], backoff[JOBD_ID_LEN + 1], longest[JOBD_ID_LEN + 1],
         negative[JOBD_ID_LEN + 1], probe[JOBD_ID_LEN + 1];
     for (int i = 0; i < NGOOD / 2; i++)
-        submit(c, q, "noop", "{}", 0, 0, good[i]);
-    submit(c, q, "noop", "{}", 0, 0, timeout);
-    submit(c, q, "noop", "{}", 0, 0, attempts);
-    submit(c, q, "noop", "{}", 0, 0, prio);
-    submit(c, q, "noop", "{}", 0, 0, backoff);
-    submit(c, q, "noop", "{}", 0, 0, longest);
-    submit(c, q, "noop", "{}", 0, 0, negative);
+        test_submit(c, q, "noop", "{}", 0, 0, good[i]);
+    test_submit(c, q, "noop", "{}", 0, 0, timeout);
+    test_submit(c, q, "noop", "{}", 0, 0, attempts);
+    test_submit(c, q, "noop", "{}", 0, 0, prio);
+    test_submit(c, q, "noop", "{}", 0, 0, backoff);
+    test_submit(c, q, "noop", "{}", 0, 0, longest);
+    test_submit(c, q, "noop", "{}", 0, 0, negative);
     /* A payload number that sizes a built-in's allocation (8 * 2^61 wraps
      * to 0 bytes). */
-    submit(c, q, "checkpoint.probe", "{\"count\":2305843009213693952}", 1, 0, probe);
+    test_submit(c, q, "checkpoint.probe", "{\"count\":2305843009213693952}", 1, 0, probe);
     for (int i = NGOOD / 2; i < NGOOD; i++)
-        submit(c, q, "noop", "{}", 0, 0, good[i]);
+        test_submit(c, q, "noop", "{}", 0, 0, good[i]);
     /* Each fits JSON; none fits the schema, but the backoffs: the schema
      * sets them no maximum, so they are valid and must simply not overflow. */
     set_env_field(q, timeout, "timeout_s", json_integer(9223372036854775807LL));
@@ -72,15 +73,15 @@ TEST(numbers_absurd_envelope_goes_dead_naming_the_field)
 
     const int total = NGOOD + 7;
     pid_t pid =
-        jobd_start(log, NULL, q, "state", (const char *[]){"--concurrency", "4", NULL}, NULL);
+        test_jobd_start(log, NULL, q, "state", (const char *[]){"--concurrency", "4", NULL}, NULL);
     int64_t deadline = test_now_ms() + test_ms(20000);
     while (terminal_count(q) < total) {
         if (test_now_ms() >= deadline || waitpid(pid, NULL, WNOHANG) != 0) {
-            dump_log(log);
+            test_dump_log(log);
             test_fail(__FILE__, __LINE__, "only %lld of %d jobs ended (jobd %s)", terminal_count(q),
                       total, waitpid(pid, NULL, WNOHANG) != 0 ? "exited" : "still up");
         }
-        pause_ms(20);
+        test_pause_ms(20);
     }
     ASSERT_EQ(waitpid(pid, NULL, WNOHANG), 0); /* still up */
     ASSERT_EQ(kill(pid, SIGTERM), 0);
@@ -104,10 +105,10 @@ TEST(numbers_absurd_envelope_goes_dead_naming_the_field)
     ASSERT_FIELD(q, longest, "state", "succeeded");
     for (int i = 0; i < NGOOD; i++)
         ASSERT_FIELD(q, good[i], "state", "succeeded");
-    ASSERT_EQ(zcard(q, "dead"), 5);
-    ASSERT_EQ(zcard(q, "succeeded"), NGOOD + 2);
+    ASSERT_EQ(test_zcard(q, "dead"), 5);
+    ASSERT_EQ(test_zcard(q, "succeeded"), NGOOD + 2);
     /* The log says which job and why. */
-    ASSERT_GE(log_has_job(log, timeout, "timeout_s"), 1);
+    ASSERT_GE(test_log_has_job(log, timeout, "timeout_s"), 1);
     jobd_client_free(c);
 }
 
@@ -137,7 +138,7 @@ static long long prefix_keys(void)
 {
     char pattern[400];
     snprintf(pattern, sizeof pattern, "%s:{*", test_prefix());
-    redisReply *r = rcmd("KEYS %s", pattern);
+    redisReply *r = test_rcmd("KEYS %s", pattern);
     ASSERT(r && r->type == REDIS_REPLY_ARRAY);
     long long n = (long long)r->elements;
     freeReplyObject(r);
@@ -202,12 +203,12 @@ TEST(numbers_jobd_refuses_absurd_config)
         {"{\"queues\": {\"a\": {\"limit\": 4294967295}}}", "\"queues.a\": \"limit\""},
         {"{\"queues\": {\"a\": {\"weight\": 4294967296}}}", "\"queues.a\": \"weight\""},
     };
-    const char *cfg = tmp_path("config.json");
+    const char *cfg = test_tmp_path("config.json");
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         test_write_file(cfg, cases[i].config);
         /* --check-config: a jobd that took the file would exit 0, not run. */
-        const char *argv[] = {test_env("JOBD_BIN"), "--check-config",  "--config", cfg,
-                              "--state-dir",        tmp_path("state"), NULL};
+        const char *argv[] = {test_env("JOBD_BIN"), "--check-config",       "--config", cfg,
+                              "--state-dir",        test_tmp_path("state"), NULL};
         char *err = NULL;
         int st = test_run(argv, NULL, NULL, NULL, &err);
         if (st != 78 || !strstr(err, cases[i].say))

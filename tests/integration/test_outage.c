@@ -18,14 +18,14 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "jobdtest.h"
+#include "testlib.h"
 
 /* ---- helpers ---- */
 
 /* Redis's clock (TIME) in ms; -1 if unreachable. */
 static long long redis_now_ms(void)
 {
-    redisReply *r = rcmd("TIME");
+    redisReply *r = test_rcmd("TIME");
     long long ms = -1;
     if (r && r->type == REDIS_REPLY_ARRAY && r->elements == 2)
         ms = atoll(r->element[0]->str) * 1000 + atoll(r->element[1]->str) / 1000;
@@ -40,12 +40,12 @@ static long long redis_now_ms(void)
 static int wait_lease_left(const char *q, const char *id, long long left_ms, int64_t ms)
 {
     int64_t deadline = test_now_ms() + ms;
-    long long first = hget_ll(q, id, "lease_until");
+    long long first = test_hget_ll(q, id, "lease_until");
     for (;;) {
-        long long until = hget_ll(q, id, "lease_until"), now = redis_now_ms();
+        long long until = test_hget_ll(q, id, "lease_until"), now = redis_now_ms();
         if (until > 0 && until != first && now > 0 && until - now <= left_ms) return 0;
         if (test_now_ms() >= deadline) return -1;
-        pause_ms(5);
+        test_pause_ms(5);
     }
 }
 
@@ -54,8 +54,8 @@ static int wait_lease_left(const char *q, const char *id, long long left_ms, int
 static long long reaper_field(const char *q, const char *field)
 {
     char key[1024];
-    qkey(key, sizeof key, q, "reaper");
-    redisReply *r = rcmd("HGET %s %s", key, field);
+    test_qkey(key, sizeof key, q, "reaper");
+    redisReply *r = test_rcmd("HGET %s %s", key, field);
     long long v = r && r->type == REDIS_REPLY_STRING ? atoll(r->str) : -1;
     if (r) freeReplyObject(r);
     return v;
@@ -74,7 +74,7 @@ static int wait_reaper_running(const char *q, int64_t ms)
         if (last > 0 && hold < redis_now_ms()) return 0;
         if (last < 0 && test_now_ms() - start > 1500) return 0;
         if (test_now_ms() >= deadline) return -1;
-        pause_ms(20);
+        test_pause_ms(20);
     }
 }
 
@@ -82,9 +82,9 @@ static int wait_reaper_running(const char *q, int64_t ms)
 static int wait_log_job(const char *path, const char *id, const char *needle, int64_t ms)
 {
     int64_t deadline = test_now_ms() + ms;
-    while (!log_has_job(path, id, needle)) {
+    while (!test_log_has_job(path, id, needle)) {
         if (test_now_ms() >= deadline) return -1;
-        pause_ms(20);
+        test_pause_ms(20);
     }
     return 0;
 }
@@ -198,7 +198,7 @@ static void step_start(const char *path, const char *id, int n, long *from, int 
 /* The step of the job's checkpoint in Redis; -1 if none. */
 static long long ckpt_step(const char *q, const char *id)
 {
-    char *ck = hget(q, id, "checkpoint");
+    char *ck = test_hget(q, id, "checkpoint");
     json_t *o = ck ? json_loads(ck, JSON_DECODE_ANY, NULL) : NULL;
     json_t *v = json_object_get(o, "step");
     long long n = json_is_integer(v) ? (long long)json_integer_value(v) : -1;
@@ -231,20 +231,20 @@ static long max_step(const char *path, const char *id)
 static void private_redis(char *dir, char *url)
 {
     snprintf(dir, 600, "%s/redis", test_tmpdir());
-    start_private_redis(dir, url);
+    test_private_redis_start(dir, url);
 }
 
 /* Pauses the private redis-server for ms (the fault under test), running
  * during(arg) first while it is paused. */
 static void pause_redis(int ms, void (*during)(void *), void *arg)
 {
-    ASSERT_GT(private_redis_pid, 0);
+    ASSERT_GT(test_private_redis_pid, 0);
     int64_t end = test_now_ms() + ms;
-    ASSERT_EQ(kill(private_redis_pid, SIGSTOP), 0);
+    ASSERT_EQ(kill(test_private_redis_pid, SIGSTOP), 0);
     if (during) during(arg);
     int64_t left = end - test_now_ms();
-    if (left > 0) pause_ms((int)left);
-    ASSERT_EQ(kill(private_redis_pid, SIGCONT), 0);
+    if (left > 0) test_pause_ms((int)left);
+    ASSERT_EQ(kill(test_private_redis_pid, SIGCONT), 0);
 }
 
 /* ======================================================================
@@ -257,13 +257,13 @@ static void pause_redis(int ms, void (*during)(void *), void *arg)
  * The test decides when the job finishes. */
 static const char *gate_handlers(void)
 {
-    const char *path = tmp_path("gate-handlers.json");
+    const char *path = test_tmp_path("gate-handlers.json");
     char text[2048];
     snprintf(text, sizeof text,
              "{\"t.gate\": {\"exec\": [\"/bin/sh\", \"-c\", "
              "\"while [ ! -e %s ]; do sleep 0.02; done; touch %s; "
              "echo \\\"{\\\\\\\"result\\\\\\\":{\\\\\\\"attempt\\\\\\\":$JOBD_ATTEMPT}}\\\"\"]}}\n",
-             tmp_path("gate"), tmp_path("gate.done"));
+             test_tmp_path("gate"), test_tmp_path("gate.done"));
     test_write_file(path, text);
     return path;
 }
@@ -274,18 +274,18 @@ static const char *gate_handlers(void)
 static void open_gate(void *arg)
 {
     int *done = arg;
-    pause_ms(1200); /* part of the fault: the job ends late in the pause */
-    test_write_file(tmp_path("gate"), "");
+    test_pause_ms(1200); /* part of the fault: the job ends late in the pause */
+    test_write_file(test_tmp_path("gate"), "");
     int64_t deadline = test_now_ms() + 1400;
-    while (!(*done = access(tmp_path("gate.done"), F_OK) == 0) && test_now_ms() < deadline)
-        pause_ms(10);
+    while (!(*done = access(test_tmp_path("gate.done"), F_OK) == 0) && test_now_ms() < deadline)
+        test_pause_ms(10);
 }
 
 TEST(outage_redis_pause_while_job_finishes)
 {
-    install_abort_handler();
+    test_install_abort_handler();
     const char *q = "opause";
-    const char *log_a = tmp_path("jobd-a.log"), *log_b = tmp_path("jobd-b.log");
+    const char *log_a = test_tmp_path("jobd-a.log"), *log_b = test_tmp_path("jobd-b.log");
     char dir[600], url[256], id[JOBD_ID_LEN + 1];
     private_redis(dir, url);
 
@@ -296,15 +296,15 @@ TEST(outage_redis_pause_while_job_finishes)
                         "1",       "--handlers", gate_handlers(), NULL};
     const char *fb[] = {"--lease", "1",          "--worker-id",   "B", "--concurrency",
                         "1",       "--handlers", gate_handlers(), NULL};
-    pid_t a = jobd_start(log_a, url, q, "state-a", fa, NULL);
+    pid_t a = test_jobd_start(log_a, url, q, "state-a", fa, NULL);
     ASSERT_EQ(test_wait_log(log_a, test_ms(10000), "Redis ready", NULL), 0);
     jobd_client_t *c = test_client_at(url);
-    submit(c, q, "t.gate", "{}", 5, 0, id);
+    test_submit(c, q, "t.gate", "{}", 5, 0, id);
     jobd_client_free(c);
-    CHECK_OR_DUMP(wait_field(q, id, "state", "active", test_ms(10000)) == 0, log_a,
+    CHECK_OR_DUMP(test_wait_field(q, id, "state", "active", test_ms(10000)) == 0, log_a,
                   "the job never became active");
     ASSERT_FIELD(q, id, "worker", "A");
-    pid_t b = jobd_start(log_b, url, q, "state-b", fb, NULL);
+    pid_t b = test_jobd_start(log_b, url, q, "state-b", fb, NULL);
     ASSERT_EQ(test_wait_log(log_b, test_ms(10000), "Redis ready", NULL), 0);
     ASSERT_EQ(wait_reaper_running(q, test_ms(10000)), 0);
 
@@ -316,21 +316,21 @@ TEST(outage_redis_pause_while_job_finishes)
     pause_redis(2850, open_gate, &done);
     ASSERT(done); /* the job really finished while Redis was paused */
 
-    CHECK_OR_DUMP(wait_field(q, id, "state", "succeeded", test_ms(15000)) == 0, log_a,
+    CHECK_OR_DUMP(test_wait_field(q, id, "state", "succeeded", test_ms(15000)) == 0, log_a,
                   "the job did not end succeeded");
-    if (!field_is(q, id, "attempt", "1")) dump_log(log_a);
+    if (!test_field_is(q, id, "attempt", "1")) test_dump_log(log_a);
     ASSERT_FIELD(q, id, "attempt", "1");
     ASSERT_FIELD(q, id, "claims", "1");
     ASSERT_FIELD(q, id, "worker", "A");
     ASSERT_FIELD_CONTAINS(q, id, "result", "\"attempt\":1");
-    ASSERT_EQ(stat_counter(q, "reaped"), 0);
-    ASSERT_EQ(log_has_job(log_a, id, "stale"), 0);
+    ASSERT_EQ(test_stat_counter(q, "reaped"), 0);
+    ASSERT_EQ(test_log_has_job(log_a, id, "stale"), 0);
 
     ASSERT_EQ(kill(a, SIGTERM), 0);
     ASSERT_EQ(kill(b, SIGTERM), 0);
     ASSERT_EXIT(a, test_ms(15000), log_a, 0);
     ASSERT_EXIT(b, test_ms(15000), log_b, 0);
-    stop_private_redis(dir);
+    test_private_redis_stop(dir);
 }
 
 /* ======================================================================
@@ -349,7 +349,7 @@ typedef struct {
 static void drain_during_pause(void *arg)
 {
     drain_during_t *d = arg;
-    pause_ms(1200); /* part of the fault: the drain comes late in the pause */
+    test_pause_ms(1200); /* part of the fault: the drain comes late in the pause */
     ASSERT_EQ(kill(d->a, SIGTERM), 0);
     char term[128];
     snprintf(term, sizeof term, "TERM %s", d->id);
@@ -358,9 +358,9 @@ static void drain_during_pause(void *arg)
 
 TEST(outage_redis_pause_during_drain_releases_uncharged)
 {
-    install_abort_handler();
-    const char *q = "odrain", *steplog = tmp_path("steps.log");
-    const char *log_a = tmp_path("jobd-a.log"), *log_b = tmp_path("jobd-b.log");
+    test_install_abort_handler();
+    const char *q = "odrain", *steplog = test_tmp_path("steps.log");
+    const char *log_a = test_tmp_path("jobd-a.log"), *log_b = test_tmp_path("jobd-b.log");
     char dir[600], url[256], id[JOBD_ID_LEN + 1];
     private_redis(dir, url);
 
@@ -368,17 +368,17 @@ TEST(outage_redis_pause_during_drain_releases_uncharged)
         "--lease",      "3", "--worker-id", "A", "--concurrency", "1", "--drain-timeout", "0",
         "--kill-grace", "8", NULL};
     const char *fb[] = {"--lease", "1", "--worker-id", "B", "--concurrency", "1", NULL};
-    pid_t a = jobd_start(log_a, url, q, "state-a", fa, NULL);
+    pid_t a = test_jobd_start(log_a, url, q, "state-a", fa, NULL);
     ASSERT_EQ(test_wait_log(log_a, test_ms(10000), "Redis ready", NULL), 0);
     jobd_client_t *c = test_client_at(url);
     char p[800];
     step_payload(p, sizeof p, 100, 1, 50, steplog);
-    submit(c, q, "step", p, 5, 0, id);
+    test_submit(c, q, "step", p, 5, 0, id);
     jobd_client_free(c);
-    CHECK_OR_DUMP(wait_field(q, id, "state", "active", test_ms(10000)) == 0, log_a,
+    CHECK_OR_DUMP(test_wait_field(q, id, "state", "active", test_ms(10000)) == 0, log_a,
                   "the job never became active");
     ASSERT_FIELD(q, id, "worker", "A");
-    pid_t b = jobd_start(log_b, url, q, "state-b", fb, NULL);
+    pid_t b = test_jobd_start(log_b, url, q, "state-b", fb, NULL);
     ASSERT_EQ(test_wait_log(log_b, test_ms(10000), "Redis ready", NULL), 0);
     ASSERT_EQ(wait_reaper_running(q, test_ms(10000)), 0);
     ASSERT_EQ(test_wait_log(steplog, test_ms(10000), "STEP", NULL), 0);
@@ -400,21 +400,21 @@ TEST(outage_redis_pause_during_drain_releases_uncharged)
         step_start(steplog, id, 1, &from, &attempt);
         if (attempt >= 0) break;
         CHECK_OR_DUMP(test_now_ms() < deadline, log_b, "B never ran the job");
-        pause_ms(20);
+        test_pause_ms(20);
     }
-    if (attempt != 1) dump_log(log_a);
+    if (attempt != 1) test_dump_log(log_a);
     ASSERT_EQ(attempt, 1);
     ASSERT_GT(from, 0);
-    ASSERT_EQ(stat_counter(q, "reaped"), 0);
-    ASSERT_EQ(stat_counter(q, "released"), 1);
-    CHECK_OR_DUMP(wait_field(q, id, "state", "succeeded", test_ms(20000)) == 0, log_b,
+    ASSERT_EQ(test_stat_counter(q, "reaped"), 0);
+    ASSERT_EQ(test_stat_counter(q, "released"), 1);
+    CHECK_OR_DUMP(test_wait_field(q, id, "state", "succeeded", test_ms(20000)) == 0, log_b,
                   "B did not finish the job");
     ASSERT_FIELD(q, id, "attempt", "1");
     ASSERT_FIELD(q, id, "worker", "B");
 
     ASSERT_EQ(kill(b, SIGTERM), 0);
     ASSERT_EXIT(b, test_ms(15000), log_b, 0);
-    stop_private_redis(dir);
+    test_private_redis_stop(dir);
 }
 
 /* ======================================================================
@@ -425,27 +425,27 @@ TEST(outage_redis_pause_during_drain_releases_uncharged)
 
 TEST(outage_lease_lost_counted_once)
 {
-    install_abort_handler();
-    const char *q = "olost", *steplog = tmp_path("steps.log");
-    const char *log_a = tmp_path("jobd-a.log"), *log_b = tmp_path("jobd-b.log");
+    test_install_abort_handler();
+    const char *q = "olost", *steplog = test_tmp_path("steps.log");
+    const char *log_a = test_tmp_path("jobd-a.log"), *log_b = test_tmp_path("jobd-b.log");
     char dir[600], url[256], id[JOBD_ID_LEN + 1];
     private_redis(dir, url);
 
     const char *fa[] = {"--lease", "2", "--worker-id", "A", "--concurrency", "1", NULL};
     const char *fb[] = {"--lease",         "2", "--worker-id", "B", "--concurrency", "1",
                         "--drain-timeout", "0", NULL};
-    pid_t a = jobd_start(log_a, url, q, "state-a", fa, NULL);
+    pid_t a = test_jobd_start(log_a, url, q, "state-a", fa, NULL);
     int port = logged_port(log_a);
     ASSERT_EQ(test_wait_log(log_a, test_ms(10000), "Redis ready", NULL), 0);
     jobd_client_t *c = test_client_at(url);
     char p[800];
     step_payload(p, sizeof p, 200, 1, 50, steplog);
-    submit(c, q, "step", p, 5, 0, id);
+    test_submit(c, q, "step", p, 5, 0, id);
     jobd_client_free(c);
-    CHECK_OR_DUMP(wait_field(q, id, "state", "active", test_ms(10000)) == 0, log_a,
+    CHECK_OR_DUMP(test_wait_field(q, id, "state", "active", test_ms(10000)) == 0, log_a,
                   "the job never became active");
     ASSERT_FIELD(q, id, "worker", "A");
-    pid_t b = jobd_start(log_b, url, q, "state-b", fb, NULL);
+    pid_t b = test_jobd_start(log_b, url, q, "state-b", fb, NULL);
     ASSERT_EQ(test_wait_log(log_b, test_ms(10000), "Redis ready", NULL), 0);
     /* Stop A just after a checkpoint sync (every 1 s), once it has read
      * newer checkpoints: when it wakes, its extension and its checkpoint
@@ -454,31 +454,31 @@ TEST(outage_lease_lost_counted_once)
     int64_t deadline = test_now_ms() + test_ms(10000);
     while (ckpt_step(q, id) == synced) {
         CHECK_OR_DUMP(test_now_ms() < deadline, log_a, "no checkpoint sync");
-        pause_ms(5);
+        test_pause_ms(5);
     }
     synced = ckpt_step(q, id);
     while (max_step(steplog, id) < synced + 3) {
         CHECK_OR_DUMP(test_now_ms() < deadline, log_a, "the handler stopped stepping");
-        pause_ms(5);
+        test_pause_ms(5);
     }
     ASSERT_EQ(kill(a, SIGSTOP), 0);
-    if (wait_field(q, id, "worker", "B", test_ms(20000)) < 0) {
+    if (test_wait_field(q, id, "worker", "B", test_ms(20000)) < 0) {
         kill(a, SIGCONT);
-        dump_log(log_b);
+        test_dump_log(log_b);
         test_fail(__FILE__, __LINE__, "B never took the job over");
     }
     ASSERT_EQ(kill(a, SIGCONT), 0);
     CHECK_OR_DUMP(wait_log_job(log_a, id, "handler stopped: lease lost", test_ms(10000)) == 0,
                   log_a, "A did not stop its copy of the job");
     long long lost = metric(port, "jobd_lease_lost_total");
-    if (lost != 1) dump_log(log_a);
+    if (lost != 1) test_dump_log(log_a);
     ASSERT_EQ(lost, 1);
 
     ASSERT_EQ(kill(a, SIGTERM), 0);
     ASSERT_EQ(kill(b, SIGTERM), 0);
     ASSERT_EXIT(a, test_ms(15000), log_a, 0);
     ASSERT_EXIT(b, test_ms(15000), log_b, 0);
-    stop_private_redis(dir);
+    test_private_redis_stop(dir);
 }
 
 /* ======================================================================
@@ -489,52 +489,52 @@ TEST(outage_lease_lost_counted_once)
 
 TEST(outage_resent_outcome_already_applied)
 {
-    install_abort_handler();
-    const char *q = "oresend", *rec = tmp_path("handler.log"), *state = tmp_path("state");
-    const char *log_a = tmp_path("jobd-a.log"), *log_a2 = tmp_path("jobd-a2.log");
+    test_install_abort_handler();
+    const char *q = "oresend", *rec = test_tmp_path("handler.log"), *state = test_tmp_path("state");
+    const char *log_a = test_tmp_path("jobd-a.log"), *log_a2 = test_tmp_path("jobd-a2.log");
     char dir[600], url[256], id[JOBD_ID_LEN + 1];
     private_redis(dir, url);
 
     const char *fa[] = {"--lease", "30", "--worker-id", "A", "--concurrency", "1", NULL};
-    pid_t a = jobd_start(log_a, url, q, state, fa, NULL);
+    pid_t a = test_jobd_start(log_a, url, q, state, fa, NULL);
     jobd_client_t *c = test_client_at(url);
     char p[800];
     snprintf(p, sizeof p, "{\"mode\":\"sleep\",\"ms\":1500,\"log\":\"%s\"}", rec);
-    submit(c, q, "t.exec", p, 5, 0, id);
-    CHECK_OR_DUMP(wait_field(q, id, "state", "active", test_ms(10000)) == 0, log_a,
+    test_submit(c, q, "t.exec", p, 5, 0, id);
+    CHECK_OR_DUMP(test_wait_field(q, id, "state", "active", test_ms(10000)) == 0, log_a,
                   "the job never became active");
-    char *token = hget(q, id, "token");
+    char *token = test_hget(q, id, "token");
     ASSERT(token != NULL && *token);
 
     /* Redis pauses; the job finishes; A journals its outcome and sends the
      * ack, which waits in the socket; A dies before any reply. */
-    ASSERT_EQ(kill(private_redis_pid, SIGSTOP), 0);
+    ASSERT_EQ(kill(test_private_redis_pid, SIGSTOP), 0);
     char done[128];
     snprintf(done, sizeof done, "DONE %s 1", id);
     ASSERT_EQ(test_wait_log(rec, test_ms(10000), done, NULL), 0);
     int64_t deadline = test_now_ms() + test_ms(10000);
     while (db_int(state, "SELECT outcome = 'ack' FROM held WHERE id = ?1", id) != 1) {
         if (test_now_ms() >= deadline) {
-            kill(private_redis_pid, SIGCONT);
-            dump_log(log_a);
+            kill(test_private_redis_pid, SIGCONT);
+            test_dump_log(log_a);
             test_fail(__FILE__, __LINE__, "the outcome never reached the journal");
         }
-        pause_ms(20);
+        test_pause_ms(20);
     }
     ASSERT_EQ(kill(a, SIGKILL), 0);
     ASSERT_EXIT(a, test_ms(10000), log_a, 128 + SIGKILL);
-    ASSERT_EQ(kill(private_redis_pid, SIGCONT), 0);
+    ASSERT_EQ(kill(test_private_redis_pid, SIGCONT), 0);
     /* Redis ran the ack A left in the socket. */
-    CHECK_OR_DUMP(wait_field(q, id, "state", "succeeded", test_ms(10000)) == 0, log_a,
+    CHECK_OR_DUMP(test_wait_field(q, id, "state", "succeeded", test_ms(10000)) == 0, log_a,
                   "A's ack was not applied");
 
     /* A restarts on the same state directory and reports the journal's
      * outcome again: already applied, which is success. */
-    pid_t a2 = jobd_start(log_a2, url, q, state, fa, NULL);
+    pid_t a2 = test_jobd_start(log_a2, url, q, state, fa, NULL);
     int port = logged_port(log_a2);
     CHECK_OR_DUMP(wait_log_job(log_a2, id, "job succeeded", test_ms(10000)) == 0, log_a2,
                   "the re-sent outcome was not taken as applied");
-    ASSERT_EQ(log_has_job(log_a2, id, "stale"), 0);
+    ASSERT_EQ(test_log_has_job(log_a2, id, "stale"), 0);
     ASSERT_EQ(metric(port, "jobd_lease_lost_total"), 0);
     ASSERT_FIELD(q, id, "state", "succeeded");
     ASSERT_FIELD(q, id, "attempt", "1");
@@ -552,7 +552,7 @@ TEST(outage_resent_outcome_already_applied)
     ASSERT_EQ(jobd_ack(c, q, id, "1.1", "{}"), JOBD_ESTALE);
     free(token);
     jobd_client_free(c);
-    stop_private_redis(dir);
+    test_private_redis_stop(dir);
 }
 
 /* ======================================================================
@@ -563,7 +563,7 @@ TEST(outage_resent_outcome_already_applied)
 /* A handlers file with "t.flaky": fails on attempt 1, succeeds after. */
 static const char *flaky_handlers(void)
 {
-    const char *path = tmp_path("flaky-handlers.json");
+    const char *path = test_tmp_path("flaky-handlers.json");
     test_write_file(path, "{\"t.flaky\": {\"exec\": [\"/bin/sh\", \"-c\", "
                           "\"[ \\\"$JOBD_ATTEMPT\\\" -ge 2 ] && echo '{\\\"result\\\":1}'\"]}}\n");
     return path;
@@ -571,26 +571,26 @@ static const char *flaky_handlers(void)
 
 TEST(once_exit_status_dead_is_1)
 {
-    install_abort_handler();
-    const char *log1 = tmp_path("jobd-1.log"), *log2 = tmp_path("jobd-2.log");
+    test_install_abort_handler();
+    const char *log1 = test_tmp_path("jobd-1.log"), *log2 = test_tmp_path("jobd-2.log");
     jobd_client_t *c = test_client();
     char ok[JOBD_ID_LEN + 1], flaky[JOBD_ID_LEN + 1], dead[JOBD_ID_LEN + 1];
     const char *flags[] = {"--once", "--handlers",  flaky_handlers(), "--retry-base",
                            "100ms",  "--retry-cap", "200ms",          NULL};
 
     /* Every job succeeded, one of them after a retry: 0. */
-    submit(c, "once-ok", "noop", "{}", 0, 0, ok);
-    submit(c, "once-ok", "t.flaky", "{}", 3, 0, flaky);
-    pid_t pid = jobd_start(log1, NULL, "once-ok", "state-1", flags, NULL);
+    test_submit(c, "once-ok", "noop", "{}", 0, 0, ok);
+    test_submit(c, "once-ok", "t.flaky", "{}", 3, 0, flaky);
+    pid_t pid = test_jobd_start(log1, NULL, "once-ok", "state-1", flags, NULL);
     ASSERT_EXIT(pid, test_ms(30000), log1, 0);
     ASSERT_FIELD("once-ok", ok, "state", "succeeded");
     ASSERT_FIELD("once-ok", flaky, "state", "succeeded");
     ASSERT_FIELD("once-ok", flaky, "attempt", "2");
 
     /* One job ended dead: 1. */
-    submit(c, "once-dead", "noop", "{}", 0, 0, ok);
-    submit(c, "once-dead", "fail", "{\"message\":\"no luck\"}", 1, 0, dead);
-    pid = jobd_start(log2, NULL, "once-dead", "state-2", flags, NULL);
+    test_submit(c, "once-dead", "noop", "{}", 0, 0, ok);
+    test_submit(c, "once-dead", "fail", "{\"message\":\"no luck\"}", 1, 0, dead);
+    pid = test_jobd_start(log2, NULL, "once-dead", "state-2", flags, NULL);
     ASSERT_EXIT(pid, test_ms(30000), log2, 1);
     ASSERT_FIELD("once-dead", ok, "state", "succeeded");
     ASSERT_FIELD("once-dead", dead, "state", "dead");
@@ -604,26 +604,26 @@ TEST(once_exit_status_dead_is_1)
 
 TEST(once_redis_unreachable_exits_69)
 {
-    install_abort_handler();
-    const char *log1 = tmp_path("jobd-1.log"), *log2 = tmp_path("jobd-2.log");
+    test_install_abort_handler();
+    const char *log1 = test_tmp_path("jobd-1.log"), *log2 = test_tmp_path("jobd-2.log");
     char dir[600], url[256], nowhere[700], id[JOBD_ID_LEN + 1];
     const char *flags[] = {"--once", "--drain-timeout", "1", "--kill-grace", "1", NULL};
 
     /* Never reachable. */
     snprintf(nowhere, sizeof nowhere, "unix://%s/nowhere.sock", test_tmpdir());
-    pid_t pid = jobd_start(log1, nowhere, "ogone", "state-1", flags, NULL);
+    pid_t pid = test_jobd_start(log1, nowhere, "ogone", "state-1", flags, NULL);
     ASSERT_EXIT(pid, test_ms(15000), log1, 69);
 
     /* Gone while a job runs: jobd drains (the job's lease is left to expire
      * and its outcome stays in the journal) and exits 69. */
     private_redis(dir, url);
     jobd_client_t *c = test_client_at(url);
-    submit(c, "ogone", "sleep", "{\"ms\":60000}", 0, 0, id);
+    test_submit(c, "ogone", "sleep", "{\"ms\":60000}", 0, 0, id);
     jobd_client_free(c);
-    pid = jobd_start(log2, url, "ogone", "state-2", flags, NULL);
-    CHECK_OR_DUMP(wait_field("ogone", id, "state", "active", test_ms(10000)) == 0, log2,
+    pid = test_jobd_start(log2, url, "ogone", "state-2", flags, NULL);
+    CHECK_OR_DUMP(test_wait_field("ogone", id, "state", "active", test_ms(10000)) == 0, log2,
                   "the job never became active");
-    stop_private_redis(dir);
+    test_private_redis_stop(dir);
     ASSERT_EXIT(pid, test_ms(20000), log2, 69);
 }
 
@@ -634,18 +634,18 @@ TEST(once_redis_unreachable_exits_69)
 
 TEST(once_forced_drain_is_not_0)
 {
-    install_abort_handler();
-    const char *log = tmp_path("jobd.log");
+    test_install_abort_handler();
+    const char *log = test_tmp_path("jobd.log");
     char dir[600], url[256], id[JOBD_ID_LEN + 1];
     private_redis(dir, url);
     jobd_client_t *c = test_client_at(url);
-    submit(c, "oforced", "sleep", "{\"ms\":60000}", 0, 0, id);
+    test_submit(c, "oforced", "sleep", "{\"ms\":60000}", 0, 0, id);
     jobd_client_free(c);
     const char *flags[] = {"--once", "--drain-timeout", "60", "--kill-grace", "1", NULL};
-    pid_t pid = jobd_start(log, url, "oforced", "state", flags, NULL);
-    CHECK_OR_DUMP(wait_field("oforced", id, "state", "active", test_ms(10000)) == 0, log,
+    pid_t pid = test_jobd_start(log, url, "oforced", "state", flags, NULL);
+    CHECK_OR_DUMP(test_wait_field("oforced", id, "state", "active", test_ms(10000)) == 0, log,
                   "the job never became active");
-    stop_private_redis(dir);
+    test_private_redis_stop(dir);
     ASSERT_EQ(test_wait_log(log, test_ms(10000), "connection lost", NULL), 0);
     ASSERT_EQ(kill(pid, SIGTERM), 0);
     ASSERT_EQ(test_wait_log(log, test_ms(10000), "draining", NULL), 0);

@@ -19,7 +19,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "jobdtest.h"
+#include "testlib.h"
 
 /* ---- helpers ---- */
 
@@ -82,9 +82,9 @@ static long long metric(int port, const char *name)
 /* Polls until the job reaches state (a terminal one, usually). */
 static void wait_state(const char *q, const char *id, const char *state, const char *log)
 {
-    if (wait_field(q, id, "state", state, test_ms(20000)) < 0) {
-        char *st = hget(q, id, "state"), *err = hget(q, id, "error");
-        dump_log(log);
+    if (test_wait_field(q, id, "state", state, test_ms(20000)) < 0) {
+        char *st = test_hget(q, id, "state"), *err = test_hget(q, id, "error");
+        test_dump_log(log);
         test_fail(__FILE__, __LINE__, "job %s: state %s, want %s (error: %.300s)", id,
                   st ? st : "(none)", state, err ? err : "(none)");
     }
@@ -123,31 +123,31 @@ static const char *last_line(const char *s)
 
 TEST(output_multi_key_line)
 {
-    install_abort_handler();
-    const char *q = "omulti", *log = tmp_path("jobd.log");
+    test_install_abort_handler();
+    const char *q = "omulti", *log = test_tmp_path("jobd.log");
     jobd_client_t *c = test_client();
     char held[JOBD_ID_LEN + 1], done[JOBD_ID_LEN + 1];
     /* Checkpoint and progress on one line, then the handler waits (until
      * canceled) so the test sees both in Redis while it runs. */
-    submit(c, q, "t.exec",
-           "{\"mode\":\"lines\",\"ms\":60000,"
-           "\"lines\":[\"{\\\"checkpoint\\\":{\\\"step\\\":7},\\\"progress\\\":0.5}\"]}",
-           1, 0, held);
+    test_submit(c, q, "t.exec",
+                "{\"mode\":\"lines\",\"ms\":60000,"
+                "\"lines\":[\"{\\\"checkpoint\\\":{\\\"step\\\":7},\\\"progress\\\":0.5}\"]}",
+                1, 0, held);
     /* All four keys on one line, in an order unlike the applied one. */
-    submit(c, q, "t.exec",
-           "{\"mode\":\"lines\",\"lines\":[\"{\\\"log\\\":\\\"hello-7c1e\\\",\\\"result\\\":"
-           "{\\\"r\\\":1},\\\"checkpoint\\\":{\\\"s\\\":2},\\\"progress\\\":0.25}\"]}",
-           1, 0, done);
+    test_submit(c, q, "t.exec",
+                "{\"mode\":\"lines\",\"lines\":[\"{\\\"log\\\":\\\"hello-7c1e\\\",\\\"result\\\":"
+                "{\\\"r\\\":1},\\\"checkpoint\\\":{\\\"s\\\":2},\\\"progress\\\":0.25}\"]}",
+                1, 0, done);
     pid_t pid =
-        jobd_start(log, NULL, q, "state",
-                   (const char *[]){"--sync-interval", "100ms", "--lease", "3", NULL}, NULL);
-    if (wait_field(q, held, "checkpoint", "{\"step\":7}", test_ms(15000)) < 0) {
-        dump_log(log);
-        char *ck = hget(q, held, "checkpoint");
+        test_jobd_start(log, NULL, q, "state",
+                        (const char *[]){"--sync-interval", "100ms", "--lease", "3", NULL}, NULL);
+    if (test_wait_field(q, held, "checkpoint", "{\"step\":7}", test_ms(15000)) < 0) {
+        test_dump_log(log);
+        char *ck = test_hget(q, held, "checkpoint");
         test_fail(__FILE__, __LINE__, "the checkpoint of a two-key line never reached Redis: %s",
                   ck ? ck : "(none)");
     }
-    ASSERT_EQ(wait_field(q, held, "progress", "0.5", test_ms(5000)), 0);
+    ASSERT_EQ(test_wait_field(q, held, "progress", "0.5", test_ms(5000)), 0);
     char *out = NULL;
     ASSERT_EQ(jobctl_run(&out, "status", held, NULL), 0);
     ASSERT_CONTAINS(out, "{\"step\":7}");
@@ -156,7 +156,7 @@ TEST(output_multi_key_line)
 
     wait_state(q, done, "succeeded", log);
     ASSERT_FIELD(q, done, "result", "{\"r\":1}");
-    ASSERT_EQ(log_has_job(log, done, "hello-7c1e"), 1);
+    ASSERT_EQ(test_log_has_job(log, done, "hello-7c1e"), 1);
 
     ASSERT_EQ(jobd_cancel(c, held, NULL), 0);
     wait_state(q, held, "canceled", log);
@@ -169,33 +169,33 @@ TEST(output_multi_key_line)
 
 TEST(output_invalid_lines_warned_once)
 {
-    install_abort_handler();
-    const char *q = "oinvalid", *log = tmp_path("jobd.log");
+    test_install_abort_handler();
+    const char *q = "oinvalid", *log = test_tmp_path("jobd.log");
     jobd_client_t *c = test_client();
     char a[JOBD_ID_LEN + 1], b[JOBD_ID_LEN + 1];
     /* Four invalid lines: a wrong type, another wrong type, bad JSON that
      * names a key, an unknown key beside a known one; then a good result. */
-    submit(c, q, "t.exec",
-           "{\"mode\":\"lines\",\"lines\":[\"{\\\"progress\\\":\\\"half\\\"}\","
-           "\"{\\\"log\\\":42}\",\"{\\\"result\\\":\",\"{\\\"checkpoint\\\":{},\\\"x\\\":1}\","
-           "\"{\\\"result\\\":1}\"]}",
-           1, 0, a);
-    submit(c, q, "t.exec",
-           "{\"mode\":\"lines\",\"lines\":[\"{\\\"progress\\\":[]}\",\"{\\\"log\\\":null}\","
-           "\"plain output, not counted\",\"{\\\"other\\\":1}\"]}",
-           1, 0, b);
+    test_submit(c, q, "t.exec",
+                "{\"mode\":\"lines\",\"lines\":[\"{\\\"progress\\\":\\\"half\\\"}\","
+                "\"{\\\"log\\\":42}\",\"{\\\"result\\\":\",\"{\\\"checkpoint\\\":{},\\\"x\\\":1}\","
+                "\"{\\\"result\\\":1}\"]}",
+                1, 0, a);
+    test_submit(c, q, "t.exec",
+                "{\"mode\":\"lines\",\"lines\":[\"{\\\"progress\\\":[]}\",\"{\\\"log\\\":null}\","
+                "\"plain output, not counted\",\"{\\\"other\\\":1}\"]}",
+                1, 0, b);
     pid_t pid =
-        jobd_start(log, NULL, q, "state", (const char *[]){"--concurrency", "1", NULL}, NULL);
+        test_jobd_start(log, NULL, q, "state", (const char *[]){"--concurrency", "1", NULL}, NULL);
     int port = jobd_port(log);
     wait_state(q, a, "succeeded", log);
     wait_state(q, b, "succeeded", log);
     ASSERT_FIELD(q, a, "result", "1");
 
     /* One warning per attempt, with the job's fields. */
-    json_t *wa = log_find(log, a, "invalid");
-    json_t *wb = log_find(log, b, "invalid");
+    json_t *wa = test_log_find(log, a, "invalid");
+    json_t *wb = test_log_find(log, b, "invalid");
     if (json_array_size(wa) != 1 || json_array_size(wb) != 1) {
-        dump_log(log);
+        test_dump_log(log);
         test_fail(__FILE__, __LINE__, "warnings: %zu for job a, %zu for job b; want 1 and 1",
                   json_array_size(wa), json_array_size(wb));
     }
@@ -218,17 +218,17 @@ TEST(output_invalid_lines_warned_once)
 
 TEST(output_over_limit_fails_the_attempt)
 {
-    install_abort_handler();
-    const char *q = "olimit", *log = tmp_path("jobd.log");
+    test_install_abort_handler();
+    const char *q = "olimit", *log = test_tmp_path("jobd.log");
     jobd_client_t *c = test_client();
     char big[JOBD_ID_LEN + 1], bigck[JOBD_ID_LEN + 1], latin[JOBD_ID_LEN + 1];
     /* 2 MiB and 1.5 MiB against the default 1 MiB limit: longer than any
      * line jobd keeps whole. */
-    submit(c, q, "t.exec", "{\"mode\":\"big\",\"bytes\":2097152}", 1, 0, big);
-    submit(c, q, "t.exec", "{\"mode\":\"big\",\"key\":\"checkpoint\",\"bytes\":1572864}", 1, 0,
-           bigck);
-    submit(c, q, "t.exec", "{\"mode\":\"badutf8\"}", 1, 0, latin);
-    pid_t pid = jobd_start(log, NULL, q, "state", NULL, NULL);
+    test_submit(c, q, "t.exec", "{\"mode\":\"big\",\"bytes\":2097152}", 1, 0, big);
+    test_submit(c, q, "t.exec", "{\"mode\":\"big\",\"key\":\"checkpoint\",\"bytes\":1572864}", 1, 0,
+                bigck);
+    test_submit(c, q, "t.exec", "{\"mode\":\"badutf8\"}", 1, 0, latin);
+    pid_t pid = test_jobd_start(log, NULL, q, "state", NULL, NULL);
     wait_state(q, big, "dead", log);
     ASSERT_FIELD_CONTAINS(q, big, "error", "result is over the 1048576-byte limit");
     ASSERT_FIELD_CONTAINS(q, big, "error", "its line is 2097163 bytes");
@@ -243,18 +243,18 @@ TEST(output_over_limit_fails_the_attempt)
 
 TEST(output_limit_is_configurable)
 {
-    install_abort_handler();
-    const char *q = "olimit2", *log = tmp_path("jobd.log");
+    test_install_abort_handler();
+    const char *q = "olimit2", *log = test_tmp_path("jobd.log");
     jobd_client_t *c = test_client();
     char over[JOBD_ID_LEN + 1], under[JOBD_ID_LEN + 1];
-    submit(c, q, "t.exec", "{\"mode\":\"big\",\"bytes\":100000}", 1, 0, over);
-    submit(c, q, "t.exec", "{\"mode\":\"big\",\"bytes\":65536}", 1, 0, under);
-    pid_t pid = jobd_start(log, NULL, q, "state",
-                           (const char *[]){"--max-output-bytes", "65536", NULL}, NULL);
+    test_submit(c, q, "t.exec", "{\"mode\":\"big\",\"bytes\":100000}", 1, 0, over);
+    test_submit(c, q, "t.exec", "{\"mode\":\"big\",\"bytes\":65536}", 1, 0, under);
+    pid_t pid = test_jobd_start(log, NULL, q, "state",
+                                (const char *[]){"--max-output-bytes", "65536", NULL}, NULL);
     wait_state(q, over, "dead", log);
     ASSERT_FIELD_CONTAINS(q, over, "error", "result is 100000 bytes, over the 65536-byte limit");
     wait_state(q, under, "succeeded", log);
-    char *r = hget(q, under, "result");
+    char *r = test_hget(q, under, "result");
     ASSERT(r != NULL);
     ASSERT_EQ(strlen(r), 65536);
     free(r);
@@ -275,14 +275,14 @@ TEST(output_limit_is_configurable)
 
 TEST(output_failure_keeps_both_tails)
 {
-    install_abort_handler();
-    const char *q = "otails", *log = tmp_path("jobd.log");
+    test_install_abort_handler();
+    const char *q = "otails", *log = test_tmp_path("jobd.log");
     jobd_client_t *c = test_client();
     char id[JOBD_ID_LEN + 1];
-    submit(c, q, "t.exec", "{\"mode\":\"tails\",\"bytes\":102400}", 1, 0, id);
-    pid_t pid = jobd_start(log, NULL, q, "state", NULL, NULL);
+    test_submit(c, q, "t.exec", "{\"mode\":\"tails\",\"bytes\":102400}", 1, 0, id);
+    pid_t pid = test_jobd_start(log, NULL, q, "state", NULL, NULL);
     wait_state(q, id, "dead", log);
-    char *e = hget(q, id, "error");
+    char *e = test_hget(q, id, "error");
     ASSERT(e != NULL);
     /* Both tails, the last 64 KiB of each, stderr's last line at the end. */
     ASSERT_CONTAINS(e, "handler exited with status 3");
@@ -310,7 +310,7 @@ TEST(output_failure_keeps_both_tails)
     free(out);
 
     /* So does the "job dead" log line. */
-    json_t *lines = log_find(log, id, "job dead");
+    json_t *lines = test_log_find(log, id, "job dead");
     ASSERT_EQ(json_array_size(lines), 1);
     const char *msg = json_string_value(json_object_get(json_array_get(lines, 0), "msg"));
     printf("log line msg:\n%s\n", msg);
@@ -340,17 +340,18 @@ static int pid_gone(pid_t pid)
 
 TEST(output_handler_journaled_at_spawn)
 {
-    install_abort_handler();
-    const char *q = "ospawn", *log = tmp_path("jobd.log"), *hlog = tmp_path("handler.log");
+    test_install_abort_handler();
+    const char *q = "ospawn", *log = test_tmp_path("jobd.log"),
+               *hlog = test_tmp_path("handler.log");
     jobd_client_t *c = test_client();
     char id[JOBD_ID_LEN + 1], payload[1024];
     /* The first run sleeps for 5 minutes; the rerun finishes at once. */
     snprintf(payload, sizeof payload,
              "{\"mode\":\"sleep\",\"ms\":300000,\"rerun_ms\":0,\"log\":\"%s\"}", hlog);
-    submit(c, q, "t.exec", payload, 3, 0, id);
+    test_submit(c, q, "t.exec", payload, 3, 0, id);
     /* A long lease: waiting for it to expire would time the test out. */
     const char *const flags[] = {"--lease", "300", NULL};
-    pid_t pid = jobd_start(log, NULL, q, "state", flags, NULL);
+    pid_t pid = test_jobd_start(log, NULL, q, "state", flags, NULL);
     ASSERT_EQ(test_wait_log(hlog, test_ms(15000), "RUN ", id, NULL), 0);
     ASSERT_EQ(kill(pid, SIGKILL), 0);
     ASSERT_EXIT(pid, test_ms(5000), log, 128 + SIGKILL);
@@ -363,18 +364,18 @@ TEST(output_handler_journaled_at_spawn)
     ASSERT_GT(hpid, 0);
     ASSERT_EQ(pid_gone(hpid), 0); /* the old handler outlived jobd */
 
-    pid = jobd_start(log, NULL, q, "state", flags, NULL);
+    pid = test_jobd_start(log, NULL, q, "state", flags, NULL);
     int64_t deadline = test_now_ms() + test_ms(15000);
     while (!pid_gone(hpid)) {
         if (test_now_ms() >= deadline) {
             kill(-hpid, SIGKILL);
-            dump_log(log);
+            test_dump_log(log);
             test_fail(__FILE__, __LINE__, "the restarted jobd left the old handler %d running",
                       hpid);
         }
-        pause_ms(20);
+        test_pause_ms(20);
     }
-    ASSERT_EQ(log_has_job(log, NULL, "stopping handler process group"), 1);
+    ASSERT_EQ(test_log_has_job(log, NULL, "stopping handler process group"), 1);
     /* Released at once, not after the 300 s lease: it runs again and ends. */
     wait_state(q, id, "succeeded", log);
     ASSERT_EQ(test_count_log(hlog, "RUN "), 2);

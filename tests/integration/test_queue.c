@@ -15,12 +15,6 @@
 
 #define IDSZ (JOBD_ID_LEN + 1)
 
-static void pause_ms(int ms)
-{
-    struct timespec ts = {0, (long)ms * 1000000L};
-    nanosleep(&ts, NULL);
-}
-
 static void spec_for(jobd_job_spec_t *s, const char *queue)
 {
     jobd_job_spec_init(s);
@@ -72,7 +66,7 @@ static char *job_field(const char *queue, const char *id, const char *field)
     return v;
 }
 
-#define ASSERT_FIELD(queue, id, field, want)                                                       \
+#define ASSERT_JOB_FIELD(queue, id, field, want)                                                   \
     do {                                                                                           \
         char *v_ = job_field(queue, id, field);                                                    \
         ASSERT_STR_EQ(v_, want);                                                                   \
@@ -88,11 +82,6 @@ static int in_set(const char *queue, const char *set, const char *id)
     return in;
 }
 
-static long long zcard(const char *queue, const char *set)
-{
-    return test_cmd_int("ZCARD %s", qkey(queue, "%s", set));
-}
-
 /* Claims one job, polling until one comes or ms pass. Returns 1 or 0. */
 static int claim_within(jobd_client_t *c, const char *queue, int64_t lease_ms, jobd_claim_t *j,
                         int64_t ms)
@@ -103,7 +92,7 @@ static int claim_within(jobd_client_t *c, const char *queue, int64_t lease_ms, j
         ASSERT_GE(n, 0);
         if (n == 1) return 1;
         if (test_now_ms() >= deadline) return 0;
-        pause_ms(5);
+        test_pause_ms(5);
     }
 }
 
@@ -117,7 +106,7 @@ static jobd_reap_t reap_within(jobd_client_t *c, const char *queue, int64_t ms)
         ASSERT_EQ(jobd_reap(c, queue, &r), 0);
         if (r.requeued + r.dead + r.canceled > 0) return r;
         if (test_now_ms() >= deadline) test_fail(__FILE__, __LINE__, "reap found nothing");
-        pause_ms(5);
+        test_pause_ms(5);
     }
 }
 
@@ -174,9 +163,9 @@ static void check_delayed(jobd_client_t *c, const char *queue, int at)
     else
         s.delay_ms = 300;
     ASSERT_EQ(jobd_submit(c, &s, id, NULL), 0);
-    ASSERT_FIELD(queue, id, "state", "scheduled");
+    ASSERT_JOB_FIELD(queue, id, "state", "scheduled");
     ASSERT(in_set(queue, "scheduled", id));
-    ASSERT_EQ(zcard(queue, "ready"), 0);
+    ASSERT_EQ(test_zcard(queue, "ready"), 0);
     jobd_claim_t j;
     int n = jobd_claim(c, queue, "w1", 30000, &j, 1);
     /* Only meaningful while run_at is surely ahead (a slow sanitizer run
@@ -188,7 +177,7 @@ static void check_delayed(jobd_client_t *c, const char *queue, int at)
     ASSERT_GE(test_now_ms() - t0, 295);
     ASSERT_STR_EQ(j.id, id);
     ASSERT_EQ(j.attempt, 1);
-    ASSERT_FIELD(queue, id, "state", "active");
+    ASSERT_JOB_FIELD(queue, id, "state", "active");
     ASSERT(!in_set(queue, "scheduled", id));
     ASSERT(json_is_string(json_object_get(j.envelope, "run_at")));
     jobd_claim_clear(&j);
@@ -217,7 +206,7 @@ TEST(queue_idempotency_key)
     ASSERT_EQ(jobd_submit(c, &s, b, &created), 0);
     ASSERT_EQ(created, 0);
     ASSERT_STR_EQ(b, a);
-    ASSERT_EQ(zcard("iq", "ready"), 1);
+    ASSERT_EQ(test_zcard("iq", "ready"), 1);
     redisReply *r = test_cmd("KEYS %s", qkey("iq", "job:*"));
     ASSERT_EQ(r->elements, 1);
     freeReplyObject(r);
@@ -232,7 +221,7 @@ TEST(queue_idempotency_key)
     char ids[2 * IDSZ];
     ASSERT_EQ(jobd_submit_batch(c, two, 2, ids), 0);
     ASSERT_STR_EQ(ids + IDSZ, ids);
-    ASSERT_EQ(zcard("iq", "ready"), 2);
+    ASSERT_EQ(test_zcard("iq", "ready"), 2);
 
     /* A caller-chosen id that exists already is not created again. */
     spec_for(&s, "iq");
@@ -242,7 +231,7 @@ TEST(queue_idempotency_key)
     ASSERT_EQ(jobd_submit(c, &s, b, &created), 0);
     ASSERT_EQ(created, 0);
     ASSERT_STR_EQ(b, "my-job-1");
-    ASSERT_EQ(zcard("iq", "ready"), 3);
+    ASSERT_EQ(test_zcard("iq", "ready"), 3);
     jobd_client_free(c);
 }
 
@@ -256,13 +245,13 @@ TEST(queue_batch_100k)
     for (size_t i = 0; i < n; i++)
         spec_for(&specs[i], "bq");
     ASSERT_EQ(jobd_submit_batch(c, specs, n, ids), 0);
-    ASSERT_EQ(zcard("bq", "ready"), (long long)n);
+    ASSERT_EQ(test_zcard("bq", "ready"), (long long)n);
     /* Ids come back in submission order, which is also claim order. */
     jobd_claim_t j;
     ASSERT_EQ(jobd_claim(c, "bq", "w1", 30000, &j, 1), 1);
     ASSERT_STR_EQ(j.id, ids);
     jobd_claim_clear(&j);
-    ASSERT_FIELD("bq", ids + (n - 1) * IDSZ, "state", "queued");
+    ASSERT_JOB_FIELD("bq", ids + (n - 1) * IDSZ, "state", "queued");
     assert_distinct(ids, n);
     free(specs);
     free(ids);
@@ -288,10 +277,10 @@ TEST(queue_batch_mixed_specs)
     ASSERT_EQ(jobd_submit_batch(c, s, 6, ids), 0);
     ASSERT_STR_EQ(ids + 4 * IDSZ, ids + 3 * IDSZ);
     ASSERT_STR_EQ(ids + 5 * IDSZ, "explicit-1");
-    ASSERT_EQ(zcard("mq", "ready"), 4);
-    ASSERT_EQ(zcard("mq", "scheduled"), 1);
-    ASSERT_FIELD("mq", ids + 2 * IDSZ, "state", "scheduled");
-    ASSERT_FIELD("mq", "explicit-1", "max", "3");
+    ASSERT_EQ(test_zcard("mq", "ready"), 4);
+    ASSERT_EQ(test_zcard("mq", "scheduled"), 1);
+    ASSERT_JOB_FIELD("mq", ids + 2 * IDSZ, "state", "scheduled");
+    ASSERT_JOB_FIELD("mq", "explicit-1", "max", "3");
     int order[4] = {1, 5, 3, 0};
     for (int i = 0; i < 4; i++) {
         jobd_claim_t j;
@@ -314,7 +303,7 @@ TEST(queue_batch_rejects_bad_spec_whole)
     char ids[3 * IDSZ];
     ASSERT_EQ(jobd_submit_batch(c, s, 3, ids), JOBD_EJSON);
     ASSERT_CONTAINS(jobd_client_errmsg(c), "job 3");
-    ASSERT_EQ(zcard("xq", "ready"), 0);
+    ASSERT_EQ(test_zcard("xq", "ready"), 0);
     jobd_client_free(c);
 }
 
@@ -381,9 +370,9 @@ TEST(queue_concurrent_claimers_exactly_once)
     assert_distinct(submitted, CC_JOBS);
     for (size_t i = 0; i < CC_JOBS; i++)
         ASSERT_STR_EQ(claimed + i * IDSZ, submitted + i * IDSZ);
-    ASSERT_EQ(zcard("cq", "succeeded"), CC_JOBS);
-    ASSERT_EQ(zcard("cq", "ready"), 0);
-    ASSERT_EQ(zcard("cq", "active"), 0);
+    ASSERT_EQ(test_zcard("cq", "succeeded"), CC_JOBS);
+    ASSERT_EQ(test_zcard("cq", "ready"), 0);
+    ASSERT_EQ(test_zcard("cq", "active"), 0);
     free(claimed);
     free(submitted);
     free(specs);
@@ -413,22 +402,22 @@ TEST(queue_stale_token_fenced_after_reap)
     ASSERT_EQ(jobd_extend(c, "fq", id, old.token, 60000), JOBD_ESTALE);
     ASSERT_EQ(jobd_checkpoint(c, "fq", id, old.token, "{\"old\":1}", 0.9), JOBD_ESTALE);
     ASSERT_EQ(jobd_release(c, "fq", id, old.token, "{\"old\":1}"), JOBD_ESTALE);
-    ASSERT_FIELD("fq", id, "state", "active");
-    ASSERT_FIELD("fq", id, "worker", "w-new");
-    ASSERT_FIELD("fq", id, "checkpoint", "");
+    ASSERT_JOB_FIELD("fq", id, "state", "active");
+    ASSERT_JOB_FIELD("fq", id, "worker", "w-new");
+    ASSERT_JOB_FIELD("fq", id, "checkpoint", "");
 
     /* The current holder's token works. */
     ASSERT_EQ(jobd_extend(c, "fq", id, cur.token, 60000), 0);
     ASSERT_EQ(jobd_checkpoint(c, "fq", id, cur.token, "{\"new\":1}", 0.5), 0);
     ASSERT_EQ(jobd_ack(c, "fq", id, cur.token, "{\"done\":true}"), 0);
-    ASSERT_FIELD("fq", id, "state", "succeeded");
+    ASSERT_JOB_FIELD("fq", id, "state", "succeeded");
     /* Once finished, no token matches, the last one included: the same ack
      * sent again (its reply lost) is told it was applied, and changes
      * nothing; any other outcome is stale. */
     ASSERT_EQ(jobd_ack(c, "fq", id, cur.token, "{}"), 0);
-    ASSERT_FIELD("fq", id, "result", "{\"done\":true}");
+    ASSERT_JOB_FIELD("fq", id, "result", "{\"done\":true}");
     ASSERT_EQ(jobd_fail(c, "fq", id, cur.token, "late", -1), JOBD_ESTALE);
-    ASSERT_FIELD("fq", id, "state", "succeeded");
+    ASSERT_JOB_FIELD("fq", id, "state", "succeeded");
     jobd_claim_clear(&old);
     jobd_claim_clear(&cur);
     jobd_client_free(c);
@@ -446,8 +435,8 @@ TEST(queue_reap_charges_attempt_then_dead)
     jobd_reap_t r = reap_within(c, "rq", test_ms(5000));
     ASSERT_EQ(r.requeued, 1);
     ASSERT_EQ(r.dead, 0);
-    ASSERT_FIELD("rq", id, "state", "queued");
-    ASSERT_FIELD("rq", id, "attempt", "1");
+    ASSERT_JOB_FIELD("rq", id, "state", "queued");
+    ASSERT_JOB_FIELD("rq", id, "attempt", "1");
     ASSERT(in_set("rq", "ready", id));
     ASSERT(!in_set("rq", "active", id));
 
@@ -457,13 +446,13 @@ TEST(queue_reap_charges_attempt_then_dead)
     r = reap_within(c, "rq", test_ms(5000));
     ASSERT_EQ(r.requeued, 0);
     ASSERT_EQ(r.dead, 1);
-    ASSERT_FIELD("rq", id, "state", "dead");
+    ASSERT_JOB_FIELD("rq", id, "state", "dead");
     char *err = job_field("rq", id, "error");
     ASSERT_CONTAINS(err, "lease expired on attempt 2 of 2");
     free(err);
     ASSERT(in_set("rq", "dead", id));
     ASSERT(!in_set("rq", "active", id));
-    ASSERT_EQ(zcard("rq", "ready"), 0);
+    ASSERT_EQ(test_zcard("rq", "ready"), 0);
     jobd_client_free(c);
 }
 
@@ -477,8 +466,8 @@ TEST(queue_fail_retry_then_dead)
     int64_t t0 = test_now_ms();
     ASSERT_EQ(jobd_fail(c, "fl", id, j.token, "boom 1", 300), JOBD_FAILED_RETRY);
     jobd_claim_clear(&j);
-    ASSERT_FIELD("fl", id, "state", "scheduled");
-    ASSERT_FIELD("fl", id, "error", "boom 1");
+    ASSERT_JOB_FIELD("fl", id, "state", "scheduled");
+    ASSERT_JOB_FIELD("fl", id, "error", "boom 1");
     ASSERT(in_set("fl", "scheduled", id));
     ASSERT(!in_set("fl", "active", id));
     int n = jobd_claim(c, "fl", "w1", 30000, &j, 1);
@@ -489,19 +478,19 @@ TEST(queue_fail_retry_then_dead)
     /* Attempts used up: a retry delay does not matter any more. */
     ASSERT_EQ(jobd_fail(c, "fl", id, j.token, "boom 2", 0), JOBD_FAILED_DEAD);
     jobd_claim_clear(&j);
-    ASSERT_FIELD("fl", id, "state", "dead");
-    ASSERT_FIELD("fl", id, "error", "boom 2");
+    ASSERT_JOB_FIELD("fl", id, "state", "dead");
+    ASSERT_JOB_FIELD("fl", id, "error", "boom 2");
     ASSERT(in_set("fl", "dead", id));
-    ASSERT_EQ(zcard("fl", "scheduled"), 0);
+    ASSERT_EQ(test_zcard("fl", "scheduled"), 0);
 
     /* -1: dead at once, attempts left or not. */
     submit_max(c, "fl", 5, id);
     ASSERT_EQ(jobd_claim(c, "fl", "w1", 30000, &j, 1), 1);
     ASSERT_EQ(jobd_fail(c, "fl", id, j.token, "unknown job type", -1), JOBD_FAILED_DEAD);
     jobd_claim_clear(&j);
-    ASSERT_FIELD("fl", id, "state", "dead");
-    ASSERT_FIELD("fl", id, "attempt", "1");
-    ASSERT_FIELD("fl", id, "error", "unknown job type");
+    ASSERT_JOB_FIELD("fl", id, "state", "dead");
+    ASSERT_JOB_FIELD("fl", id, "attempt", "1");
+    ASSERT_JOB_FIELD("fl", id, "error", "unknown job type");
     jobd_client_free(c);
 }
 
@@ -515,9 +504,9 @@ TEST(queue_release_keeps_attempt_and_checkpoint)
     ASSERT_EQ(jobd_claim(c, "lq", "w1", 30000, &j, 1), 1);
     ASSERT_STR_EQ(j.id, first);
     ASSERT_EQ(jobd_release(c, "lq", j.id, j.token, "{\"page\":7}"), 0);
-    ASSERT_FIELD("lq", first, "state", "queued");
-    ASSERT_FIELD("lq", first, "attempt", "0");
-    ASSERT_FIELD("lq", first, "checkpoint", "{\"page\":7}");
+    ASSERT_JOB_FIELD("lq", first, "state", "queued");
+    ASSERT_JOB_FIELD("lq", first, "attempt", "0");
+    ASSERT_JOB_FIELD("lq", first, "checkpoint", "{\"page\":7}");
     ASSERT(!in_set("lq", "active", first));
     /* The released token is void. */
     ASSERT_EQ(jobd_ack(c, "lq", first, j.token, NULL), JOBD_ESTALE);
@@ -577,7 +566,7 @@ TEST(queue_cancel_states)
     submit(c, "xc", -1, 0, queued);
     ASSERT_EQ(jobd_cancel(c, queued, &was_active), 0);
     ASSERT_EQ(was_active, 0);
-    ASSERT_FIELD("xc", queued, "state", "canceled");
+    ASSERT_JOB_FIELD("xc", queued, "state", "canceled");
     ASSERT(in_set("xc", "canceled", queued));
     ASSERT(!in_set("xc", "ready", queued));
     ASSERT_GT(test_cmd_int("PTTL %s", qkey("xc", "job:%s", queued)), 0);
@@ -585,7 +574,7 @@ TEST(queue_cancel_states)
     submit(c, "xc", -1, 60000, sched);
     ASSERT_EQ(jobd_cancel(c, sched, &was_active), 0);
     ASSERT_EQ(was_active, 0);
-    ASSERT_FIELD("xc", sched, "state", "canceled");
+    ASSERT_JOB_FIELD("xc", sched, "state", "canceled");
     ASSERT(!in_set("xc", "scheduled", sched));
 
     /* Active: a flag the holder sees on its next extend. */
@@ -595,10 +584,10 @@ TEST(queue_cancel_states)
     ASSERT_STR_EQ(j.id, active);
     ASSERT_EQ(jobd_cancel(c, active, &was_active), 0);
     ASSERT_EQ(was_active, 1);
-    ASSERT_FIELD("xc", active, "state", "active");
+    ASSERT_JOB_FIELD("xc", active, "state", "active");
     ASSERT_EQ(jobd_extend(c, "xc", active, j.token, 30000), 1);
     ASSERT_EQ(jobd_fail(c, "xc", active, j.token, "canceled by request", -2), JOBD_FAILED_CANCELED);
-    ASSERT_FIELD("xc", active, "state", "canceled");
+    ASSERT_JOB_FIELD("xc", active, "state", "canceled");
     ASSERT(in_set("xc", "canceled", active));
     ASSERT(!in_set("xc", "active", active));
     jobd_claim_clear(&j);
@@ -623,12 +612,12 @@ TEST(queue_cancel_requested_then_released_or_reaped)
     ASSERT_EQ(jobd_cancel(c, b, NULL), 0);
     /* A release of a job with a cancel pending ends it canceled. */
     ASSERT_EQ(jobd_release(c, "xr", a, ja.token, "{}"), JOBD_FAILED_CANCELED);
-    ASSERT_FIELD("xr", a, "state", "canceled");
+    ASSERT_JOB_FIELD("xr", a, "state", "canceled");
     /* So does the expiry of its lease. */
     jobd_reap_t r = reap_within(c, "xr", test_ms(5000));
     ASSERT_EQ(r.canceled, 1);
-    ASSERT_FIELD("xr", b, "state", "canceled");
-    ASSERT_EQ(zcard("xr", "active"), 0);
+    ASSERT_JOB_FIELD("xr", b, "state", "canceled");
+    ASSERT_EQ(test_zcard("xr", "active"), 0);
     jobd_claim_clear(&ja);
     jobd_claim_clear(&jb);
     jobd_client_free(c);

@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "jobdtest.h"
+#include "testlib.h"
 
 typedef struct {
     char id[64];
@@ -56,14 +56,25 @@ static ev_t *read_events(const char *path, char (*ids)[64][JOBD_ID_LEN + 1], int
  * --queues flag may override them) and waits for its --once exit. */
 static void run_jobd_with_config(const char *config_json)
 {
-    const char *cfg = tmp_path("config.json"), *log = tmp_path("jobd.log");
+    const char *cfg = test_tmp_path("config.json"), *log = test_tmp_path("jobd.log");
     test_write_file(cfg, config_json);
-    const char *argv[] = {
-        test_env("JOBD_BIN"), "--config",    cfg,           "--redis",       test_redis_url(),
-        "--prefix",           test_prefix(), "--handlers",  handlers_file(), "--state-dir",
-        tmp_path("state"),    "--http",      "127.0.0.1:0", "--once",        NULL};
-    pid_t pid = spawn(argv, NULL, log);
-    track(pid);
+    const char *argv[] = {test_env("JOBD_BIN"),
+                          "--config",
+                          cfg,
+                          "--redis",
+                          test_redis_url(),
+                          "--prefix",
+                          test_prefix(),
+                          "--handlers",
+                          test_handlers_file(),
+                          "--state-dir",
+                          test_tmp_path("state"),
+                          "--http",
+                          "127.0.0.1:0",
+                          "--once",
+                          NULL};
+    pid_t pid = test_spawn(argv, NULL, log);
+    test_track(pid);
     ASSERT_EXIT(pid, test_ms(120000), log, 0);
 }
 
@@ -73,21 +84,21 @@ static void submit_records(jobd_client_t *c, const char *queue, const char *rec,
     char payload[1024];
     snprintf(payload, sizeof payload, "{\"mode\":\"record\",\"ms\":%d,\"log\":\"%s\"}", ms, rec);
     for (int i = 0; i < n; i++)
-        submit(c, queue, "t.exec", payload, 0, 0, ids[i]);
+        test_submit(c, queue, "t.exec", payload, 0, 0, ids[i]);
 }
 
 TEST(queues_limit_caps_in_flight)
 {
     enum { PER_Q = 24 };
     static char ids[2][64][JOBD_ID_LEN + 1];
-    const char *rec = tmp_path("record.log");
+    const char *rec = test_tmp_path("record.log");
     jobd_client_t *c = test_client();
     submit_records(c, "qa", rec, 40, PER_Q, ids[0]);
     submit_records(c, "qb", rec, 40, PER_Q, ids[1]);
     run_jobd_with_config("{\"queues\": {\"qa\": {\"weight\": 3}, "
                          "\"qb\": {\"weight\": 1, \"limit\": 1}}, \"concurrency\": 4}");
-    ASSERT_EQ(zcard("qa", "succeeded"), PER_Q);
-    ASSERT_EQ(zcard("qb", "succeeded"), PER_Q);
+    ASSERT_EQ(test_zcard("qa", "succeeded"), PER_Q);
+    ASSERT_EQ(test_zcard("qb", "succeeded"), PER_Q);
 
     int n;
     ev_t *ev = read_events(rec, ids, 2, PER_Q, &n);
@@ -110,7 +121,7 @@ TEST(queues_weights_share_claims)
 {
     enum { PER_Q = 24, FIRST = 16 };
     static char ids[2][64][JOBD_ID_LEN + 1];
-    const char *rec = tmp_path("record.log");
+    const char *rec = test_tmp_path("record.log");
     jobd_client_t *c = test_client();
     submit_records(c, "wa", rec, 0, PER_Q, ids[0]);
     submit_records(c, "wb", rec, 0, PER_Q, ids[1]);

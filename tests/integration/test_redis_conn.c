@@ -15,7 +15,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "jobdtest.h"
+#include "testlib.h"
 
 /* A loopback TCP port nothing listens on (bound, read, closed). */
 static int free_port(void)
@@ -81,7 +81,7 @@ static char *wait_ready_body(int port, const char *needle, const char *log)
         CHECK_OR_DUMP(test_now_ms() < deadline, log, "/health/ready never said \"%s\": %d %s",
                       needle, code, body ? body : "");
         free(body);
-        pause_ms(20);
+        test_pause_ms(20);
     }
 }
 
@@ -89,8 +89,8 @@ TEST(redis_conn_refused_backs_off)
 {
     char url[64];
     snprintf(url, sizeof url, "redis://127.0.0.1:%d/0", free_port());
-    const char *log = tmp_path("jobd.log");
-    pid_t pid = jobd_start(log, url, "q", "st", NULL, NULL);
+    const char *log = test_tmp_path("jobd.log");
+    pid_t pid = test_jobd_start(log, url, "q", "st", NULL, NULL);
     int port = logged_port(log);
 
     /* Under the backoff the fifth failed attempt comes 0.75 to 1.5 s after
@@ -125,7 +125,7 @@ TEST(redis_conn_acl_user_password_file)
 {
     /* A private Redis on a unix socket and a loopback port, with an ACL user
      * and a different password for the default user. */
-    const char *dir = tmp_path("redis");
+    const char *dir = test_tmp_path("redis");
     char sockurl[256], port_line[32];
     int rport = free_port();
     snprintf(port_line, sizeof port_line, "port %d", rport);
@@ -134,9 +134,9 @@ TEST(redis_conn_acl_user_password_file)
     char pidfile[1024];
     snprintf(pidfile, sizeof pidfile, "%s/redis.pid", dir);
     char *pids = test_read_file(pidfile);
-    private_redis_pid = pids ? (pid_t)atoi(pids) : 0;
+    test_private_redis_pid = pids ? (pid_t)atoi(pids) : 0;
     free(pids);
-    install_abort_handler();
+    test_install_abort_handler();
     const char *sock = sockurl + strlen("unix://");
     redisContext *admin = redisConnectUnix(sock);
     ASSERT(admin && !admin->err);
@@ -147,7 +147,7 @@ TEST(redis_conn_acl_user_password_file)
     ASSERT(r && r->type == REDIS_REPLY_STATUS);
     freeReplyObject(r);
 
-    const char *pwfile = tmp_path("pw"), *badfile = tmp_path("badpw");
+    const char *pwfile = test_tmp_path("pw"), *badfile = test_tmp_path("badpw");
     test_write_file(pwfile, "s3cret-user-pw\n");
     test_write_file(badfile, "s3cret-wrong-pw\n");
     char tcpurl[128], userurl[400], envurl[420], envpw[600], envbad[600], envprefix[200],
@@ -171,9 +171,9 @@ TEST(redis_conn_acl_user_password_file)
     free(err);
 
     /* jobd as the same user over TCP runs it. */
-    const char *log = tmp_path("jobd.log");
+    const char *log = test_tmp_path("jobd.log");
     const char *envd[] = {envpw, NULL};
-    pid_t pid = jobd_start(log, tcpurl, "acl", "st", (const char *[]){"--once", NULL}, envd);
+    pid_t pid = test_jobd_start(log, tcpurl, "acl", "st", (const char *[]){"--once", NULL}, envd);
     ASSERT_EXIT(pid, test_ms(20000), log, 0);
     st = jobctl_env(env_ok, &out, &err, "status", id, "--json");
     if (st != 0) test_fail(__FILE__, __LINE__, "jobctl status exited %d: %s", st, err);
@@ -202,9 +202,9 @@ TEST(redis_conn_acl_user_password_file)
     free(err);
 
     /* jobd with the wrong password: not ready, and says why. */
-    const char *log2 = tmp_path("jobd2.log");
+    const char *log2 = test_tmp_path("jobd2.log");
     const char *envd2[] = {envbad, NULL};
-    pid = jobd_start(log2, tcpurl, "acl", "st2", NULL, envd2);
+    pid = test_jobd_start(log2, tcpurl, "acl", "st2", NULL, envd2);
     int port = logged_port(log2);
     char *body = wait_ready_body(port, "auth failed", log2);
     ASSERT_CONTAINS(body, "WRONGPASS");
@@ -216,7 +216,7 @@ TEST(redis_conn_acl_user_password_file)
     free(text);
 
     redisFree(admin);
-    stop_private_redis(dir);
+    test_private_redis_stop(dir);
 }
 
 /* Writes an RDB of n small keys into dir (a throw-away redis-server). */
@@ -243,7 +243,7 @@ TEST(redis_conn_loading_waits_quietly)
     /* Redis loads the RDB one key a millisecond (key-load-delay), serving
      * clients between chunks, until the test lifts the delay: jobd meets a
      * LOADING Redis for as long as the test wants. */
-    const char *dir = tmp_path("redis");
+    const char *dir = test_tmp_path("redis");
     write_rdb(dir, 20000);
     char conf[1200], sock[800];
     snprintf(sock, sizeof sock, "%s/redis.sock", dir);
@@ -252,11 +252,11 @@ TEST(redis_conn_loading_waits_quietly)
              "save \"\"\nappendonly no\nlogfile %s/redis.log\nkey-load-delay 1000\n"
              "loading-process-events-interval-bytes 1024\n",
              sock, dir, dir);
-    const char *conffile = tmp_path("loading.conf");
+    const char *conffile = test_tmp_path("loading.conf");
     test_write_file(conffile, conf);
     const char *rargv[] = {"/usr/bin/env", "redis-server", conffile, NULL};
-    pid_t rpid = spawn(rargv, NULL, tmp_path("redis.out"));
-    track(rpid);
+    pid_t rpid = test_spawn(rargv, NULL, test_tmp_path("redis.out"));
+    test_track(rpid);
 
     /* Wait until it answers LOADING. */
     redisContext *c = NULL;
@@ -272,13 +272,13 @@ TEST(redis_conn_loading_waits_quietly)
         if (r) freeReplyObject(r);
         if (loading) break;
         ASSERT(test_now_ms() < deadline);
-        pause_ms(20);
+        test_pause_ms(20);
     }
 
     char url[900];
     snprintf(url, sizeof url, "unix://%s", sock);
-    const char *log = tmp_path("jobd.log");
-    pid_t pid = jobd_start(log, url, "q", "st", NULL, NULL);
+    const char *log = test_tmp_path("jobd.log");
+    pid_t pid = test_jobd_start(log, url, "q", "st", NULL, NULL);
     int port = logged_port(log);
     char *body = wait_ready_body(port, "loading its data set", log);
     free(body);
@@ -298,7 +298,7 @@ TEST(redis_conn_loading_waits_quietly)
     ASSERT_EXIT(pid, test_ms(15000), log, 0);
     kill(rpid, SIGTERM);
     ASSERT_EQ(test_waitpid(rpid, test_ms(10000)), 0);
-    untrack(rpid);
+    test_untrack(rpid);
 
     int errors = test_count_log(log, "\"level\":\"error\"");
     CHECK_OR_DUMP(errors == 0, log, "%d error-level lines while Redis was loading", errors);

@@ -9,11 +9,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "jobdtest.h"
+#include "testlib.h"
 
 static const char *write_config(const char *name, const char *json)
 {
-    const char *path = tmp_path(name);
+    const char *path = test_tmp_path(name);
     test_write_file(path, json);
     return path;
 }
@@ -23,17 +23,17 @@ static pid_t start_worker(const char *cfg, const char *handlers, const char *id,
     const char *argv[] = {
         test_env("JOBD_BIN"), "--config",    cfg,          "--redis", test_redis_url(),
         "--prefix",           test_prefix(), "--handlers", handlers,  "--state-dir",
-        tmp_path(id),         "--worker-id", id,           "--http",  "127.0.0.1:0",
+        test_tmp_path(id),    "--worker-id", id,           "--http",  "127.0.0.1:0",
         "--concurrency",      "4",           "--once",     NULL};
-    pid_t pid = spawn(argv, NULL, log);
-    track(pid);
+    pid_t pid = test_spawn(argv, NULL, log);
+    test_track(pid);
     return pid;
 }
 
 TEST(resources_limit_holds_across_workers)
 {
     enum { N = 16 };
-    const char *rec = tmp_path("record.log");
+    const char *rec = test_tmp_path("record.log");
     char handlers_json[2048];
     snprintf(handlers_json, sizeof handlers_json,
              "{\"t.res\": {\"exec\": [\"%s\"], \"resources\": {\"api\": 1}}}",
@@ -46,14 +46,14 @@ TEST(resources_limit_holds_across_workers)
     char payload[1024], ids[N][JOBD_ID_LEN + 1];
     snprintf(payload, sizeof payload, "{\"mode\":\"record\",\"ms\":60,\"log\":\"%s\"}", rec);
     for (int i = 0; i < N; i++)
-        submit(c, "rq", "t.res", payload, 0, 0, ids[i]);
+        test_submit(c, "rq", "t.res", payload, 0, 0, ids[i]);
 
-    const char *log_a = tmp_path("a.log"), *log_b = tmp_path("b.log");
+    const char *log_a = test_tmp_path("a.log"), *log_b = test_tmp_path("b.log");
     pid_t a = start_worker(cfg, handlers, "wa", log_a);
     pid_t b = start_worker(cfg, handlers, "wb", log_b);
     ASSERT_EXIT(a, test_ms(120000), log_a, 0);
     ASSERT_EXIT(b, test_ms(120000), log_b, 0);
-    ASSERT_EQ(zcard("rq", "succeeded"), N);
+    ASSERT_EQ(test_zcard("rq", "succeeded"), N);
 
     /* Sweep over the recorded runs of both workers. */
     char *s = test_read_file(rec);
@@ -92,7 +92,7 @@ TEST(resources_limit_holds_across_workers)
     /* Every unit was given back. */
     char key[512];
     snprintf(key, sizeof key, "%s:res:{resources}:api", test_prefix());
-    redisReply *r = rcmd("ZCARD %s", key);
+    redisReply *r = test_rcmd("ZCARD %s", key);
     ASSERT(r && r->type == REDIS_REPLY_INTEGER);
     ASSERT_EQ(r->integer, 0);
     freeReplyObject(r);
@@ -104,18 +104,18 @@ TEST(resources_unlimited_name_is_a_config_error)
     const char *handlers = write_config(
         "handlers.json", "{\"t\": {\"builtin\": \"noop\", \"resources\": {\"gpu\": 1}}}");
     const char *cfg = write_config("config.json", "{\"resources\": {\"api\": 2}}");
-    const char *argv[] = {test_env("JOBD_BIN"), "--config",       cfg,
-                          "--handlers",         handlers,         "--state-dir",
-                          tmp_path("state"),    "--check-config", NULL};
+    const char *argv[] = {test_env("JOBD_BIN"),   "--config",       cfg,
+                          "--handlers",           handlers,         "--state-dir",
+                          test_tmp_path("state"), "--check-config", NULL};
     char *out = NULL, *err = NULL;
     ASSERT_EQ(test_run(argv, NULL, NULL, &out, &err), 78);
     ASSERT_CONTAINS(err, "gpu");
     free(out);
     free(err);
     const char *cfg2 = write_config("config2.json", "{\"resources\": {\"gpu\": 0}}");
-    const char *argv2[] = {test_env("JOBD_BIN"), "--config",       cfg2,
-                           "--handlers",         handlers,         "--state-dir",
-                           tmp_path("state"),    "--check-config", NULL};
+    const char *argv2[] = {test_env("JOBD_BIN"),   "--config",       cfg2,
+                           "--handlers",           handlers,         "--state-dir",
+                           test_tmp_path("state"), "--check-config", NULL};
     ASSERT_EQ(test_run(argv2, NULL, NULL, &out, &err), 78);
     ASSERT_CONTAINS(err, "resources.gpu");
     free(out);

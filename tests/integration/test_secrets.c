@@ -8,66 +8,66 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "jobdtest.h"
+#include "testlib.h"
 
 TEST(secrets_password_never_logged)
 {
-    const char *log = tmp_path("jobd.log"), *pwfile = tmp_path("pw");
+    const char *log = test_tmp_path("jobd.log"), *pwfile = test_tmp_path("pw");
     test_write_file(pwfile, "file-s3cret-pw\n");
     /* Port 1 answers nobody: jobd logs where it tried. */
     const char *argv[] = {test_env("JOBD_BIN"),
                           "--redis",
                           "redis://:url-s3cret-pw@127.0.0.1:1/0",
                           "--state-dir",
-                          tmp_path("s1"),
+                          test_tmp_path("s1"),
                           "--http",
                           "127.0.0.1:0",
                           NULL};
-    pid_t pid = spawn(argv, NULL, log);
-    track(pid);
+    pid_t pid = test_spawn(argv, NULL, log);
+    test_track(pid);
     ASSERT_EQ(test_wait_log(log, test_ms(10000), "Redis unreachable", NULL), 0);
     ASSERT_EQ(kill(pid, SIGTERM), 0);
     ASSERT_EXIT(pid, test_ms(15000), log, 0);
 
-    const char *log2 = tmp_path("jobd2.log");
+    const char *log2 = test_tmp_path("jobd2.log");
     const char *argv2[] = {test_env("JOBD_BIN"), "--redis", "redis://127.0.0.1:1/0", "--state-dir",
-                           tmp_path("s2"),       "--http",  "127.0.0.1:0",           NULL};
+                           test_tmp_path("s2"),  "--http",  "127.0.0.1:0",           NULL};
     char env[700];
     snprintf(env, sizeof env, "JOBD_REDIS_PASSWORD_FILE=%s", pwfile);
     const char *envv[] = {env, NULL};
-    pid = spawn(argv2, envv, log2);
-    track(pid);
+    pid = test_spawn(argv2, envv, log2);
+    test_track(pid);
     ASSERT_EQ(test_wait_log(log2, test_ms(10000), "Redis unreachable", NULL), 0);
     ASSERT_EQ(kill(pid, SIGTERM), 0);
     ASSERT_EXIT(pid, test_ms(15000), log2, 0);
 
     /* An ACL user with its password in the file, and one with it in the
      * URL: the user is named, the password never. */
-    const char *log3 = tmp_path("jobd3.log");
+    const char *log3 = test_tmp_path("jobd3.log");
     const char *argv3[] = {test_env("JOBD_BIN"),
                            "--redis",
                            "redis://jobduser@127.0.0.1:1/0",
                            "--state-dir",
-                           tmp_path("s3"),
+                           test_tmp_path("s3"),
                            "--http",
                            "127.0.0.1:0",
                            NULL};
-    pid = spawn(argv3, envv, log3);
-    track(pid);
+    pid = test_spawn(argv3, envv, log3);
+    test_track(pid);
     ASSERT_EQ(test_wait_log(log3, test_ms(10000), "Redis unreachable", NULL), 0);
     ASSERT_EQ(kill(pid, SIGTERM), 0);
     ASSERT_EXIT(pid, test_ms(15000), log3, 0);
-    const char *log4 = tmp_path("jobd4.log");
+    const char *log4 = test_tmp_path("jobd4.log");
     const char *argv4[] = {test_env("JOBD_BIN"),
                            "--redis",
                            "unix://jobduser:url-s3cret-pw@/nonexistent/redis.sock",
                            "--state-dir",
-                           tmp_path("s4"),
+                           test_tmp_path("s4"),
                            "--http",
                            "127.0.0.1:0",
                            NULL};
-    pid = spawn(argv4, NULL, log4);
-    track(pid);
+    pid = test_spawn(argv4, NULL, log4);
+    test_track(pid);
     ASSERT_EQ(test_wait_log(log4, test_ms(10000), "Redis unreachable", NULL), 0);
     ASSERT_EQ(kill(pid, SIGTERM), 0);
     ASSERT_EXIT(pid, test_ms(15000), log4, 0);
@@ -102,27 +102,27 @@ TEST(secrets_not_in_handler_environment)
 {
     /* The handler is a script that writes its environment to a file; jobd
      * itself runs with the Redis URL, password included, in its own. */
-    const char *q = "sec", *log = tmp_path("jobd.log"), *out = tmp_path("env.out");
-    const char *script = tmp_path("dump-env.sh");
+    const char *q = "sec", *log = test_tmp_path("jobd.log"), *out = test_tmp_path("env.out");
+    const char *script = test_tmp_path("dump-env.sh");
     char text[1024];
     snprintf(text, sizeof text, "#!/bin/sh\nenv > '%s'\n", out);
     test_write_file(script, text);
     ASSERT_EQ(chmod(script, 0755), 0);
     char handlers[1200];
     snprintf(handlers, sizeof handlers, "{\"dump\": {\"exec\": [\"%s\"]}}", script);
-    const char *hfile = tmp_path("h.json");
+    const char *hfile = test_tmp_path("h.json");
     test_write_file(hfile, handlers);
 
     jobd_client_t *c = test_client();
     char id[JOBD_ID_LEN + 1];
-    submit(c, q, "dump", "{}", 0, 0, id);
+    test_submit(c, q, "dump", "{}", 0, 0, id);
     const char *envv[] = {"JOBD_REDIS_URL=redis://:env-s3cret@127.0.0.1:1/0", NULL};
     const char *argv[] = {
         test_env("JOBD_BIN"), "--redis", test_redis_url(), "--prefix", test_prefix(),
         "--queues",           q,         "--handlers",     hfile,      "--state-dir",
-        tmp_path("st"),       "--http",  "127.0.0.1:0",    "--once",   NULL};
-    pid_t pid = spawn(argv, envv, log);
-    track(pid);
+        test_tmp_path("st"),  "--http",  "127.0.0.1:0",    "--once",   NULL};
+    pid_t pid = test_spawn(argv, envv, log);
+    test_track(pid);
     ASSERT_EXIT(pid, test_ms(20000), log, 0);
     ASSERT_FIELD(q, id, "state", "succeeded");
     char *e = test_read_file(out);

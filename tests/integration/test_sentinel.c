@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "jobdtest.h"
+#include "testlib.h"
 
 static int base(void)
 {
@@ -99,12 +99,12 @@ TEST(sentinel_primary_killed_mid_batch)
     ASSERT(r && r->type == REDIS_REPLY_INTEGER && r->integer == 1);
     freeReplyObject(r);
 
-    const char *log = tmp_path("jobd.log");
+    const char *log = test_tmp_path("jobd.log");
     const char *const flags[] = {"--concurrency", "4", "--lease", "3", NULL};
-    pid_t pid = jobd_start(log, sentinel_url(), "sq", "st", flags, NULL);
+    pid_t pid = test_jobd_start(log, sentinel_url(), "sq", "st", flags, NULL);
     int64_t end = test_now_ms() + test_ms(30000);
     while (zcard_at(old, "succeeded") < 100 && test_now_ms() < end)
-        pause_ms(20);
+        test_pause_ms(20);
     ASSERT_GE(zcard_at(old, "succeeded"), 100);
 
     /* Kill the primary (SIGKILL, by its pid). */
@@ -119,7 +119,7 @@ TEST(sentinel_primary_killed_mid_batch)
     int now = 0;
     end = test_now_ms() + test_ms(30000);
     while (((now = primary_port()) == old || now == 0) && test_now_ms() < end)
-        pause_ms(50);
+        test_pause_ms(50);
     ASSERT_EQ(now, base() + 1);
     char want[128];
     snprintf(want, sizeof want, "Redis ready at 127.0.0.1:%d", now);
@@ -131,7 +131,7 @@ TEST(sentinel_primary_killed_mid_batch)
      * ack was lost with the old primary is reaped and run again). */
     end = test_now_ms() + test_ms(60000);
     while (zcard_at(now, "succeeded") < 800 && test_now_ms() < end)
-        pause_ms(50);
+        test_pause_ms(50);
     CHECK_OR_DUMP(zcard_at(now, "succeeded") == 800, log, "%lld of 800 succeeded",
                   zcard_at(now, "succeeded"));
     ASSERT_EQ(zcard_at(now, "dead"), 0);

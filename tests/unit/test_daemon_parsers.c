@@ -189,3 +189,23 @@ TEST(handlers_file_checks)
         handlers_free(&h);
     }
 }
+
+/* Every built-in answers to its own name, however many there are (no fixed
+ * table of handler_t's that could run out), with or without a file. */
+TEST(handlers_every_builtin)
+{
+    handlers_t h;
+    char err[256];
+    ASSERT_EQ(handlers_load(&h, NULL, err, sizeof err), 0);
+    ASSERT_GE(builtin_count(), 5);
+    for (size_t i = 0; i < builtin_count(); i++) {
+        const handler_t *hd = handlers_find(&h, builtin_at(i)->name);
+        ASSERT(hd != NULL);
+        ASSERT(hd->builtin == builtin_at(i));
+        ASSERT_STR_EQ(hd->type, builtin_at(i)->name);
+        ASSERT(hd == handlers_find(&h, builtin_at(i)->name)); /* the same one each time */
+    }
+    ASSERT(builtin_at(builtin_count()) == NULL);
+    ASSERT(handlers_find(&h, "nope") == NULL);
+    handlers_free(&h);
+}

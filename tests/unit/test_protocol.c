@@ -357,3 +357,23 @@ TEST(redis_url_userinfo)
     ASSERT_STR_EQ(u.password, "");
     ASSERT_STR_EQ(u.path, "/tmp/a@b.sock");
 }
+
+/* The enum and the embedded table come from the one PROTO_SCRIPTS list:
+ * every id names its own file, in order, and has a text. */
+TEST(protocol_script_list)
+{
+    static const char *const want[] = {
+#define WANT_NAME(id, name) #name,
+        PROTO_SCRIPTS(WANT_NAME)
+#undef WANT_NAME
+    };
+    ASSERT_EQ(sizeof want / sizeof want[0], PROTO_NSCRIPTS);
+    for (int s = 0; s < PROTO_NSCRIPTS; s++) {
+        size_t len = 0;
+        ASSERT_STR_EQ(proto_script_name((proto_script_t)s), want[s]);
+        ASSERT(proto_script_text((proto_script_t)s, &len) != NULL);
+        ASSERT_GT(len, 0);
+    }
+    ASSERT_STR_EQ(proto_script_name(PROTO_CLAIM), "claim");
+    ASSERT_STR_EQ(proto_script_name(PROTO_UNACQUIRE), "unacquire");
+}

@@ -1,7 +1,7 @@
-/* worker.c - the blocking forms of the worker-side operations.
+/* worker_ops.c - the blocking forms of the worker-side operations.
  *
  * jobd runs the same scripts through its asynchronous transport; these serve
- * tests and tools, and document each script's arguments in C. */
+ * tests and tools. Arguments and replies are ops.c's, shared with jobd. */
 #define _GNU_SOURCE
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,6 +9,7 @@
 
 #include "client_int.h"
 #include "envelope.h"
+#include "ops.h"
 
 void jobd_claim_clear(jobd_claim_t *j)
 {
@@ -22,33 +23,31 @@ int jobd_claim(jobd_client_t *c, const char *queue, const char *worker_id, int64
                jobd_claim_t *out, size_t max)
 {
     client_script_begin(c, PROTO_CLAIM, queue);
-    proto_argv_adds(&c->argv, worker_id);
-    proto_argv_addll(&c->argv, lease_ms);
-    proto_argv_addll(&c->argv, (long long)max);
-    proto_argv_addll(&c->argv, 1000);
-    proto_argv_addll(&c->argv, (long long)c->payload_max + (JOBD_ENVELOPE_MAX - JOBD_PAYLOAD_MAX));
-    proto_argv_addll(&c->argv, JOBD_TTL_DEAD_MS);
+    ops_claim_args(&c->argv, worker_id, lease_ms, (long long)max,
+                   (long long)c->payload_max + (JOBD_ENVELOPE_MAX - JOBD_PAYLOAD_MAX),
+                   JOBD_TTL_DEAD_MS);
     redisReply *r;
     int rc = client_script_call(c, &r);
     if (rc < 0) return rc;
-    /* next run_at, what was set aside (triples), then 5 values per job */
-    if (r->type != REDIS_REPLY_ARRAY || r->elements < 2 || (r->elements - 2) % 5 != 0 ||
-        r->element[1]->type != REDIS_REPLY_ARRAY) {
+    ops_claim_t cl;
+    if (ops_claim_reply(r, &cl) < 0) {
         freeReplyObject(r);
         return client_err(c, JOBD_EREDIS, "unexpected reply from claim");
     }
-    size_t n = (r->elements - 2) / 5;
-    for (size_t i = 0; i < n && i < max; i++) {
-        redisReply **e = r->element + 2 + 5 * i;
+    for (size_t i = 0; i < cl.n && i < max; i++) {
+        ops_claimed_t e;
+        ops_claim_job(&cl, i, &e);
         jobd_claim_t *j = &out[i];
         memset(j, 0, sizeof *j);
-        snprintf(j->id, sizeof j->id, "%s", e[0]->str);
-        snprintf(j->token, sizeof j->token, "%s", e[1]->str);
-        j->attempt = (int)e[2]->integer;
-        j->raw_envelope = strndup(e[3]->str, e[3]->len);
-        j->envelope = json_loadb(e[3]->str, e[3]->len, 0, NULL);
-        if (e[4]->len) j->checkpoint = json_loadb(e[4]->str, e[4]->len, JSON_DECODE_ANY, NULL);
+        snprintf(j->id, sizeof j->id, "%.*s", (int)e.id_len, e.id);
+        snprintf(j->token, sizeof j->token, "%.*s", (int)e.token_len, e.token);
+        j->attempt = (int)e.attempt;
+        j->raw_envelope = strndup(e.envelope, e.envelope_len);
+        j->envelope = json_loadb(e.envelope, e.envelope_len, 0, NULL);
+        if (e.checkpoint_len)
+            j->checkpoint = json_loadb(e.checkpoint, e.checkpoint_len, JSON_DECODE_ANY, NULL);
     }
+    size_t n = cl.n;
     freeReplyObject(r);
     return (int)n;
 }
@@ -59,8 +58,7 @@ static int one(jobd_client_t *c, long long *result)
     redisReply *r;
     int rc = client_script_call(c, &r);
     if (rc < 0) return rc;
-    int ok = r->type == REDIS_REPLY_ARRAY && r->elements == 1 &&
-             r->element[0]->type == REDIS_REPLY_INTEGER;
+    int ok = ops_results(r, 1) == 0;
     if (ok) *result = r->element[0]->integer;
     freeReplyObject(r);
     return ok ? 0
@@ -77,43 +75,37 @@ int jobd_extend(jobd_client_t *c, const char *queue, const char *id, const char 
                 int64_t lease_ms)
 {
     client_script_begin(c, PROTO_EXTEND, queue);
-    proto_argv_addll(&c->argv, lease_ms);
-    proto_argv_adds(&c->argv, id);
-    proto_argv_adds(&c->argv, token);
+    ops_extend_begin(&c->argv, lease_ms);
+    ops_lease_add(&c->argv, id, token);
     long long res = 0;
     int rc = one(c, &res);
     if (rc < 0) return rc;
-    return res == 0 ? stale(c, id) : (res == 2 ? 1 : 0);
+    return res == OPS_EXTEND_LOST ? stale(c, id) : (res == OPS_EXTEND_CANCEL ? 1 : 0);
 }
 
 int jobd_ack(jobd_client_t *c, const char *queue, const char *id, const char *token,
              const char *result_json)
 {
     client_script_begin(c, PROTO_ACK, queue);
-    proto_argv_adds(&c->argv, id);
-    proto_argv_adds(&c->argv, token);
-    proto_argv_adds(&c->argv, result_json);
+    ops_ack_add(&c->argv, id, token, result_json);
     long long res = 0;
     int rc = one(c, &res);
     if (rc < 0) return rc;
     /* -1: acked already with this token (a re-send after a lost reply). */
-    return res == 1 || res == -1 ? 0 : stale(c, id);
+    return ops_outcome_answer(res, NULL) == 1 ? 0 : stale(c, id);
 }
 
 int jobd_fail(jobd_client_t *c, const char *queue, const char *id, const char *token,
               const char *error, int64_t retry_delay_ms)
 {
     client_script_begin(c, PROTO_FAIL, queue);
-    proto_argv_addll(&c->argv, JOBD_TTL_DEAD_MS);
-    proto_argv_adds(&c->argv, id);
-    proto_argv_adds(&c->argv, token);
-    proto_argv_adds(&c->argv, error);
-    proto_argv_addll(&c->argv, retry_delay_ms);
-    proto_argv_addll(&c->argv, 0); /* max_attempts: the job's, else the default */
+    ops_fail_begin(&c->argv, JOBD_TTL_DEAD_MS);
+    /* max_attempts 0: the job's, else the default */
+    ops_fail_add(&c->argv, id, token, error, retry_delay_ms, 0);
     long long res = 0;
     int rc = one(c, &res);
     if (rc < 0) return rc;
-    if (res < 0) res = -res; /* applied already with this token: the same answer */
+    res = ops_outcome_answer(res, NULL); /* applied already with this token: the same answer */
     return res > 0 ? (int)res : stale(c, id);
 }
 
@@ -121,15 +113,12 @@ int jobd_release(jobd_client_t *c, const char *queue, const char *id, const char
                  const char *checkpoint_json)
 {
     client_script_begin(c, PROTO_RELEASE, queue);
-    proto_argv_addll(&c->argv, JOBD_TTL_DEAD_MS);
-    proto_argv_adds(&c->argv, id);
-    proto_argv_adds(&c->argv, token);
-    proto_argv_adds(&c->argv, checkpoint_json);
-    proto_argv_adds(&c->argv, "");
+    ops_release_begin(&c->argv, JOBD_TTL_DEAD_MS);
+    ops_release_add(&c->argv, id, token, checkpoint_json, -1);
     long long res = 0;
     int rc = one(c, &res);
     if (rc < 0) return rc;
-    if (res < 0) res = -res; /* applied already with this token: the same answer */
+    res = ops_outcome_answer(res, NULL); /* applied already with this token: the same answer */
     return res == 1 ? 0 : (res == 3 ? JOBD_FAILED_CANCELED : stale(c, id));
 }
 
@@ -137,13 +126,7 @@ int jobd_checkpoint(jobd_client_t *c, const char *queue, const char *id, const c
                     const char *checkpoint_json, double progress)
 {
     client_script_begin(c, PROTO_CHECKPOINT, queue);
-    proto_argv_adds(&c->argv, id);
-    proto_argv_adds(&c->argv, token);
-    proto_argv_adds(&c->argv, checkpoint_json);
-    if (progress >= 0)
-        proto_argv_addd(&c->argv, progress);
-    else
-        proto_argv_adds(&c->argv, "");
+    ops_checkpoint_add(&c->argv, id, token, checkpoint_json, progress);
     long long res = 0;
     int rc = one(c, &res);
     if (rc < 0) return rc;
@@ -153,25 +136,24 @@ int jobd_checkpoint(jobd_client_t *c, const char *queue, const char *id, const c
 int jobd_reap(jobd_client_t *c, const char *queue, jobd_reap_t *out)
 {
     client_script_begin(c, PROTO_REAP, queue);
-    proto_argv_addll(&c->argv, 1000);
-    proto_argv_addll(&c->argv, JOBD_TTL_SUCCEEDED_MS);
-    proto_argv_addll(&c->argv, JOBD_TTL_DEAD_MS);
+    /* No reaper clock: a tool's reap must not hold lease expiry. */
+    ops_reap_args(&c->argv, 1000, JOBD_TTL_SUCCEEDED_MS, JOBD_TTL_DEAD_MS, 0, 0);
     redisReply *r;
     int rc = client_script_call(c, &r);
     if (rc < 0) return rc;
-    if (r->type != REDIS_REPLY_ARRAY || r->elements < 5 ||
-        r->element[4]->type != REDIS_REPLY_ARRAY) {
+    ops_reap_t rp;
+    if (ops_reap_reply(r, &rp) < 0) {
         freeReplyObject(r);
         return client_err(c, JOBD_EREDIS, "unexpected reply from reap");
     }
     if (out) {
-        out->requeued = (long)r->element[0]->integer;
-        out->dead = (long)r->element[1]->integer;
-        out->canceled = (long)r->element[2]->integer;
+        out->requeued = (long)rp.requeued;
+        out->dead = (long)rp.dead;
+        out->canceled = (long)rp.canceled;
         out->dropped = 0;
-        const redisReply *notes = r->element[4];
-        for (size_t i = 0; i + 2 < notes->elements; i += 3)
-            if (strcmp(notes->element[i]->str, "dropped") == 0) out->dropped++;
+        ops_note_t note;
+        for (size_t i = 0; i < ops_notes(rp.set_aside); i++)
+            if (ops_note(rp.set_aside, i, &note) == 0 && !note.dead) out->dropped++;
     }
     freeReplyObject(r);
     return 0;

@@ -1,0 +1,507 @@
+/* run.c - see run.h. */
+#define _GNU_SOURCE
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "num.h"
+#include "run.h"
+
+static const char *qname(const run_t *r, int qidx)
+{
+    return r->cfg->queues[qidx].name;
+}
+
+static void free_strv(char **v)
+{
+    for (char **p = v; p && *p; p++)
+        free(*p);
+    free(v);
+}
+
+/* The variables of our own environment a handler may see. NULL on
+ * out-of-memory. */
+static char **env_allow_list(void)
+{
+    static const char *const allow[] = {"PATH=", "HOME=",   "LANG=", "LC_ALL=",  "LC_CTYPE=",
+                                        "TZ=",   "TMPDIR=", "USER=", "LOGNAME=", NULL};
+    size_t n = 0;
+    for (char **e = environ; *e; e++)
+        n++;
+    char **out = calloc(n + 1, sizeof *out);
+    size_t k = 0;
+    for (char **e = environ; out && *e; e++) {
+        for (int i = 0; allow[i]; i++) {
+            if (strncmp(*e, allow[i], strlen(allow[i])) != 0) continue;
+            if (!(out[k++] = strdup(*e))) {
+                free_strv(out);
+                return NULL;
+            }
+        }
+    }
+    return out;
+}
+
+int run_init(run_t *r, uv_loop_t *loop, const config_t *cfg, const handlers_t *handlers,
+             lease_t *lease, stats_t *stats, const run_cbs_t *cbs)
+{
+    memset(r, 0, sizeof *r);
+    r->loop = loop;
+    r->cfg = cfg;
+    r->handlers = handlers;
+    r->lease = lease;
+    r->stats = stats;
+    r->cbs = *cbs;
+    metrics_hist_init(&r->durations);
+    r->child_env_base = env_allow_list();
+    return r->child_env_base ? 0 : JOBD_ENOMEM;
+}
+
+void run_free(run_t *r)
+{
+    free_strv(r->child_env_base);
+    r->child_env_base = NULL;
+}
+
+/* ---- the job's timer: its next deadline ---- */
+
+static void on_timer_closed(uv_handle_t *h)
+{
+    job_t *j = h->data;
+    j->timer_open = 0;
+    j->run->cbs.kick(j->run->cbs.arg); /* lease may free it now */
+}
+
+static void on_job_timer(uv_timer_t *t);
+
+static void arm(run_t *r, job_t *j, int64_t delay)
+{
+    if (!j->timer_open) {
+        uv_timer_init(r->loop, &j->timer);
+        j->timer.data = j;
+        j->timer_open = 1;
+    }
+    uv_timer_start(&j->timer, on_job_timer, delay > 0 ? (uint64_t)delay : 0, 0);
+}
+
+static void disarm(job_t *j)
+{
+    if (j->timer_open && !uv_is_closing((uv_handle_t *)&j->timer))
+        uv_close((uv_handle_t *)&j->timer, on_timer_closed);
+}
+
+/* ---- the end of a handler ---- */
+
+/* The job is done running: its slot, its timer, its outcome. */
+static void finish(run_t *r, job_t *j, job_outcome_t o)
+{
+    if (!j->running) return;
+    j->running = 0;
+    metrics_hist_observe(&r->durations, (double)(jobd_now_ms() - j->started_ms) / 1000.0);
+    disarm(j);
+    r->cbs.on_ended(r->cbs.arg, j, o);
+}
+
+/* The handler ended; map its ending and the stop reason to an outcome. */
+static void ended(run_t *r, job_t *j, int ok, int stopped)
+{
+    job_outcome_t o = outcome_of_ending(j->stop_reason, ok, stopped);
+    if (o == OUT_DROP) {
+        log_msg(LOG_WARN, &j->log, "handler stopped: lease lost, outcome not reported");
+    } else if (o == OUT_CANCELED) {
+        job_set_error(j, "canceled");
+    } else if (o == OUT_RETRY && j->stop_reason == STOP_TIMEOUT) {
+        /* Keep what the handler left: an exec handler's output tails. */
+        pthread_mutex_lock(&j->mu);
+        char *ctx = j->error;
+        j->error = NULL;
+        pthread_mutex_unlock(&j->mu);
+        job_set_error(j, "timeout after %lld ms%s%s", (long long)(j->deadline_ms - j->started_ms),
+                      ctx ? ": " : "", ctx ? ctx : "");
+        free(ctx);
+    }
+    finish(r, j, o);
+}
+
+/* ---- exec handlers ---- */
+
+/* A handler's result or checkpoint jobd must refuse: the attempt fails
+ * with the reason (not "succeeded" without it), and the handler is stopped
+ * since nothing it reports from now on can count. */
+static void refuse_output(run_t *r, job_t *j, const char *why)
+{
+    if (j->output_refused) return;
+    j->output_refused = 1;
+    job_set_error(j, "%s", why);
+    log_msg(LOG_WARN, &j->log, "handler output refused: %s; failing the attempt", why);
+    if (j->exec) exec_stop(j->exec, r->cfg->kill_grace_ms);
+}
+
+static void on_invalid_line(run_t *r, job_t *j, const char *err)
+{
+    /* Counted every time; told once per attempt, so a handler that writes a
+     * million bad lines cannot flood the log. */
+    r->stats->invalid_lines++;
+    if (j->invalid_lines++ == 0)
+        log_msg(LOG_WARN, &j->log,
+                "handler wrote an invalid protocol line (%s); later ones of this attempt "
+                "are only counted in jobd_handler_invalid_lines_total",
+                err);
+    else
+        log_msg(LOG_DEBUG, &j->log, "handler wrote an invalid protocol line (%s)", err);
+}
+
+static void on_exec_message(void *arg, hproto_msg_t *m)
+{
+    job_t *j = arg;
+    run_t *r = j->run;
+    if (m->kind == HPROTO_INVALID) {
+        on_invalid_line(r, j, m->err);
+        return;
+    }
+    if (m->kind == HPROTO_REFUSED) {
+        refuse_output(r, j, m->err);
+        return;
+    }
+    if (m->kind != HPROTO_MESSAGE || j->output_refused) return;
+    /* The protocol's order for a line with several keys. */
+    if (m->has & HPROTO_HAS_PROGRESS) jobd_job_progress(j, m->progress);
+    if (m->has & HPROTO_HAS_CHECKPOINT) {
+        job_store_checkpoint(j, m->checkpoint); /* steals the text */
+        m->checkpoint = NULL;
+        lease_journal_checkpoint(r->lease, j); /* committed by the pump */
+        r->stats->checkpoints++;
+        r->cbs.kick(r->cbs.arg);
+    }
+    if (m->has & HPROTO_HAS_RESULT) {
+        pthread_mutex_lock(&j->mu);
+        free(j->result);
+        j->result = m->result; /* the last one wins */
+        m->result = NULL;
+        pthread_mutex_unlock(&j->mu);
+    }
+    if (m->has & HPROTO_HAS_LOG) log_msg(LOG_INFO, &j->log, "handler: %s", m->log);
+}
+
+/* Appends one tail section to the error: its bytes with anything that is
+ * not UTF-8 (a tail may start inside a character) or is a NUL replaced by
+ * '?', so the error stays one valid string of known length. */
+static void error_section(char *out, size_t *len, const char *name, const char *tail, size_t n,
+                          uint64_t total)
+{
+    int cut = n < total; /* decided before the trailing newline goes */
+    while (n && (tail[n - 1] == '\n' || tail[n - 1] == '\r'))
+        n--;
+    const char *nl = cut ? memchr(tail, '\n', n < 256 ? n : 256) : NULL;
+    if (nl) { /* a cut tail starts on its first whole line */
+        n -= (size_t)(nl + 1 - tail);
+        tail = nl + 1;
+    }
+    if (!n) return;
+    if (cut)
+        *len += (size_t)sprintf(out + *len, "\n--- %s: last %zu of %llu bytes ---\n", name, n,
+                                (unsigned long long)total);
+    else
+        *len += (size_t)sprintf(out + *len, "\n--- %s: %zu bytes ---\n", name, n);
+    for (size_t i = 0; i < n;) {
+        size_t ok = hproto_utf8_check(tail + i, n - i);
+        for (size_t k = 0; k < ok; k++) {
+            char ch = tail[i + k];
+            if (ch == '\0') ch = '?';
+            out[(*len)++] = ch;
+        }
+        i += ok;
+        if (i < n) {
+            out[(*len)++] = '?';
+            i++;
+        }
+    }
+    out[*len] = '\0';
+}
+
+/* The failure context (handler-protocol.md): a first line saying why, then
+ * the tail of stdout's output lines, then stderr's, last so that the error
+ * ends where a traceback ends. Bounded: two tails of EXEC_TAIL_MAX and two
+ * short headers. */
+static void exit_error(job_t *j, const exec_exit_t *x)
+{
+    char head[256];
+    pthread_mutex_lock(&j->mu);
+    if (j->output_refused)
+        snprintf(head, sizeof head, "%s", j->error ? j->error : "handler output refused");
+    else if (x->term_signal)
+        snprintf(head, sizeof head, "handler killed by signal %d", x->term_signal);
+    else
+        snprintf(head, sizeof head, "handler exited with status %lld", (long long)x->exit_status);
+    pthread_mutex_unlock(&j->mu);
+    char *e = malloc(strlen(head) + x->output_len + x->stderr_len + 256);
+    if (!e) {
+        job_set_error(j, "%s", head);
+        return;
+    }
+    size_t len = (size_t)sprintf(e, "%s", head);
+    error_section(e, &len, "stdout", x->output_tail, x->output_len, x->output_total);
+    error_section(e, &len, "stderr", x->stderr_tail, x->stderr_len, x->stderr_total);
+    job_set_error(j, "%s", e);
+    free(e);
+}
+
+static void on_exec_exit(void *arg, const exec_exit_t *x)
+{
+    job_t *j = arg;
+    j->exec = NULL;
+    int ok = !j->output_refused && x->term_signal == 0 && x->exit_status == 0;
+    int stopped =
+        !j->output_refused && x->term_signal == 0 && x->exit_status == JOBD_HANDLER_STOPPED;
+    if (!ok && !stopped) exit_error(j, x);
+    ended(j->run, j, ok, stopped);
+}
+
+/* A formatted string (new), or NULL on out-of-memory. */
+static char *strf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static char *strf(const char *fmt, ...)
+{
+    char *s = NULL;
+    va_list ap;
+    va_start(ap, fmt);
+    if (vasprintf(&s, fmt, ap) < 0) s = NULL;
+    va_end(ap);
+    return s;
+}
+
+/* The handler's environment: the allow-list plus the job's variables.
+ * NULL on out-of-memory. */
+static char **child_env(run_t *r, job_t *j)
+{
+    size_t n = 0;
+    while (r->child_env_base[n])
+        n++;
+    char **env = calloc(n + 6, sizeof *env);
+    if (!env) return NULL;
+    size_t k = 0;
+    int bad = 0;
+    for (size_t i = 0; i < n; i++)
+        bad |= !(env[k++] = strdup(r->child_env_base[i]));
+    bad |= !(env[k++] = strf("JOBD_JOB_ID=%s", j->id));
+    bad |= !(env[k++] = strf("JOBD_ATTEMPT=%d", j->attempt));
+    bad |= !(env[k++] = strf("JOBD_QUEUE=%s", qname(r, j->qidx)));
+    bad |= !(env[k++] = strf("JOBD_JOB_TYPE=%s", j->env.type));
+    if (j->env.traceparent) bad |= !(env[k++] = strf("TRACEPARENT=%s", j->env.traceparent));
+    if (bad) {
+        for (size_t i = 0; i < k; i++)
+            free(env[i]);
+        free(env);
+        return NULL;
+    }
+    return env;
+}
+
+static int start_exec(run_t *r, job_t *j)
+{
+    json_t *in = json_pack("{s:s, s:s, s:s, s:i, s:O, s:O?}", "id", j->id, "type", j->env.type,
+                           "queue", qname(r, j->qidx), "attempt", j->attempt, "payload",
+                           j->env.payload, "checkpoint", j->resume);
+    char *line = in ? json_dumps(in, JSON_COMPACT) : NULL;
+    json_decref(in);
+    char **env = line ? child_env(r, j) : NULL;
+    if (!env) {
+        free(line);
+        return UV_ENOMEM;
+    }
+    static const exec_cbs_t cbs = {on_exec_message, on_exec_exit};
+    j->invalid_lines = 0;
+    j->output_refused = 0;
+    int rc = exec_start(&j->exec, r->loop, j->handler->argv, env, line, strlen(line),
+                        (size_t)r->cfg->max_output_bytes, &cbs, j);
+    free(line);
+    free_strv(env);
+    if (rc < 0) return rc;
+    /* Guarantee 5 from the first moment: the held row and the process group
+     * go into the journal now, and the child gets its input only after the
+     * pump's group commit made them durable (run_send_inputs). A jobd killed
+     * before that leaves a child that reads end of file and never runs the
+     * job; one killed after it is stopped by the next jobd (lease_recover),
+     * which releases the lease at once. */
+    if (lease_ckpt_async(r->lease))
+        lease_journal(r->lease, j);
+    else
+        exec_send_input(j->exec);
+    r->cbs.kick(r->cbs.arg);
+    return 0;
+}
+
+void run_send_inputs(run_t *r)
+{
+    for (job_t *j = r->lease->head; j; j = j->next)
+        if (j->exec) exec_send_input(j->exec); /* once per handler */
+}
+
+/* ---- built-in handlers ---- */
+
+static void builtin_work(uv_work_t *req)
+{
+    job_t *j = req->data;
+    j->work_rc = j->handler->builtin->run(j);
+}
+
+static void builtin_done(uv_work_t *req, int status)
+{
+    job_t *j = req->data;
+    if (status == UV_ECANCELED) j->work_rc = JOBD_HANDLER_STOPPED;
+    if (j->work_rc != JOBD_HANDLER_OK && j->work_rc != JOBD_HANDLER_STOPPED && !j->error)
+        job_set_error(j, "built-in handler %s failed", j->handler->builtin->name);
+    ended(j->run, j, j->work_rc == JOBD_HANDLER_OK, j->work_rc == JOBD_HANDLER_STOPPED);
+}
+
+static void start_builtin(run_t *r, job_t *j)
+{
+    j->work.data = j;
+    j->ckpt_async = lease_ckpt_async(r->lease);
+    if (j->handler->builtin->inline_ok) {
+        builtin_work(&j->work);
+        builtin_done(&j->work, 0);
+        return;
+    }
+    if (uv_queue_work(r->loop, &j->work, builtin_work, builtin_done) < 0) {
+        job_set_error(j, "could not start built-in handler");
+        ended(r, j, 0, 0);
+    }
+}
+
+/* ---- starting ---- */
+
+void run_start(run_t *r, job_t *j)
+{
+    char err[512];
+    j->run = r;
+    j->running = 1;
+    j->started_ms = jobd_now_ms();
+    j->log = (log_job_t){.job_id = j->id, .queue = qname(r, j->qidx), .attempt = j->attempt};
+    if (envelope_decode(j->raw_env, strlen(j->raw_env), &j->env, err, sizeof err) < 0) {
+        /* Guarantee 7: bad input goes dead with the reason, nothing else lost. */
+        job_set_error(j, "%s", err);
+        finish(r, j, OUT_DEAD);
+        return;
+    }
+    j->log.type = j->env.type;
+    j->log.traceparent = j->env.traceparent;
+    j->handler = handlers_find(r->handlers, j->env.type);
+    if (!j->handler) {
+        job_set_error(j, "unknown job type \"%s\": no handler on worker %s", j->env.type,
+                      r->cfg->worker_id);
+        finish(r, j, OUT_DEAD);
+        return;
+    }
+    if (j->handler->resources) {
+        /* It runs once its units of the cluster-wide limits are held; until
+         * then it waits in its slot, its lease kept alive like any other. */
+        j->res_state = 1;
+        r->cbs.acquire(r->cbs.arg, j);
+        return;
+    }
+    run_handler(r, j);
+}
+
+void run_wait(run_t *r, job_t *j, int64_t delay)
+{
+    if (j->running) arm(r, j, delay);
+}
+
+/* See run.h: no attempt charged, ever; released after RUN_SPAWN_TRIES or
+ * once draining. Releasing at once instead would have this worker claim it
+ * straight back: a busy loop of claim and release for as long as the
+ * shortage lasts. */
+static void spawn_later(run_t *r, job_t *j, int rc)
+{
+    j->spawn_tries++;
+    j->deadline_ms = 0; /* the timeout counts from the handler's start */
+    if (j->spawn_tries >= RUN_SPAWN_TRIES || r->draining) {
+        log_msg(LOG_WARN, &j->log,
+                "cannot start handler %s: %s (%d tries); lease released, attempt not charged",
+                j->handler->argv[0], uv_strerror(rc), j->spawn_tries);
+        j->spawn_waiting = 0;
+        finish(r, j, OUT_RELEASE);
+        return;
+    }
+    int64_t delay = 100LL << (j->spawn_tries - 1);
+    if (j->spawn_tries == 1)
+        log_msg(LOG_WARN, &j->log,
+                "cannot start handler %s: %s; trying again with backoff, attempt not charged",
+                j->handler->argv[0], uv_strerror(rc));
+    j->spawn_waiting = 1;
+    arm(r, j, delay < 5000 ? delay : 5000);
+}
+
+void run_handler(run_t *r, job_t *j)
+{
+    /* envelope_decode keeps timeout_s within 100 years; saturate anyway, so
+     * that no envelope can overflow the deadline. */
+    int64_t timeout =
+        j->env.timeout_s ? num_mul_sat(j->env.timeout_s, 1000) : j->handler->timeout_ms;
+    j->started_ms = jobd_now_ms();
+    j->deadline_ms = timeout ? num_add_sat(j->started_ms, timeout) : 0;
+    log_msg(LOG_DEBUG, &j->log, "job started");
+    if (j->handler->builtin) {
+        start_builtin(r, j);
+    } else {
+        int rc = start_exec(r, j);
+        if (rc == UV_EMFILE || rc == UV_ENFILE || rc == UV_EAGAIN) {
+            spawn_later(r, j, rc);
+            return;
+        }
+        if (rc < 0) {
+            job_set_error(j, "cannot start handler %s: %s", j->handler->argv[0], uv_strerror(rc));
+            log_msg(LOG_ERROR, &j->log, "cannot start handler %s: %s", j->handler->argv[0],
+                    uv_strerror(rc));
+            finish(r, j, OUT_RETRY);
+            return;
+        }
+    }
+    /* Its timeout on its own timer (an inline built-in is done already). */
+    if (j->running && j->deadline_ms) arm(r, j, j->deadline_ms - jobd_now_ms());
+}
+
+static void on_job_timer(uv_timer_t *t)
+{
+    job_t *j = t->data;
+    run_t *r = j->run;
+    if (!j->running) return;
+    if (j->res_state == 1) {
+        r->cbs.acquire(r->cbs.arg, j);
+    } else if (j->spawn_waiting) {
+        j->spawn_waiting = 0;
+        run_handler(r, j);
+    } else if (j->deadline_ms && j->stop_reason == STOP_NONE) {
+        log_msg(LOG_WARN, &j->log, "timeout: stopping the handler");
+        run_stop(r, j, STOP_TIMEOUT);
+    }
+}
+
+/* ---- stopping ---- */
+
+void run_stop(run_t *r, job_t *j, job_stop_t why)
+{
+    job_request_stop(j, why);
+    if (j->res_state == 1 || j->spawn_waiting) {
+        j->spawn_waiting = 0;
+        /* Never started: it ends now (drain: released; cancel: canceled;
+         * lease lost: dropped), whatever its acquire call says later. */
+        ended(r, j, 0, 0);
+        return;
+    }
+    if (j->exec) exec_stop(j->exec, r->cfg->kill_grace_ms);
+    /* Built-ins see the flag; a queued uv_work that has not started yet is
+     * canceled outright (its done callback then reports it stopped). */
+    if (!j->exec && j->handler && j->handler->builtin && !j->handler->builtin->inline_ok)
+        uv_cancel((uv_req_t *)&j->work);
+}
+
+void run_stop_all(run_t *r, job_stop_t why)
+{
+    for (job_t *j = r->lease->head, *next; j; j = next) {
+        next = j->next; /* run_stop may end (and retire) j */
+        if (j->running) run_stop(r, j, why);
+    }
+}
