@@ -15,15 +15,6 @@
 #include "exec.h"
 #include "orphans.h"
 
-/* A bounded tail: keeps the last EXEC_TAIL_MAX bytes written. Its buffer
- * is allocated on the first byte: most handlers write nothing to stderr,
- * and clearing 256 KiB per spawn cost more than the spawn. */
-typedef struct {
-    char *buf; /* EXEC_TAIL_MAX bytes once something was written */
-    size_t start, len;
-    uint64_t total; /* every byte written, kept or not */
-} tail_t;
-
 struct exec {
     int pid;
     int pidfd;
@@ -46,7 +37,7 @@ struct exec {
     size_t line_len, line_cap;
     size_t line_total; /* its full length, kept or not */
     int line_cut;      /* the current line went over line_max */
-    tail_t stderr_tail, output_tail;
+    exec_tail_t stderr_tail, output_tail;
     exec_cbs_t cbs;
     void (*on_line)(void *arg, const char *line, size_t len, size_t total, int cut);
     void (*on_stderr)(void *arg, const char *buf, size_t len);
@@ -59,7 +50,7 @@ typedef struct {
     char data[];
 } exec_wreq_t;
 
-static void tail_add(tail_t *t, const char *s, size_t n)
+void exec_tail_add(exec_tail_t *t, const char *s, size_t n)
 {
     t->total += n;
     if (!t->buf && n) t->buf = malloc(EXEC_TAIL_MAX);
@@ -78,7 +69,7 @@ static void tail_add(tail_t *t, const char *s, size_t n)
     t->len += n - over;
 }
 
-static size_t tail_copy(const tail_t *t, char *out)
+size_t exec_tail_copy(const exec_tail_t *t, char *out)
 {
     if (!t->len) return 0;
     size_t first = t->len < EXEC_TAIL_MAX - t->start ? t->len : EXEC_TAIL_MAX - t->start;
@@ -87,10 +78,16 @@ static size_t tail_copy(const tail_t *t, char *out)
     return t->len;
 }
 
+void exec_tail_reset(exec_tail_t *t)
+{
+    free(t->buf);
+    memset(t, 0, sizeof *t);
+}
+
 static void exec_free(exec_t *e)
 {
-    free(e->stderr_tail.buf);
-    free(e->output_tail.buf);
+    exec_tail_reset(&e->stderr_tail);
+    exec_tail_reset(&e->output_tail);
     free(e->line);
     free(e->stdin_copy);
     free(e);
@@ -108,8 +105,8 @@ static void on_close(uv_handle_t *h)
     }
     /* The rings in order, in one buffer (the stderr one, then stdout's). */
     char *linear = malloc(e->stderr_tail.len + e->output_tail.len + 1);
-    size_t nerr = linear ? tail_copy(&e->stderr_tail, linear) : 0;
-    size_t nout = linear ? tail_copy(&e->output_tail, linear + nerr) : 0;
+    size_t nerr = linear ? exec_tail_copy(&e->stderr_tail, linear) : 0;
+    size_t nout = linear ? exec_tail_copy(&e->output_tail, linear + nerr) : 0;
     exec_exit_t x = {
         .exit_status = e->exit_status,
         .term_signal = e->term_signal,
@@ -171,9 +168,9 @@ static void emit_line(exec_t *e)
     else
         hproto_parse(s, n, e->max_value, &m);
     if (m.kind == HPROTO_OUTPUT) {
-        tail_add(&e->output_tail, s, n);
+        exec_tail_add(&e->output_tail, s, n);
         e->output_tail.total += e->line_total - n; /* what a cut line lost counts too */
-        tail_add(&e->output_tail, "\n", 1);
+        exec_tail_add(&e->output_tail, "\n", 1);
     } else {
         e->cbs.on_message(e->arg, &m);
     }
@@ -249,7 +246,7 @@ static void on_read_err(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
     if (n > 0 && e->on_stderr)
         e->on_stderr(e->arg, buf->base, (size_t)n);
     else if (n > 0)
-        tail_add(&e->stderr_tail, buf->base, (size_t)n);
+        exec_tail_add(&e->stderr_tail, buf->base, (size_t)n);
     free(buf->base);
     if (n < 0) {
         uv_read_stop(s);

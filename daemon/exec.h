@@ -34,6 +34,21 @@
 
 typedef struct exec exec_t;
 
+/* A bounded tail: keeps the last EXEC_TAIL_MAX bytes written; its buffer is
+ * allocated on the first byte. Zero-initialise; exec_tail_reset frees. */
+typedef struct {
+    char *buf;
+    size_t start, len;
+    uint64_t total; /* every byte written, kept or not */
+} exec_tail_t;
+
+void exec_tail_add(exec_tail_t *t, const char *s, size_t n);
+/* Copies the kept bytes in order into out (room for EXEC_TAIL_MAX); returns
+ * how many. */
+size_t exec_tail_copy(const exec_tail_t *t, char *out);
+/* Frees the buffer and empties the tail. */
+void exec_tail_reset(exec_tail_t *t);
+
 /* How the child ended and what it left: the tails are borrowed for the
  * on_exit call (copy what you keep); the totals count every byte of output
  * lines and of stderr, kept or not. */

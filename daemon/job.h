@@ -66,6 +66,8 @@ struct job {
     exec_t *exec;    /* exec handler while it runs */
     uv_work_t work;  /* built-in run off the loop */
     int work_rc;
+    /* A persistent handler's job in its pool (pool.h), while it runs. */
+    struct pool_job *pjob;
     /* Exec handler output of this attempt (reset at each start). */
     int invalid_lines;      /* invalid protocol lines seen (the first is logged) */
     int output_refused;     /* a result or checkpoint was refused: the attempt fails */

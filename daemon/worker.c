@@ -10,6 +10,7 @@
 #include "keys.h"
 #include "log.h"
 #include "num.h"
+#include "pool.h"
 #include "registry.h"
 #include "worker.h"
 
@@ -238,6 +239,7 @@ static void refuse_output(job_t *j, const char *why)
     job_set_error(j, "%s", why);
     log_msg(LOG_WARN, &j->log, "handler output refused: %s; failing the attempt", why);
     if (j->exec) exec_stop(j->exec, j->w->cfg->kill_grace_ms);
+    if (j->pjob) pool_job_stop(j->pjob, 0);
 }
 
 static void on_exec_message(void *arg, hproto_msg_t *m)
@@ -406,6 +408,70 @@ static int start_exec(worker_t *w, job_t *j)
     return 0;
 }
 
+/* ---- persistent handlers (pool.h, protocol v2) ---- */
+
+/* The job's process answered done, died, or never took it. */
+static void on_pool_done(void *arg, const pool_done_t *d)
+{
+    job_t *j = arg;
+    j->pjob = NULL;
+    int ok = !j->output_refused && d->status == POOL_SUCCEEDED;
+    int stopped = !j->output_refused && (d->status == POOL_STOPPED || d->status == POOL_UNSTARTED);
+    if (!ok && !stopped) {
+        /* As for v1 (on_exec_exit): why, then the job's output tails. */
+        char head[4096];
+        pthread_mutex_lock(&j->mu);
+        if (j->output_refused)
+            snprintf(head, sizeof head, "%s", j->error ? j->error : "handler output refused");
+        else if (d->status == POOL_FAILED)
+            snprintf(head, sizeof head, "handler failed%s%s", d->error ? ": " : "",
+                     d->error ? d->error : "");
+        else if (d->why_died)
+            snprintf(head, sizeof head, "handler process killed: %s", d->why_died);
+        else if (d->term_signal)
+            snprintf(head, sizeof head, "handler process killed by signal %d", d->term_signal);
+        else
+            snprintf(head, sizeof head, "handler process exited with status %lld",
+                     (long long)d->exit_status);
+        pthread_mutex_unlock(&j->mu);
+        char *e = malloc(strlen(head) + d->output_len + d->stderr_len + 256);
+        if (e) {
+            size_t len = (size_t)sprintf(e, "%s", head);
+            error_section(e, &len, "stdout", d->output_tail, d->output_len, d->output_total);
+            error_section(e, &len, "stderr", d->stderr_tail, d->stderr_len, d->stderr_total);
+            job_set_error(j, "%s", e);
+            free(e);
+        } else {
+            job_set_error(j, "%s", head);
+        }
+    }
+    handler_ended(j, ok, stopped);
+}
+
+/* Queues the job on its handler's pool; a process takes it when idle. No
+ * journal write here: the pool's processes are journaled (a restarted jobd
+ * kills them), and the job's row follows the built-ins' rule (a checkpoint,
+ * or a second of running, see on_tick). */
+static int start_pool_job(worker_t *w, job_t *j)
+{
+    pool_t *p = pools_find(j->handler);
+    if (!p) return UV_EAGAIN; /* its pool could not be set up: tried again, uncharged */
+    json_t *in =
+        json_pack("{s:s, s:s, s:s, s:i, s:O, s:O?, s:s?}", "id", j->id, "type", j->env.type,
+                  "queue", qname(w, j->qidx), "attempt", j->attempt, "payload", j->env.payload,
+                  "checkpoint", j->resume, "traceparent", j->env.traceparent);
+    if (!in) return UV_ENOMEM;
+    char *line = json_dumps(in, JSON_COMPACT);
+    json_decref(in);
+    if (!line) return UV_ENOMEM;
+    static const pool_cbs_t cbs = {on_exec_message, on_pool_done};
+    j->invalid_lines = 0;
+    j->output_refused = 0;
+    int rc = pool_submit(p, &j->pjob, j->id, line, strlen(line), &cbs, j);
+    free(line);
+    return rc;
+}
+
 /* ---- built-in handlers ---- */
 
 static void builtin_work(uv_work_t *req)
@@ -517,7 +583,7 @@ static void run_handler(worker_t *w, job_t *j)
         start_builtin(w, j);
         return;
     }
-    int rc = start_exec(w, j);
+    int rc = j->handler->persistent ? start_pool_job(w, j) : start_exec(w, j);
     if (rc == UV_EMFILE || rc == UV_ENFILE || rc == UV_EAGAIN) {
         spawn_later(w, j, rc);
     } else if (rc < 0) {
@@ -1240,6 +1306,8 @@ static void stop_handler(job_t *j, job_stop_t why)
         return;
     }
     if (j->exec) exec_stop(j->exec, j->w->cfg->kill_grace_ms);
+    /* A persistent handler gets a stop line; a timeout replaces its process. */
+    if (j->pjob) pool_job_stop(j->pjob, why == STOP_TIMEOUT);
     /* Built-ins see the flag; a queued uv_work that has not started yet is
      * canceled outright (its done callback then reports it stopped). */
     if (!j->exec && j->handler && j->handler->builtin && !j->handler->builtin->inline_ok)
@@ -1330,6 +1398,7 @@ static void close_all(worker_t *w)
         http_stop(&w->http, on_closed_handle);
     }
     commit_journal(w);
+    pools_close(); /* their processes get end of file and SIGTERM */
     rq_close(&w->rq, on_rq_closed);
 }
 
@@ -1670,6 +1739,9 @@ int worker_start(worker_t *w)
                  w->http.port);
     }
     recover(w);
+    /* After recover: what an earlier run left of the pools is killed first. */
+    pools_start(w->loop, w->handlers, c->concurrency, c->kill_grace_ms, (size_t)c->max_output_bytes,
+                w->child_env_base, w->jn);
     for (int i = 0; i < c->nqueues; i++) {
         char ch[KEYS_MAX];
         keys_queue_key(ch, c->prefix, c->queues[i].name, "wake");
