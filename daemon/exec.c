@@ -505,6 +505,21 @@ int exec_write(exec_t *e, const char *buf, size_t len)
     return rc;
 }
 
+void exec_drain_stderr(exec_t *e)
+{
+    uv_os_fd_t fd;
+    if (e->err_eof || e->closing || uv_fileno((uv_handle_t *)&e->err, &fd) < 0) return;
+    char buf[16384];
+    for (int i = 0; i < 64; i++) { /* bounded: 1 MiB at most per call */
+        ssize_t n = read(fd, buf, sizeof buf);
+        if (n <= 0) return; /* EAGAIN, or end of file (the loop sees it too) */
+        if (e->on_stderr)
+            e->on_stderr(e->arg, buf, (size_t)n);
+        else
+            exec_tail_add(&e->stderr_tail, buf, (size_t)n);
+    }
+}
+
 void exec_close_input(exec_t *e)
 {
     if (e->input_closed) return;

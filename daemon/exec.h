@@ -104,6 +104,12 @@ int exec_spawn(exec_t **out, uv_loop_t *loop, const exec_opts_t *o, const exec_c
  * libuv error if stdin is closed or the write could not be queued. */
 int exec_write(exec_t *e, const char *buf, size_t len);
 
+/* Reads now what the child has written to stderr so far (its pipe is
+ * non-blocking) and hands it on as the loop would have: a handler writes a
+ * traceback to stderr before its final line on stdout, and the two pipes
+ * are read in no particular order. */
+void exec_drain_stderr(exec_t *e);
+
 /* Closes the child's stdin (it reads end of file). Idempotent. */
 void exec_close_input(exec_t *e);
 

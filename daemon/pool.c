@@ -303,6 +303,7 @@ static void finish_job(proc_t *pr, pool_status_t status, const char *error)
 {
     pool_t *p = pr->pool;
     pool_job_t *j = pr->job;
+    if (pr->e) exec_drain_stderr(pr->e); /* written before the done line */
     pr->job = NULL;
     pr->jobs++;
     p->st.jobs++;
