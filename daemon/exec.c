@@ -325,7 +325,7 @@ static int spawn_child(char *const argv[], char *const env[], int *pid, int ours
 {
     int p[6] = {-1, -1, -1, -1, -1, -1}; /* in r/w, out r/w, err r/w */
     for (int i = 0; i < 3; i++) {
-        if (pipe2(p + 2 * i, O_CLOEXEC) < 0) {
+        if (pipe2(&p[(size_t)2 * (size_t)i], O_CLOEXEC) < 0) {
             int rc = -errno;
             close_fds(p, 6);
             return rc;
@@ -399,7 +399,7 @@ static int spawn(exec_t *e, uv_loop_t *loop, char *const argv[], char *const env
         swept = 1;
         last_sweep = uv_now(loop);
     }
-    int ours[3];
+    int ours[3] = {-1, -1, -1};
     int rc = spawn_child(argv, env, &e->pid, ours);
     if (rc < 0) {
         free(e);
@@ -576,7 +576,7 @@ int64_t exec_start_time(int pid)
     int field = 2;
     for (char *tok = strtok(p + 1, " "); tok; tok = strtok(NULL, " "))
         if (++field == 22) {
-            v = atoll(tok);
+            v = strtoll(tok, NULL, 10);
             break;
         }
     return v;

@@ -105,15 +105,19 @@ static void strv_free(char **v)
 /* Resident set size of pid in MiB, or -1. */
 static int64_t rss_mb(int pid)
 {
-    char path[64];
+    char path[64], buf[128];
     snprintf(path, sizeof path, "/proc/%d/statm", pid);
     FILE *f = fopen(path, "re");
     if (!f) return -1;
-    long long size = 0, resident = -1;
-    if (fscanf(f, "%lld %lld", &size, &resident) != 2) resident = -1;
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
     fclose(f);
+    buf[n] = '\0';
+    /* "size resident shared ...", in pages */
+    char *end;
+    strtoll(buf, &end, 10);
+    long long resident = end != buf ? strtoll(end, &end, 10) : -1;
     if (resident < 0) return -1;
-    return resident * (int64_t)sysconf(_SC_PAGESIZE) / (1024 * 1024);
+    return (int64_t)resident * (int64_t)sysconf(_SC_PAGESIZE) / (INT64_C(1024) * 1024);
 }
 
 static int64_t backoff_ms(const pool_t *p)
@@ -431,8 +435,9 @@ static void on_line(void *arg, const char *line, size_t len, size_t total, int c
     json_t *done = json_object_get(o, "done"), *error = json_object_get(o, "error");
     pool_status_t status = POOL_SUCCEEDED;
     int bad_done = done && done_status(json_string_value(done), &status) < 0;
-    int bad_error = error && (!done || !json_is_string(error));
-    char *err_text = error && json_is_string(error) ? strdup(json_string_value(error)) : NULL;
+    int bad_error = error && (!done || json_typeof(error) != JSON_STRING);
+    const char *err_str = json_string_value(error); /* NULL unless a string */
+    char *err_text = err_str ? strdup(err_str) : NULL;
     json_object_del(o, "id");
     json_object_del(o, "done");
     json_object_del(o, "error");
