@@ -10,6 +10,7 @@
 #include "keys.h"
 #include "log.h"
 #include "orphans.h"
+#include "pools.h"
 
 #define HOUSEKEEPING_MS 5000 /* queue depths for /metrics; the safety-net look */
 
@@ -194,6 +195,7 @@ static void close_all(void *arg)
     drain_close(&d->drain);
     lease_close(&d->lease); /* commits the journal */
     if (d->http.open) http_stop(&d->http, NULL);
+    pools_close(); /* their processes get end of file and SIGTERM */
     rq_close(&d->rq, on_rq_closed);
 }
 
@@ -377,6 +379,9 @@ int daemon_start(daemon_t *d, char *err, size_t errlen)
                  d->http.port);
     }
     lease_recover(&d->lease);
+    /* After recovery: what an earlier run left of the pools is killed first. */
+    pools_start(d->loop, d->handlers, c->concurrency, c->kill_grace_ms, (size_t)c->max_output_bytes,
+                d->run.child_env_base, d->jn);
     subscribe_wakeups(d);
     rq_start(&d->rq);
     uv_signal_start(&d->sigterm, on_signal, SIGTERM);

@@ -1,22 +1,24 @@
 /* exec.c - see exec.h. */
 #define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
+#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/pidfd.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "cloexec.h"
 #include "exec.h"
-
-/* A bounded tail: keeps the last EXEC_TAIL_MAX bytes written. */
-typedef struct {
-    char buf[EXEC_TAIL_MAX];
-    size_t start, len;
-    uint64_t total; /* every byte written, kept or not */
-} tail_t;
+#include "orphans.h"
 
 struct exec {
-    uv_process_t proc;
+    int pid;
+    int pidfd;
+    uv_poll_t exit_watch; /* the pidfd turns readable when the child exits */
     uv_pipe_t in, out, err;
     uv_timer_t timer; /* kill grace, then the post-exit drain bound */
     uv_write_t wreq;
@@ -27,21 +29,32 @@ struct exec {
     int64_t exit_status;
     int term_signal;
     int input_sent;
+    int persistent;   /* exec_spawn: stdin stays open, output goes raw */
+    int input_closed; /* stdin closed (or closing) */
     size_t max_value; /* bound on a checkpoint's or result's JSON text */
     size_t line_max;  /* max_value + EXEC_LINE_ROOM */
     char *line;       /* partial stdout line (grows up to line_max) */
     size_t line_len, line_cap;
     size_t line_total; /* its full length, kept or not */
     int line_cut;      /* the current line went over line_max */
-    tail_t stderr_tail, output_tail;
-    char linear_err[EXEC_TAIL_MAX], linear_out[EXEC_TAIL_MAX];
+    exec_tail_t stderr_tail, output_tail;
     exec_cbs_t cbs;
+    void (*on_line)(void *arg, const char *line, size_t len, size_t total, int cut);
+    void (*on_stderr)(void *arg, const char *buf, size_t len);
     void *arg;
 };
 
-static void tail_add(tail_t *t, const char *s, size_t n)
+/* One queued write to a persistent child's stdin (exec_write). */
+typedef struct {
+    uv_write_t req;
+    char data[];
+} exec_wreq_t;
+
+void exec_tail_add(exec_tail_t *t, const char *s, size_t n)
 {
     t->total += n;
+    if (!t->buf && n) t->buf = malloc(EXEC_TAIL_MAX);
+    if (!t->buf) return; /* out of memory: counted, not kept */
     if (n >= EXEC_TAIL_MAX) {
         s += n - EXEC_TAIL_MAX;
         n = EXEC_TAIL_MAX;
@@ -56,36 +69,57 @@ static void tail_add(tail_t *t, const char *s, size_t n)
     t->len += n - over;
 }
 
-static size_t tail_copy(const tail_t *t, char *out)
+size_t exec_tail_copy(const exec_tail_t *t, char *out)
 {
+    if (!t->len) return 0;
     size_t first = t->len < EXEC_TAIL_MAX - t->start ? t->len : EXEC_TAIL_MAX - t->start;
     memcpy(out, t->buf + t->start, first);
     memcpy(out + first, t->buf, t->len - first);
     return t->len;
 }
 
+void exec_tail_reset(exec_tail_t *t)
+{
+    free(t->buf);
+    memset(t, 0, sizeof *t);
+}
+
+static void exec_free(exec_t *e)
+{
+    exec_tail_reset(&e->stderr_tail);
+    exec_tail_reset(&e->output_tail);
+    free(e->line);
+    free(e->stdin_copy);
+    free(e);
+}
+
 static void on_close(uv_handle_t *h)
 {
     exec_t *e = h->data;
     if (--e->pending_closes > 0 || !e->closing) return;
+    if (e->pidfd >= 0) close(e->pidfd); /* after its poll handle is closed */
+    e->pidfd = -1;
     if (!e->cbs.on_exit) { /* spawn failed: nobody is told */
-        free(e);
+        exec_free(e);
         return;
     }
+    /* The rings in order, in one buffer (the stderr one, then stdout's). */
+    char *linear = malloc(e->stderr_tail.len + e->output_tail.len + 1);
+    size_t nerr = linear ? exec_tail_copy(&e->stderr_tail, linear) : 0;
+    size_t nout = linear ? exec_tail_copy(&e->output_tail, linear + nerr) : 0;
     exec_exit_t x = {
         .exit_status = e->exit_status,
         .term_signal = e->term_signal,
-        .stderr_tail = e->linear_err,
-        .stderr_len = tail_copy(&e->stderr_tail, e->linear_err),
+        .stderr_tail = linear ? linear : "",
+        .stderr_len = nerr,
         .stderr_total = e->stderr_tail.total,
-        .output_tail = e->linear_out,
-        .output_len = tail_copy(&e->output_tail, e->linear_out),
+        .output_tail = linear ? linear + nerr : "",
+        .output_len = nout,
         .output_total = e->output_tail.total,
     };
     e->cbs.on_exit(e->arg, &x);
-    free(e->line);
-    free(e->stdin_copy);
-    free(e);
+    free(linear);
+    exec_free(e);
 }
 
 static void close_one(exec_t *e, uv_handle_t *h)
@@ -104,7 +138,7 @@ static void close_all(exec_t *e)
     close_one(e, (uv_handle_t *)&e->in);
     close_one(e, (uv_handle_t *)&e->out);
     close_one(e, (uv_handle_t *)&e->err);
-    close_one(e, (uv_handle_t *)&e->proc);
+    close_one(e, (uv_handle_t *)&e->exit_watch);
 }
 
 static void maybe_done(exec_t *e)
@@ -124,19 +158,24 @@ static void emit_line(exec_t *e)
 {
     const char *s = e->line ? e->line : "";
     size_t n = e->line_len;
+    if (e->on_line) {
+        e->on_line(e->arg, s, n, e->line_total, e->line_cut);
+        goto reset;
+    }
     hproto_msg_t m;
     if (e->line_cut)
         hproto_parse_cut(s, n, e->line_total, e->max_value, &m);
     else
         hproto_parse(s, n, e->max_value, &m);
     if (m.kind == HPROTO_OUTPUT) {
-        tail_add(&e->output_tail, s, n);
+        exec_tail_add(&e->output_tail, s, n);
         e->output_tail.total += e->line_total - n; /* what a cut line lost counts too */
-        tail_add(&e->output_tail, "\n", 1);
+        exec_tail_add(&e->output_tail, "\n", 1);
     } else {
         e->cbs.on_message(e->arg, &m);
     }
     hproto_clear(&m);
+reset:
     e->line_len = e->line_total = 0;
     e->line_cut = 0;
     if (e->line_cap > EXEC_LINE_ROOM) {
@@ -204,7 +243,10 @@ static void on_read_out(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
 static void on_read_err(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
 {
     exec_t *e = s->data;
-    if (n > 0) tail_add(&e->stderr_tail, buf->base, (size_t)n);
+    if (n > 0 && e->on_stderr)
+        e->on_stderr(e->arg, buf->base, (size_t)n);
+    else if (n > 0)
+        exec_tail_add(&e->stderr_tail, buf->base, (size_t)n);
     free(buf->base);
     if (n < 0) {
         uv_read_stop(s);
@@ -223,17 +265,31 @@ static void on_drain_bound(uv_timer_t *t)
 static void on_kill_grace(uv_timer_t *t)
 {
     exec_t *e = t->data;
-    if (!e->exited) uv_kill(-e->proc.pid, SIGKILL);
+    if (!e->exited) kill(-e->pid, SIGKILL);
 }
 
-static void on_proc_exit(uv_process_t *p, int64_t status, int sig)
+static void on_exit_watch(uv_poll_t *p, int status, int events)
 {
+    (void)status;
+    (void)events;
     exec_t *e = p->data;
+    int st;
+    pid_t r;
+    while ((r = waitpid(e->pid, &st, WNOHANG)) < 0 && errno == EINTR)
+        ;
+    if (r == 0) return; /* not yet (a spurious wake-up) */
+    uv_poll_stop(p);
     e->exited = 1;
-    e->exit_status = status;
-    e->term_signal = sig;
+    if (r == e->pid) {
+        e->exit_status = WIFEXITED(st) ? WEXITSTATUS(st) : 0;
+        e->term_signal = WIFSIGNALED(st) ? WTERMSIG(st) : 0;
+    } else { /* ECHILD: cannot happen while orphans.c knows the pid */
+        e->exit_status = 0;
+        e->term_signal = SIGKILL;
+    }
+    orphans_disown(e->pid);
     /* Whatever the handler left behind in its group goes with it. */
-    uv_kill(-p->pid, SIGKILL);
+    kill(-e->pid, SIGKILL);
     uv_timer_stop(&e->timer);
     uv_timer_start(&e->timer, on_drain_bound, 2000, 0);
     maybe_done(e);
@@ -246,6 +302,152 @@ static void on_written(uv_write_t *w, int status)
     close_one(e, (uv_handle_t *)&e->in);
 }
 
+/* A descriptor of ours must not be 0, 1 or 2 (jobd started with one of them
+ * closed): the child's dup2 onto 0..2 would overwrite it. */
+static int above_stdio(int fd)
+{
+    if (fd > 2) return fd;
+    int moved = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+    close(fd);
+    return moved;
+}
+
+static void close_fds(int *fds, int n)
+{
+    for (int i = 0; i < n; i++)
+        if (fds[i] >= 0) close(fds[i]);
+}
+
+/* Starts the child: three close-on-exec pipes, posix_spawn in a new session
+ * with stdio on them. Returns 0 and our three ends (stdin's write end,
+ * stdout's and stderr's read ends), or a negative errno. */
+static int spawn_child(char *const argv[], char *const env[], int *pid, int ours[3])
+{
+    int p[6] = {-1, -1, -1, -1, -1, -1}; /* in r/w, out r/w, err r/w */
+    for (int i = 0; i < 3; i++) {
+        if (pipe2(&p[(size_t)2 * (size_t)i], O_CLOEXEC) < 0) {
+            int rc = -errno;
+            close_fds(p, 6);
+            return rc;
+        }
+    }
+    for (int i = 0; i < 6; i++) {
+        p[i] = above_stdio(p[i]);
+        if (p[i] < 0) {
+            int rc = -errno;
+            close_fds(p, 6);
+            return rc;
+        }
+    }
+    posix_spawn_file_actions_t fa;
+    posix_spawnattr_t at;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_adddup2(&fa, p[0], 0);
+    posix_spawn_file_actions_adddup2(&fa, p[3], 1);
+    posix_spawn_file_actions_adddup2(&fa, p[5], 2);
+    /* Defence in depth: nothing above 2 crosses execve, close-on-exec or not. */
+    posix_spawn_file_actions_addclosefrom_np(&fa, 3);
+    posix_spawnattr_init(&at);
+    sigset_t none, all;
+    sigemptyset(&none);
+    sigfillset(&all);
+    posix_spawnattr_setsigmask(&at, &none);
+    posix_spawnattr_setsigdefault(&at, &all); /* jobd's SIG_IGN for SIGPIPE is not the child's */
+    posix_spawnattr_setflags(&at,
+                             POSIX_SPAWN_SETSID | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+    pid_t child;
+    int rc = posix_spawn(&child, argv[0], &fa, &at, argv, env);
+    posix_spawn_file_actions_destroy(&fa);
+    posix_spawnattr_destroy(&at);
+    close(p[0]);
+    close(p[3]);
+    close(p[5]);
+    if (rc != 0) {
+        close(p[1]);
+        close(p[2]);
+        close(p[4]);
+        return -rc;
+    }
+    *pid = child;
+    ours[0] = p[1];
+    ours[1] = p[2];
+    ours[2] = p[4];
+    return 0;
+}
+
+/* Stops and reaps a child we cannot watch; it never got its input. */
+static void abandon_child(int pid)
+{
+    kill(-pid, SIGKILL);
+    while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+        ;
+    orphans_disown(pid);
+}
+
+static int spawn(exec_t *e, uv_loop_t *loop, char *const argv[], char *const env[])
+{
+    e->pidfd = -1;
+    e->line_max = e->max_value + EXEC_LINE_ROOM;
+    /* Defence in depth, twice: the child closes everything above 2 before
+     * execve (closefrom), and jobd looks for descriptors it opened without
+     * close-on-exec (a bug of ours, named in a warning) -- at most once a
+     * second, since listing /proc/self/fd cost as much as the spawn. */
+    static uint64_t last_sweep;
+    static int swept;
+    if (!swept || uv_now(loop) - last_sweep >= 1000) {
+        cloexec_sweep(1);
+        swept = 1;
+        last_sweep = uv_now(loop);
+    }
+    int ours[3] = {-1, -1, -1};
+    int rc = spawn_child(argv, env, &e->pid, ours);
+    if (rc < 0) {
+        free(e);
+        return rc;
+    }
+    /* Registered before the loop can run the subreaper's SIGCHLD handler
+     * (same thread), so the subreaper leaves the child to us. */
+    orphans_own(e->pid);
+    /* No pidfd (a kernel before 5.3, or out of descriptors), no watch: the
+     * child must not run unwatched, and nothing has been initialised yet. */
+    e->pidfd = pidfd_open(e->pid, 0); /* close-on-exec by definition */
+    if (e->pidfd < 0) rc = -errno;
+    if (rc == 0) rc = uv_poll_init(loop, &e->exit_watch, e->pidfd);
+    if (rc < 0) {
+        abandon_child(e->pid);
+        if (e->pidfd >= 0) close(e->pidfd);
+        close_fds(ours, 3);
+        free(e);
+        return rc;
+    }
+    uv_pipe_init(loop, &e->in, 0);
+    uv_pipe_init(loop, &e->out, 0);
+    uv_pipe_init(loop, &e->err, 0);
+    uv_timer_init(loop, &e->timer);
+    e->in.data = e->out.data = e->err.data = e->timer.data = e->exit_watch.data = e;
+    uv_pipe_t *pipes[3] = {&e->in, &e->out, &e->err};
+    for (int i = 0; i < 3; i++) {
+        int r = rc == 0 ? uv_pipe_open(pipes[i], ours[i]) : UV_ECANCELED;
+        if (r < 0) {
+            close(ours[i]); /* not taken by the handle */
+            rc = r;
+        }
+    }
+    if (rc == 0) rc = uv_poll_start(&e->exit_watch, UV_READABLE, on_exit_watch);
+    if (rc < 0) {
+        /* Every handle is initialised: close them all; e is freed by the
+         * last close callback, without calling on_exit. */
+        abandon_child(e->pid);
+        e->exited = 1;
+        e->cbs.on_exit = NULL;
+        close_all(e);
+        return rc;
+    }
+    uv_read_start((uv_stream_t *)&e->out, on_alloc, on_read_out);
+    uv_read_start((uv_stream_t *)&e->err, on_alloc, on_read_err);
+    return 0;
+}
+
 int exec_start(exec_t **out, uv_loop_t *loop, char *const argv[], char *const env[],
                const char *stdin_line, size_t len, size_t max_value, const exec_cbs_t *cbs,
                void *arg)
@@ -255,45 +457,84 @@ int exec_start(exec_t **out, uv_loop_t *loop, char *const argv[], char *const en
     e->cbs = *cbs;
     e->arg = arg;
     e->max_value = max_value;
-    e->line_max = max_value + EXEC_LINE_ROOM;
-    uv_pipe_init(loop, &e->in, 0);
-    uv_pipe_init(loop, &e->out, 0);
-    uv_pipe_init(loop, &e->err, 0);
-    uv_timer_init(loop, &e->timer);
-    e->in.data = e->out.data = e->err.data = e->timer.data = e->proc.data = e;
-    uv_stdio_container_t stdio[3] = {
-        {.flags = UV_CREATE_PIPE | UV_READABLE_PIPE, .data.stream = (uv_stream_t *)&e->in},
-        {.flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE, .data.stream = (uv_stream_t *)&e->out},
-        {.flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE, .data.stream = (uv_stream_t *)&e->err},
-    };
-    uv_process_options_t o = {
-        .exit_cb = on_proc_exit,
-        .file = argv[0],
-        .args = (char **)argv,
-        .env = (char **)env,
-        .flags = UV_PROCESS_DETACHED,
-        .stdio_count = 3,
-        .stdio = stdio,
-    };
-    cloexec_sweep(1); /* defence in depth: the child gets stdio only */
-    int rc = uv_spawn(loop, &e->proc, &o);
-    if (rc < 0) {
-        /* uv_spawn needs uv_close even when it fails; e is freed by the
-         * last close callback, without calling on_exit. */
-        e->cbs.on_exit = NULL;
-        close_all(e);
-        return rc;
-    }
+    int rc = spawn(e, loop, argv, env);
+    if (rc < 0) return rc;
     e->stdin_copy = malloc(len + 1);
     if (e->stdin_copy) {
         memcpy(e->stdin_copy, stdin_line, len);
         e->stdin_copy[len] = '\n';
     }
     e->wbuf = uv_buf_init(e->stdin_copy, e->stdin_copy ? (unsigned)len + 1 : 0);
-    uv_read_start((uv_stream_t *)&e->out, on_alloc, on_read_out);
-    uv_read_start((uv_stream_t *)&e->err, on_alloc, on_read_err);
     *out = e;
     return 0;
+}
+
+int exec_spawn(exec_t **out, uv_loop_t *loop, const exec_opts_t *o, const exec_cbs_t *cbs,
+               void *arg)
+{
+    exec_t *e = calloc(1, sizeof *e);
+    if (!e) return UV_ENOMEM;
+    e->cbs = *cbs;
+    e->arg = arg;
+    e->max_value = o->max_value;
+    e->persistent = 1;
+    e->input_sent = 1; /* exec_send_input does nothing: exec_write instead */
+    e->on_line = o->on_line;
+    e->on_stderr = o->on_stderr;
+    int rc = spawn(e, loop, o->argv, o->env);
+    if (rc < 0) return rc;
+    *out = e;
+    return 0;
+}
+
+static void on_wrote(uv_write_t *w, int status)
+{
+    (void)status; /* EPIPE: the child is gone; its exit says the rest */
+    free(w);
+}
+
+int exec_write(exec_t *e, const char *buf, size_t len)
+{
+    if (e->input_closed || e->closing) return UV_EPIPE;
+    exec_wreq_t *r = malloc(sizeof *r + len);
+    if (!r) return UV_ENOMEM;
+    memcpy(r->data, buf, len);
+    uv_buf_t b = uv_buf_init(r->data, (unsigned)len);
+    int rc = uv_write(&r->req, (uv_stream_t *)&e->in, &b, 1, on_wrote);
+    if (rc < 0) free(r);
+    return rc;
+}
+
+void exec_drain_stderr(exec_t *e)
+{
+    uv_os_fd_t fd;
+    if (e->err_eof || e->closing || uv_fileno((uv_handle_t *)&e->err, &fd) < 0) return;
+    char buf[16384];
+    for (int i = 0; i < 64; i++) { /* bounded: 1 MiB at most per call */
+        ssize_t n = read(fd, buf, sizeof buf);
+        if (n <= 0) return; /* EAGAIN, or end of file (the loop sees it too) */
+        if (e->on_stderr)
+            e->on_stderr(e->arg, buf, (size_t)n);
+        else
+            exec_tail_add(&e->stderr_tail, buf, (size_t)n);
+    }
+}
+
+void exec_close_input(exec_t *e)
+{
+    if (e->input_closed) return;
+    e->input_closed = 1;
+    close_one(e, (uv_handle_t *)&e->in);
+}
+
+void exec_kill(exec_t *e)
+{
+    if (!e->exited) kill(-e->pid, SIGKILL);
+}
+
+int exec_exited(const exec_t *e)
+{
+    return e->exited;
 }
 
 void exec_send_input(exec_t *e)
@@ -310,13 +551,13 @@ void exec_stop(exec_t *e, int64_t grace_ms)
 {
     if (e->exited || e->stopping) return;
     e->stopping = 1;
-    uv_kill(-e->proc.pid, SIGTERM);
+    kill(-e->pid, SIGTERM);
     uv_timer_start(&e->timer, on_kill_grace, (uint64_t)(grace_ms > 0 ? grace_ms : 0), 0);
 }
 
 int exec_pid(const exec_t *e)
 {
-    return e->proc.pid;
+    return e->pid;
 }
 
 int64_t exec_start_time(int pid)
@@ -335,7 +576,7 @@ int64_t exec_start_time(int pid)
     int field = 2;
     for (char *tok = strtok(p + 1, " "); tok; tok = strtok(NULL, " "))
         if (++field == 22) {
-            v = atoll(tok);
+            v = strtoll(tok, NULL, 10);
             break;
         }
     return v;

@@ -25,6 +25,92 @@ static int seconds_ms(json_t *spec, const char *type, const char *key, int64_t *
     return 0;
 }
 
+/* An integer key of a persistent handler in lo..hi (absent: *out stays). */
+static int int_key(json_t *spec, const char *type, const char *key, int64_t lo, int64_t hi,
+                   int64_t *out, char *err, size_t errlen)
+{
+    json_t *v = json_object_get(spec, key);
+    char why[256];
+    if (v && num_json_int(v, key, lo, hi, out, why, sizeof why) < 0) {
+        snprintf(err, errlen, "handler \"%s\": %s", type, why);
+        return -1;
+    }
+    return 0;
+}
+
+/* "mode" and the pool keys (protocol v2). */
+static int load_mode(handler_t *h, const char *type, json_t *spec, char *err, size_t errlen)
+{
+    json_t *mode = json_object_get(spec, "mode");
+    if (mode) {
+        const char *m = json_string_value(mode);
+        if (!m || (strcmp(m, "persistent") != 0 && strcmp(m, "process") != 0)) {
+            snprintf(err, errlen,
+                     "handler \"%s\": \"mode\" must be \"persistent\" or \"process\" "
+                     "(the default: one process per job)",
+                     type);
+            return -1;
+        }
+        h->persistent = strcmp(m, "persistent") == 0;
+    }
+    static const char *const pool_keys[] = {"processes", "max_jobs", "max_rss_mb",
+                                            "start_timeout_s", NULL};
+    for (int i = 0; pool_keys[i]; i++) {
+        if (!h->persistent && json_object_get(spec, pool_keys[i])) {
+            snprintf(err, errlen, "handler \"%s\": \"%s\" needs \"mode\": \"persistent\"", type,
+                     pool_keys[i]);
+            return -1;
+        }
+    }
+    if (!h->persistent) return 0;
+    if (h->builtin) {
+        snprintf(err, errlen, "handler \"%s\": \"mode\": \"persistent\" needs \"exec\"", type);
+        return -1;
+    }
+    int64_t processes = 0;
+    h->start_timeout_ms = HANDLER_START_TIMEOUT_MS;
+    if (int_key(spec, type, "processes", 1, HANDLER_PROCESSES_MAX, &processes, err, errlen) < 0 ||
+        int_key(spec, type, "max_jobs", 0, INT64_C(1000000000000), &h->max_jobs, err, errlen) < 0 ||
+        int_key(spec, type, "max_rss_mb", 0, INT64_C(16777216), &h->max_rss_mb, err, errlen) < 0)
+        return -1;
+    h->processes = (int)processes;
+    json_t *st = json_object_get(spec, "start_timeout_s");
+    char why[256];
+    if (st && num_json_seconds_ms(st, "start_timeout_s", 100, NUM_100Y_MS, &h->start_timeout_ms,
+                                  why, sizeof why) < 0) {
+        snprintf(err, errlen, "handler \"%s\": %s", type, why);
+        return -1;
+    }
+    return 0;
+}
+
+/* "exec": the program and its arguments, the program checked now. */
+static int load_exec(handler_t *h, const char *type, json_t *exec, char *err, size_t errlen)
+{
+    size_t n = json_array_size(exec);
+    if (!json_is_array(exec) || n == 0) {
+        snprintf(err, errlen, "handler \"%s\": \"exec\" must be a non-empty array", type);
+        return -1;
+    }
+    h->argv = calloc(n + 1, sizeof *h->argv);
+    for (size_t i = 0; i < n; i++) {
+        const char *a = json_string_value(json_array_get(exec, i));
+        if (!a) {
+            snprintf(err, errlen, "handler \"%s\": \"exec\" items must be strings", type);
+            return -1;
+        }
+        h->argv[i] = strdup(a);
+    }
+    if (access(h->argv[0], X_OK) != 0) {
+        snprintf(err, errlen,
+                 "handler \"%s\": %s is not an executable file (exec needs an "
+                 "absolute or relative path; there is no shell or PATH search)",
+                 type, h->argv[0]);
+        return -1;
+    }
+    return 0;
+}
+
 static int load_one(handler_t *h, const char *type, json_t *spec, char *err, size_t errlen)
 {
     h->type = strdup(type);
@@ -38,27 +124,7 @@ static int load_one(handler_t *h, const char *type, json_t *spec, char *err, siz
         return -1;
     }
     if (exec) {
-        size_t n = json_array_size(exec);
-        if (!json_is_array(exec) || n == 0) {
-            snprintf(err, errlen, "handler \"%s\": \"exec\" must be a non-empty array", type);
-            return -1;
-        }
-        h->argv = calloc(n + 1, sizeof *h->argv);
-        for (size_t i = 0; i < n; i++) {
-            const char *a = json_string_value(json_array_get(exec, i));
-            if (!a) {
-                snprintf(err, errlen, "handler \"%s\": \"exec\" items must be strings", type);
-                return -1;
-            }
-            h->argv[i] = strdup(a);
-        }
-        if (access(h->argv[0], X_OK) != 0) {
-            snprintf(err, errlen,
-                     "handler \"%s\": %s is not an executable file (exec needs an "
-                     "absolute or relative path; there is no shell or PATH search)",
-                     type, h->argv[0]);
-            return -1;
-        }
+        if (load_exec(h, type, exec, err, errlen) < 0) return -1;
     } else {
         h->builtin = json_is_string(bi) ? builtin_find(json_string_value(bi)) : NULL;
         if (!h->builtin) {
@@ -67,8 +133,10 @@ static int load_one(handler_t *h, const char *type, json_t *spec, char *err, siz
             return -1;
         }
     }
-    static const char *const known[] = {"exec",         "builtin",     "timeout_s", "max_attempts",
-                                        "retry_base_s", "retry_cap_s", "resources", NULL};
+    static const char *const known[] = {
+        "exec",      "builtin", "timeout_s", "max_attempts", "retry_base_s",    "retry_cap_s",
+        "resources", "mode",    "processes", "max_jobs",     "start_timeout_s", "max_rss_mb",
+        NULL};
     const char *k;
     json_t *v;
     json_object_foreach(spec, k, v)
@@ -95,6 +163,7 @@ static int load_one(handler_t *h, const char *type, json_t *spec, char *err, siz
         seconds_ms(spec, type, "retry_base_s", &h->retry_base_ms, err, errlen) < 0 ||
         seconds_ms(spec, type, "retry_cap_s", &h->retry_cap_ms, err, errlen) < 0)
         return -1;
+    if (load_mode(h, type, spec, err, errlen) < 0) return -1;
     json_t *res = json_object_get(spec, "resources");
     if (res) {
         if (!json_is_object(res)) {
@@ -197,6 +266,18 @@ int handlers_check_resources(const handlers_t *h, json_t *limits, char *err, siz
         }
     }
     return 0;
+}
+
+int handlers_persistent_processes(const handlers_t *h, const handler_t *one, int concurrency)
+{
+    if (one->processes > 0) return one->processes;
+    int n = 0;
+    for (size_t i = 0; i < h->n; i++)
+        n += h->items[i].persistent;
+    if (n < 1) n = 1;
+    int share = (concurrency + n - 1) / n;
+    if (share > HANDLER_PROCESSES_MAX) share = HANDLER_PROCESSES_MAX;
+    return share > 0 ? share : 1;
 }
 
 const handler_t *handlers_find(const handlers_t *h, const char *type)

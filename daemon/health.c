@@ -7,6 +7,7 @@
 #include "health.h"
 #include "jobd/client.h"
 #include "ops.h"
+#include "pools.h"
 
 typedef struct {
     health_t *h;
@@ -61,7 +62,11 @@ void health_not_ready(void *arg, metrics_buf_t *b)
         metrics_printf(b, "%s\"journal not open\"", sep);
         sep = ",";
     }
-    if (s.draining) metrics_printf(b, "%s\"draining\"", sep);
+    if (s.draining) {
+        metrics_printf(b, "%s\"draining\"", sep);
+        sep = ",";
+    }
+    pools_not_ready(b, sep); /* persistent handlers in a crash loop */
 }
 
 static void counter(metrics_buf_t *b, const char *name, const char *help, long long v)
@@ -125,6 +130,7 @@ void health_metrics(void *arg, metrics_buf_t *b)
             hs.bad_requests);
     gauge(b, "jobd_http_connections_open", "HTTP connections open now.", hs.open);
     gauge(b, "jobd_http_connections_limit", "The HTTP connection limit in force.", hs.limit);
+    pools_metrics(b);
     metrics_printf(b, "# HELP jobd_queue_depth Jobs per queue and state (polled every 5 s).\n"
                       "# TYPE jobd_queue_depth gauge\n");
     for (int qi = 0; qi < h->cfg->nqueues; qi++)

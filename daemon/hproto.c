@@ -210,3 +210,84 @@ void hproto_clear(hproto_msg_t *msg)
     free(msg->log);
     msg->checkpoint = msg->result = msg->log = NULL;
 }
+
+/* ---- protocol v2 (persistent handlers) ---- */
+
+static int done_of(const char *s, hproto_done_t *out)
+{
+    static const char *const names[] = {"succeeded", "failed", "stopped"};
+    for (int i = 0; s && i < 3; i++) {
+        if (strcmp(s, names[i]) == 0) {
+            *out = (hproto_done_t)(HPROTO_DONE_SUCCEEDED + i);
+            return 0;
+        }
+    }
+    return -1;
+}
+
+/* The keys of a tagged line other than id, done and error (o: without
+ * them), judged by the v1 rules into l->msg. */
+static void tagged_rest(json_t *o, size_t max_value, hproto_line_t *l)
+{
+    if (!json_object_size(o)) return;
+    char *rest = json_dumps(o, JSON_COMPACT | JSON_ENCODE_ANY);
+    if (!rest) return;
+    hproto_parse(rest, strlen(rest), max_value, &l->msg);
+    if (l->msg.kind == HPROTO_OUTPUT)
+        set_kind(&l->msg, HPROTO_INVALID, "unknown keys beside \"id\"");
+    l->has_msg = 1;
+    free(rest);
+}
+
+static void tagged(json_t *o, json_t *id, size_t max_value, hproto_line_t *l)
+{
+    l->kind = HPROTO_TAGGED;
+    const char *ids = json_string_value(id);
+    l->id = ids ? strdup(ids) : NULL;
+    json_t *done = json_object_get(o, "done"), *error = json_object_get(o, "error");
+    hproto_done_t status = HPROTO_DONE_SUCCEEDED;
+    int bad_done = done && done_of(json_string_value(done), &status) < 0;
+    int bad_error = error && (!done || !json_is_string(error));
+    if (done && !bad_done) l->done = status;
+    if (l->done && json_is_string(error)) l->error = strdup(json_string_value(error));
+    json_object_del(o, "id");
+    json_object_del(o, "done");
+    json_object_del(o, "error");
+    if (bad_done || bad_error) {
+        set_kind(&l->msg, HPROTO_INVALID, "%s",
+                 bad_done ? "\"done\" must be \"succeeded\", \"failed\" or \"stopped\""
+                          : "\"error\" must be a string on a done line");
+        l->has_msg = 1;
+        return;
+    }
+    tagged_rest(o, max_value, l);
+}
+
+void hproto_parse_v2(const char *line, size_t len, size_t max_value, hproto_line_t *l)
+{
+    memset(l, 0, sizeof *l);
+    json_t *o =
+        starts_object(line, len) ? json_loadb(line, len, JSON_REJECT_DUPLICATES, NULL) : NULL;
+    json_t *id = json_object_get(o, "id"), *ready = json_object_get(o, "ready");
+    if (!json_is_object(o) || (!id && !ready)) {
+        /* v1 keys without an id are refused in v2; anything else is output. */
+        l->kind = HPROTO_UNTAGGED;
+        hproto_parse(line, len, max_value, &l->msg);
+        if (l->msg.kind == HPROTO_MESSAGE)
+            set_kind(&l->msg, HPROTO_INVALID, "a protocol v2 message needs the job's \"id\"");
+        l->has_msg = 1;
+    } else if (ready) {
+        l->kind = json_is_true(ready) && json_object_size(o) == 1 ? HPROTO_READY : HPROTO_BAD_READY;
+    } else {
+        tagged(o, id, max_value, l);
+    }
+    json_decref(o);
+}
+
+void hproto_line_clear(hproto_line_t *l)
+{
+    hproto_clear(&l->msg);
+    free(l->id);
+    free(l->error);
+    l->id = l->error = NULL;
+}

@@ -1,5 +1,5 @@
-/* hproto.h - exec handler protocol v1 (schema/handler-protocol.md): the
- * parser for the lines a handler writes on stdout. Pure: no I/O.
+/* hproto.h - exec handler protocol v1 and v2 (schema/handler-protocol.md):
+ * the parser for the lines a handler writes on stdout. Pure: no I/O.
  *
  * DESIGN: a line is one of four kinds.
  *   - a message: a JSON object whose keys are all protocol keys (progress,
@@ -64,6 +64,40 @@ void hproto_parse_cut(const char *prefix, size_t len, size_t total, size_t max_v
 
 /* Frees what msg holds (safe on a cleared or taken msg). */
 void hproto_clear(hproto_msg_t *msg);
+
+/* Protocol v2 (a persistent handler's process, pool.h): every line about a
+ * job carries its "id"; a process says {"ready":true} once, and ends each
+ * job with {"id":...,"done":"succeeded"|"failed"|"stopped"} (a failed one
+ * may add an "error" string). */
+typedef enum {
+    HPROTO_UNTAGGED = 0, /* no "id" and no "ready": msg judges it (a v1 message is invalid) */
+    HPROTO_READY,        /* {"ready":true} and nothing else */
+    HPROTO_BAD_READY,    /* "ready" with another value or beside other keys */
+    HPROTO_TAGGED        /* "id": a line of that job */
+} hproto_line_kind_t;
+
+typedef enum {
+    HPROTO_NOT_DONE = 0,
+    HPROTO_DONE_SUCCEEDED,
+    HPROTO_DONE_FAILED,
+    HPROTO_DONE_STOPPED
+} hproto_done_t;
+
+typedef struct {
+    hproto_line_kind_t kind;
+    char *id;           /* TAGGED: the job's id (new), NULL if it is not a string */
+    hproto_done_t done; /* TAGGED: a valid done line */
+    char *error;        /* its "error" string (new), or NULL */
+    int has_msg;        /* msg is for the job: UNTAGGED always; TAGGED if keys beside the
+                           id (v1 rules) or an invalid done/error */
+    hproto_msg_t msg;
+} hproto_line_t;
+
+/* Parses one v2 line (without its newline) into l; never fails. A line
+ * too long to parse is judged as in v1 (hproto_parse_cut). The caller
+ * releases l with hproto_line_clear. */
+void hproto_parse_v2(const char *line, size_t len, size_t max_value, hproto_line_t *l);
+void hproto_line_clear(hproto_line_t *l);
 
 /* The offset of the first byte of s that is not part of valid UTF-8
  * (overlong forms, surrogates and code points over U+10FFFF are invalid),

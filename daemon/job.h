@@ -64,6 +64,8 @@ struct job {
     exec_t *exec;    /* exec handler while it runs */
     uv_work_t work;  /* built-in run off the loop */
     int work_rc;
+    /* A persistent handler's job in its pool (pool.h), while it runs. */
+    struct pool_job *pjob;
     uv_timer_t timer;   /* its next deadline: resource retry, spawn retry or timeout */
     int timer_open;     /* timer initialized and not closed yet: not freed before */
     int spawn_tries;    /* exec spawns failed for want of descriptors or processes */

@@ -23,6 +23,9 @@ enum {
     S_PGID,
     S_PARK,
     S_PARKED,
+    S_PROC,
+    S_PROC_DELETE,
+    S_PROC_LOAD,
     NSTMT
 };
 
@@ -43,6 +46,10 @@ static const char *const sql[NSTMT] = {
     [S_PARK] = "UPDATE held SET outcome = 'parked', token = '', ended_at = ?2 "
                "WHERE id = ?1 AND checkpoint IS NOT NULL",
     [S_PARKED] = "SELECT checkpoint FROM held WHERE id = ?1 AND outcome = 'parked'",
+    [S_PROC] = "INSERT OR REPLACE INTO pool_procs (pid, pid_start, type, started_at) "
+               "VALUES (?1, ?2, ?3, ?4)",
+    [S_PROC_DELETE] = "DELETE FROM pool_procs WHERE pid = ?1",
+    [S_PROC_LOAD] = "SELECT pid, pid_start, type FROM pool_procs",
 };
 
 struct journal {
@@ -274,6 +281,37 @@ int journal_delete(journal_t *j, const char *id)
     sqlite3_stmt *st = j->st[S_DELETE];
     bind_text(st, 1, id);
     return step(j, st, "forgetting a job");
+}
+
+int journal_put_proc(journal_t *j, int pid, int64_t start, const char *type)
+{
+    if (begin(j) < 0) return -1;
+    sqlite3_stmt *st = j->st[S_PROC];
+    sqlite3_bind_int(st, 1, pid);
+    sqlite3_bind_int64(st, 2, start);
+    bind_text(st, 3, type);
+    sqlite3_bind_int64(st, 4, jobd_now_ms());
+    return step(j, st, "recording a handler process");
+}
+
+int journal_delete_proc(journal_t *j, int pid)
+{
+    if (begin(j) < 0) return -1;
+    sqlite3_stmt *st = j->st[S_PROC_DELETE];
+    sqlite3_bind_int(st, 1, pid);
+    return step(j, st, "forgetting a handler process");
+}
+
+int journal_load_procs(journal_t *j,
+                       void (*cb)(void *arg, int pid, int64_t start, const char *type), void *arg)
+{
+    sqlite3_stmt *st = j->st[S_PROC_LOAD];
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+        cb(arg, sqlite3_column_int(st, 0), sqlite3_column_int64(st, 1),
+           (const char *)sqlite3_column_text(st, 2));
+    sqlite3_reset(st);
+    return rc == SQLITE_DONE ? 0 : -1;
 }
 
 static const char *col(sqlite3_stmt *st, int i)

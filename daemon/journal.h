@@ -65,6 +65,14 @@ int journal_commit(journal_t *j);
 /* Non-zero if writes wait for a commit. */
 int journal_dirty(const journal_t *j);
 
+/* Records a persistent handler's process (pool.h) and its start time. */
+int journal_put_proc(journal_t *j, int pid, int64_t start, const char *type);
+/* Forgets it (jobd reaped it). */
+int journal_delete_proc(journal_t *j, int pid);
+/* Calls cb for every recorded process (type borrowed for the call). */
+int journal_load_procs(journal_t *j,
+                       void (*cb)(void *arg, int pid, int64_t start, const char *type), void *arg);
+
 /* Calls cb for every row (strings borrowed for the call). */
 int journal_load(journal_t *j, void (*cb)(void *arg, const journal_row_t *row), void *arg);
 

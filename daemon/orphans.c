@@ -2,6 +2,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <signal.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
@@ -32,6 +33,48 @@ static int libuv_child(uv_loop_t *loop, int pid)
     return f.found;
 }
 
+/* Pids of children reaped by their owner: a small unordered array (at most
+ * about the concurrency plus the pools' processes). */
+static int *owned;
+static size_t nowned, owned_cap;
+
+void orphans_own(int pid)
+{
+    if (nowned == owned_cap) {
+        size_t cap = owned_cap ? owned_cap * 2 : 64;
+        int *grown = realloc(owned, cap * sizeof *grown);
+        if (!grown) {
+            log_error("out of memory registering child %d with the subreaper", pid);
+            return;
+        }
+        owned = grown;
+        owned_cap = cap;
+    }
+    owned[nowned++] = pid;
+}
+
+void orphans_disown(int pid)
+{
+    for (size_t i = 0; i < nowned; i++) {
+        if (owned[i] == pid) {
+            owned[i] = owned[--nowned];
+            break;
+        }
+    }
+    if (nowned == 0) { /* nothing left: give the memory back (no leak at exit) */
+        free(owned);
+        owned = NULL;
+        owned_cap = 0;
+    }
+}
+
+int orphans_owned(int pid)
+{
+    for (size_t i = 0; i < nowned; i++)
+        if (owned[i] == pid) return 1;
+    return 0;
+}
+
 static void on_again(uv_timer_t *t);
 
 static void reap(orphans_t *o)
@@ -41,7 +84,7 @@ static void reap(orphans_t *o)
         memset(&si, 0, sizeof si);
         /* WNOWAIT: look without reaping, since it may be libuv's. */
         if (waitid(P_ALL, 0, &si, WEXITED | WNOHANG | WNOWAIT) < 0 || si.si_pid == 0) return;
-        if (libuv_child(o->loop, si.si_pid)) {
+        if (orphans_owned(si.si_pid) || libuv_child(o->loop, si.si_pid)) {
             uv_timer_start(&o->again, on_again, AGAIN_MS, 0);
             return;
         }

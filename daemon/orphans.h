@@ -11,9 +11,13 @@
  * exited child with waitid(WNOWAIT) and reaps it only if it is no active
  * uv_process_t of the loop, and repeats; when the child it sees is libuv's
  * (the kernel shows one at a time), it looks again shortly, once libuv has
- * reaped it. This relies on every child jobd starts being a uv_process_t
- * (no fork, system or popen anywhere else). Its handles are unreferenced:
- * they never keep the loop alive. Loop thread only. */
+ * reaped it. Children jobd starts itself without libuv (exec.c spawns
+ * handlers with posix_spawn and reaps each through its pidfd) are
+ * registered with orphans_own from their spawn until their owner has reaped
+ * them, and are left alone the same way. This relies on every child jobd
+ * starts being a uv_process_t or registered (no fork, system or popen
+ * anywhere else). Its handles are unreferenced: they never keep the loop
+ * alive. Loop thread only. */
 #ifndef JOBD_ORPHANS_H
 #define JOBD_ORPHANS_H
 
@@ -32,6 +36,16 @@ typedef struct orphans {
 int orphans_start(orphans_t *o, uv_loop_t *loop);
 /* Closes the handles; the caller runs the loop until they are closed. */
 void orphans_close(orphans_t *o);
+/* The registry of children whose owner reaps them (process-wide, so it
+ * works before orphans_start and without it): own right after the spawn,
+ * disown right after the owner's waitpid. Out of memory, own logs and the
+ * child is then treated as an orphan once it has exited (its owner's
+ * waitpid then finds nothing and reports it killed). */
+void orphans_own(int pid);
+void orphans_disown(int pid);
+/* Whether pid is registered. */
+int orphans_owned(int pid);
+
 /* Orphans reaped so far, for metrics. */
 long long orphans_reaped(const orphans_t *o);
 

@@ -7,18 +7,13 @@
 
 #include "log.h"
 #include "num.h"
+#include "pools.h"
 #include "run.h"
+#include "strv.h"
 
 static const char *qname(const run_t *r, int qidx)
 {
     return r->cfg->queues[qidx].name;
-}
-
-static void free_strv(char **v)
-{
-    for (char **p = v; p && *p; p++)
-        free(*p);
-    free(v);
 }
 
 /* The variables of our own environment a handler may see. NULL on
@@ -36,7 +31,7 @@ static char **env_allow_list(void)
         for (int i = 0; allow[i]; i++) {
             if (strncmp(*e, allow[i], strlen(allow[i])) != 0) continue;
             if (!(out[k++] = strdup(*e))) {
-                free_strv(out);
+                strv_free(out);
                 return NULL;
             }
         }
@@ -61,7 +56,7 @@ int run_init(run_t *r, uv_loop_t *loop, const config_t *cfg, const handlers_t *h
 
 void run_free(run_t *r)
 {
-    free_strv(r->child_env_base);
+    strv_free(r->child_env_base);
     r->child_env_base = NULL;
 }
 
@@ -137,6 +132,7 @@ static void refuse_output(run_t *r, job_t *j, const char *why)
     job_set_error(j, "%s", why);
     log_msg(LOG_WARN, &j->log, "handler output refused: %s; failing the attempt", why);
     if (j->exec) exec_stop(j->exec, r->cfg->kill_grace_ms);
+    if (j->pjob) pool_job_stop(j->pjob, 0);
 }
 
 static void on_invalid_line(run_t *r, job_t *j, const char *err)
@@ -316,7 +312,7 @@ static int start_exec(run_t *r, job_t *j)
     int rc = exec_start(&j->exec, r->loop, j->handler->argv, env, line, strlen(line),
                         (size_t)r->cfg->max_output_bytes, &cbs, j);
     free(line);
-    free_strv(env);
+    strv_free(env);
     if (rc < 0) return rc;
     /* Guarantee 5 from the first moment: the held row and the process group
      * go into the journal now, and the child gets its input only after the
@@ -336,6 +332,73 @@ void run_send_inputs(run_t *r)
 {
     for (job_t *j = r->lease->head; j; j = j->next)
         if (j->exec) exec_send_input(j->exec); /* once per handler */
+}
+
+/* ---- persistent handlers (pool.h, protocol v2) ---- */
+
+/* The job's process answered done, died, or never took it. As for v1
+ * (exit_error): why, then the job's output tails. */
+static void done_error(job_t *j, const pool_done_t *d)
+{
+    char head[4096];
+    pthread_mutex_lock(&j->mu);
+    if (j->output_refused)
+        snprintf(head, sizeof head, "%s", j->error ? j->error : "handler output refused");
+    else if (d->status == POOL_FAILED)
+        snprintf(head, sizeof head, "handler failed%s%s", d->error ? ": " : "",
+                 d->error ? d->error : "");
+    else if (d->why_died)
+        snprintf(head, sizeof head, "handler process killed: %s", d->why_died);
+    else if (d->term_signal)
+        snprintf(head, sizeof head, "handler process killed by signal %d", d->term_signal);
+    else
+        snprintf(head, sizeof head, "handler process exited with status %lld",
+                 (long long)d->exit_status);
+    pthread_mutex_unlock(&j->mu);
+    char *e = malloc(strlen(head) + d->output_len + d->stderr_len + 256);
+    if (!e) {
+        job_set_error(j, "%s", head);
+        return;
+    }
+    size_t len = (size_t)sprintf(e, "%s", head);
+    error_section(e, &len, "stdout", d->output_tail, d->output_len, d->output_total);
+    error_section(e, &len, "stderr", d->stderr_tail, d->stderr_len, d->stderr_total);
+    job_set_error(j, "%s", e);
+    free(e);
+}
+
+static void on_pool_done(void *arg, const pool_done_t *d)
+{
+    job_t *j = arg;
+    j->pjob = NULL;
+    int ok = !j->output_refused && d->status == POOL_SUCCEEDED;
+    int stopped = !j->output_refused && (d->status == POOL_STOPPED || d->status == POOL_UNSTARTED);
+    if (!ok && !stopped) done_error(j, d);
+    ended(j->run, j, ok, stopped);
+}
+
+/* Queues the job on its handler's pool; a process takes it when idle. No
+ * journal write here: the pool's processes are journaled (a restarted jobd
+ * kills them), and the job's row follows the built-ins' rule (a checkpoint,
+ * or a second of running, see lease.h). */
+static int start_pool_job(run_t *r, job_t *j)
+{
+    pool_t *p = pools_find(j->handler);
+    if (!p) return UV_EAGAIN; /* its pool could not be set up: tried again, uncharged */
+    json_t *in =
+        json_pack("{s:s, s:s, s:s, s:i, s:O, s:O?, s:s?}", "id", j->id, "type", j->env.type,
+                  "queue", qname(r, j->qidx), "attempt", j->attempt, "payload", j->env.payload,
+                  "checkpoint", j->resume, "traceparent", j->env.traceparent);
+    if (!in) return UV_ENOMEM;
+    char *line = json_dumps(in, JSON_COMPACT);
+    json_decref(in);
+    if (!line) return UV_ENOMEM;
+    static const pool_cbs_t cbs = {on_exec_message, on_pool_done};
+    j->invalid_lines = 0;
+    j->output_refused = 0;
+    int rc = pool_submit(p, &j->pjob, j->id, line, strlen(line), &cbs, j);
+    free(line);
+    return rc;
 }
 
 /* ---- built-in handlers ---- */
@@ -446,7 +509,7 @@ void run_handler(run_t *r, job_t *j)
     if (j->handler->builtin) {
         start_builtin(r, j);
     } else {
-        int rc = start_exec(r, j);
+        int rc = j->handler->persistent ? start_pool_job(r, j) : start_exec(r, j);
         if (rc == UV_EMFILE || rc == UV_ENFILE || rc == UV_EAGAIN) {
             spawn_later(r, j, rc);
             return;
@@ -492,6 +555,8 @@ void run_stop(run_t *r, job_t *j, job_stop_t why)
         return;
     }
     if (j->exec) exec_stop(j->exec, r->cfg->kill_grace_ms);
+    /* A persistent handler gets a stop line; a timeout replaces its process. */
+    if (j->pjob) pool_job_stop(j->pjob, why == STOP_TIMEOUT);
     /* Built-ins see the flag; a queued uv_work that has not started yet is
      * canceled outright (its done callback then reports it stopped). */
     if (!j->exec && j->handler && j->handler->builtin && !j->handler->builtin->inline_ok)

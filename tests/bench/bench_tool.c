@@ -22,6 +22,11 @@
  *           keyspace notifications, submit -> claim and submit -> succeeded.
  *   paced   sock= prefix= queue= rate= seconds= jobds= logdir= -- jobd ...
  *           submits at a fixed rate; latency = finished_at - scheduled time.
+ *   pacedpickup sock= prefix= queue= rate= seconds= logdir= -- jobd ...
+ *           one submitter, one jobd_submit() per job at a fixed rate; a
+ *           keyspace-notification subscriber (its own thread) times each
+ *           claim (the n-th ZADD to the active set is the n-th job: FIFO);
+ *           pickup = claim seen - just before its jobd_submit().
  *   sigterm sock= prefix= queue= jobs= logdir= -- jobd ...
  *           fills `jobs` sleep jobs, waits until all are active, SIGTERM,
  *           times the exit.
@@ -37,6 +42,7 @@
 #include <hiredis/hiredis.h>
 #include <inttypes.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -675,6 +681,118 @@ static int cmd_paced(void)
     return 0;
 }
 
+typedef struct {
+    char id[JOBD_ID_LEN + 1];
+    size_t seq;
+    double t;
+} hset_ev_t;
+
+typedef struct {
+    redisContext *sub;
+    size_t want, got;
+    hset_ev_t *ev;
+} claim_watch_t;
+
+/* Records every HSET on a job hash (enqueue, claim, ack: one each per job),
+ * until want of them. */
+static void *watch_claims(void *arg)
+{
+    claim_watch_t *cw = arg;
+    while (cw->got < cw->want) {
+        redisReply *m = NULL;
+        if (redisGetReply(cw->sub, (void **)&m) != REDIS_OK || !m) break;
+        double t = mono_s();
+        if (m->type == REDIS_REPLY_ARRAY && m->elements == 4 &&
+            m->element[2]->type == REDIS_REPLY_STRING &&
+            m->element[3]->type == REDIS_REPLY_STRING && strcmp(m->element[3]->str, "hset") == 0) {
+            const char *k = strstr(m->element[2]->str, ":job:");
+            if (k) {
+                hset_ev_t *e = &cw->ev[cw->got];
+                snprintf(e->id, sizeof e->id, "%s", k + 5);
+                e->seq = cw->got++;
+                e->t = t;
+            }
+        }
+        freeReplyObject(m);
+    }
+    return NULL;
+}
+
+static int cmp_ev(const void *a, const void *b)
+{
+    const hset_ev_t *x = a, *y = b;
+    int c = strcmp(x->id, y->id);
+    if (c) return c;
+    return x->seq < y->seq ? -1 : x->seq > y->seq;
+}
+
+static int cmd_pacedpickup(void)
+{
+    const char *prefix = arg("prefix", NULL), *queue = arg("queue", NULL);
+    double rate = (double)arg_long("rate", "500"), seconds = (double)arg_long("seconds", "5");
+    size_t total = (size_t)(rate * seconds), warm = 50;
+    if (total < 1 || total > 10000000) die("pacedpickup: rate x seconds out of range");
+    size_t n = total + warm;
+    redisContext *r = rconnect();
+    /* Hash events: the second HSET of a job's hash is claim.lua's. */
+    freeReplyObject(rcmd(r, "CONFIG SET notify-keyspace-events Kh"));
+    claim_watch_t cw = {rconnect(), 3 * n, 0, calloc(3 * n, sizeof(hset_ev_t))};
+    struct timeval tmo = {10, 0};
+    redisSetTimeout(cw.sub, tmo);
+    freeReplyObject(redisCommand(cw.sub, "PSUBSCRIBE __keyspace@0__:%s:{%s}:job:*", prefix, queue));
+    jobd_client_t *c = jconnect();
+    spawn_jobd(1, 0);
+    wait_registered(c, 1, 20);
+    pthread_t th;
+    pthread_create(&th, NULL, watch_claims, &cw);
+    double *t0 = calloc(n, sizeof *t0), *call = calloc(n, sizeof *call);
+    char(*ids)[JOBD_ID_LEN + 1] = calloc(n, sizeof *ids);
+    double start = mono_s() + 0.01;
+    for (size_t i = 0; i < n; i++) {
+        double due = start + (double)i / rate;
+        double now = mono_s();
+        if (due > now) sleep_us((long)((due - now) * 1e6));
+        jobd_job_spec_t sp;
+        jobd_job_spec_init(&sp);
+        sp.queue = queue;
+        sp.type = arg("type", "noop");
+        sp.payload_json = "{}";
+        t0[i] = mono_s();
+        if (jobd_submit(c, &sp, ids[i], NULL) < 0) die("jobd_submit: %s", jobd_client_errmsg(c));
+        call[i] = (mono_s() - t0[i]) * 1e3;
+    }
+    pthread_join(th, NULL);
+    freeReplyObject(rcmd(r, "CONFIG SET notify-keyspace-events %s", ""));
+    stop_children("pacedpickup");
+    qsort(cw.ev, cw.got, sizeof *cw.ev, cmp_ev);
+    double *pick = calloc(total, sizeof *pick), *calls = call + warm;
+    size_t found = 0;
+    for (size_t i = warm; i < n; i++) {
+        /* The first event of this id (sorted by id, then in arrival order). */
+        size_t lo = 0, hi = cw.got;
+        while (lo < hi) {
+            size_t mid = (lo + hi) / 2;
+            if (strcmp(cw.ev[mid].id, ids[i]) < 0)
+                lo = mid + 1;
+            else
+                hi = mid;
+        }
+        hset_ev_t *e = lo < cw.got ? &cw.ev[lo] : NULL;
+        if (!e || strcmp(e->id, ids[i]) != 0 || e + 1 >= cw.ev + cw.got ||
+            strcmp(e[1].id, ids[i]) != 0)
+            continue;
+        pick[found++] = (e[1].t - t0[i]) * 1e3; /* its second HSET: the claim */
+    }
+    if (found < total) die("pacedpickup: saw the claim of %zu of %zu jobs", found, total);
+    printf("{\"cmd\":\"pacedpickup\",\"rate\":%.0f,\"jobs\":%zu,", rate, total);
+    print_dist("submit_call_ms", calls, total, ",");
+    print_dist("claim_ms", pick, total, "}\n");
+    jobd_client_free(c);
+    redisFree(cw.sub);
+    redisFree(r);
+    return 0;
+}
+
 static int cmd_sigterm(void)
 {
     long long jobs = arg_long("jobs", "64");
@@ -809,7 +927,7 @@ int main(int argc, char **argv)
 {
     if (argc < 2) {
         fprintf(stderr,
-                "usage: %s fill|drain|pickup|paced|sigterm|ckpt|fsync key=value... "
+                "usage: %s fill|drain|pickup|paced|pacedpickup|sigterm|ckpt|fsync key=value... "
                 "[-- jobd args]\n",
                 argv[0]);
         return 64;
@@ -829,6 +947,7 @@ int main(int argc, char **argv)
     if (strcmp(cmd, "drain") == 0) return cmd_drain();
     if (strcmp(cmd, "pickup") == 0) return cmd_pickup();
     if (strcmp(cmd, "paced") == 0) return cmd_paced();
+    if (strcmp(cmd, "pacedpickup") == 0) return cmd_pacedpickup();
     if (strcmp(cmd, "sigterm") == 0) return cmd_sigterm();
     if (strcmp(cmd, "ckpt") == 0) return cmd_ckpt();
     if (strcmp(cmd, "fsync") == 0) return cmd_fsync();

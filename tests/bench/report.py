@@ -169,6 +169,55 @@ def build(rows, meta):
                target=">= 1,100" if c == 10 else None,
                ok=(lambda m: m >= 1100) if c == 10 else None, error=err)
 
+    # The spawn ceiling, and jobd's exec throughput as a fraction of it.
+    ceil = {}
+    for mode, label in (("fork", "fork+exec"), ("spawn", "posix_spawn")):
+        rs = [r["result"] for r in rows if r["tag"].get("phase") == "spawn"
+              and r["tag"].get("mode") == mode and "result" in r]
+        ceil[mode] = [x["rate"] for x in rs]
+        rp.add(f"spawn_ceiling_{mode}", f"spawn ceiling, {label}",
+               "/bin/true, 3 pipes, setsid, 8 in flight", "spawns/s", ceil[mode],
+               "tests/bench/spawn_probe: a plain C loop spawning and reaping "
+               f"{meta.get('spawn_jobs', '?')} children, wall time",
+               error="; ".join(errors(rows, "spawn", mode=mode)) or None)
+    ex8 = [x["rate"] for x in results(rows, "exec", "drain", c=8)]
+    frac = ([100 * statistics.median(ex8) / statistics.median(ceil["spawn"])]
+            if ex8 and ceil["spawn"] else [])
+    rp.add("exec_vs_spawn_ceiling", "  exec throughput / posix_spawn ceiling",
+           "concurrency 8, medians", "%", frac,
+           "jobd's exec /bin/true throughput at concurrency 8 over the posix_spawn ceiling",
+           target=">= 80", ok=lambda m: m >= 80)
+
+    # Persistent handlers (protocol v2).
+    def pool_rates(t):
+        return [x["rate"] for x in results(rows, "pool", "drain", type=t)]
+    noop8 = pool_rates("noop")
+    rp.add("pool_noop_c8", "built-in noop throughput", "concurrency 8, "
+           f"{num(meta.get('pool_jobs', '?'))} jobs", "jobs/s", noop8,
+           "the reference for the persistent C handler, same run",
+           error="; ".join(errors(rows, "pool", type="noop")) or None)
+    c8 = pool_rates("bench.pool")
+    rp.add("pool_c_c8", "persistent C handler throughput", "concurrency 8, "
+           f"{num(meta.get('pool_jobs', '?'))} jobs", "jobs/s", c8,
+           "tests/bench/pool_bench_handler: answers done at once, 8 warm processes",
+           error="; ".join(errors(rows, "pool", type="bench.pool")) or None)
+    rp.add("pool_c_vs_noop", "  persistent C / built-in noop", "concurrency 8, medians", "%",
+           [100 * statistics.median(c8) / statistics.median(noop8)] if c8 and noop8 else [],
+           "the price of a process boundary per job", target=">= 50", ok=lambda m: m >= 50)
+    rp.add("pool_py_c8", "persistent Python handler throughput",
+           f"concurrency 8, {num(meta.get('py_jobs', '?'))} jobs", "jobs/s",
+           pool_rates("bench.py"),
+           "tests/bench/py_noop.py on jobd.handler (the package's helper), 8 processes",
+           target=">= 3,000", ok=lambda m: m >= 3000,
+           error="; ".join(errors(rows, "pool", type="bench.py")) or None)
+    slow = [x["seconds"] for x in results(rows, "pool", "drain", type="bench.slow")]
+    rp.add("pool_slow_start", "handler with a 2 s start-up, 64 jobs",
+           "8 processes, concurrency 8", "s", slow,
+           "wall time from jobd's start to the 64th success: the 2 s start-up is paid once "
+           "per process (about 2 s in all), not per job (64 x 2 s / 8 = 16 s)",
+           target="< 4", ok=lambda m: m < 4,
+           error="; ".join(errors(rows, "pool", type="bench.slow")) or None)
+
     rs = results(rows, "batch", "fill")
     rp.add("batch_submit", "batch submit (libjobd)",
            f"{num(meta.get('batch_jobs', '?'))} noop jobs in 1 call", "jobs/s",
@@ -240,6 +289,20 @@ def build(rows, meta):
     rp.add("pickup_succeeded_p99", "submit -> succeeded p99 (upper bound)", ps, "ms",
            [x["succeeded_ms"]["p99"] for x in rs],
            "to ack.lua's ZADD to the succeeded set: pickup + run + ack, an upper bound")
+
+    # Pickup under a paced load.
+    rs = results(rows, "pacedpickup", "pacedpickup")
+    err = "; ".join(errors(rows, "pacedpickup")) or None
+    ps = f"{meta.get('paced_pickup_rate', '?')}/s, 1 submitter, conc. 10"
+    for p in ("p50", "p99"):
+        rp.add(f"paced_pickup_{p}", f"paced pickup {p} (submit -> claim)", ps, "ms",
+               [x["claim_ms"][p] for x in rs],
+               "from just before each jobd_submit() to a keyspace-notification subscriber "
+               "(its own thread) seeing claim.lua's HSET of the job's hash (µs clock); the "
+               "submit call itself included", target="<= 1" if p == "p99" else None,
+               ok=lambda m: m <= 1, error=err)
+    rp.add("paced_pickup_submit_p99", "  of which jobd_submit() call p99", ps, "ms",
+           [x["submit_call_ms"]["p99"] for x in rs], "the enqueue round trip alone")
 
     # End-to-end latency at half the best throughput.
     rs = results(rows, "paced", "paced")

@@ -17,7 +17,9 @@ build=$(cd "${1:-$root/build}" && pwd)
 jobd=$build/jobd
 tool=$build/tests/bin/bench_tool
 ckpt_handler=$build/tests/bin/ckpt_handler
-for f in "$jobd" "$tool" "$ckpt_handler"; do
+spawn_probe=$build/tests/bin/spawn_probe
+pool_handler=$build/tests/bin/pool_bench_handler
+for f in "$jobd" "$tool" "$ckpt_handler" "$spawn_probe" "$pool_handler"; do
   if [ ! -x "$f" ]; then
     echo "run.sh: $f is missing: build first (make build)" >&2
     exit 1
@@ -33,6 +35,11 @@ BATCH_JOBS=100000      # one jobd_submit_batch call, and one Python submit_many
 PY_SINGLE=2000         # Python Client.submit calls, one by one
 EXEC_JOBS=3000         # exec handler jobs per run
 EXEC_CONCURRENCIES="8 10"
+SPAWN_JOBS=3000        # /bin/true spawns per ceiling run, 8 in flight
+POOL_JOBS=20000        # persistent C handler jobs (and noop jobs beside them) at conc. 8
+PY_JOBS=10000          # persistent Python handler jobs at concurrency 8
+SLOW_JOBS=64           # jobs of the handler whose start-up sleeps 2 s, 8 processes
+PACED_PICKUP_RATE=500  # jobs/s, one submitter, concurrency 10
 PICKUP_SAMPLES=500
 PACED_SECONDS=5
 CKPT_JOBS=64
@@ -211,6 +218,54 @@ for r in $(seq 1 $REPEATS); do
   done
 done
 
+# 3c. The spawn ceiling: /bin/true with three pipes and a new session, 8 in
+# flight, fork+exec and posix_spawn (tests/bench/spawn_probe.c).
+for r in $(seq 1 $REPEATS); do
+  for mode in fork spawn; do
+    rc=0
+    "$spawn_probe" "$mode" $SPAWN_JOBS 8 > "$work/tool.out" 2> "$work/tool.err" || rc=$?
+    out=$(cat "$work/tool.out")
+    if [ "$rc" -ne 0 ] || [ -z "$out" ]; then
+      failed=1
+      python3 -c 'import json, sys
+print(json.dumps({"tag": {"phase": "spawn", "mode": sys.argv[1]},
+                  "error": open(sys.argv[2]).read().strip()[-500:] or "failed"}))' \
+        "$mode" "$work/tool.err" >> "$results"
+      continue
+    fi
+    printf '{"tag":{"phase":"spawn","mode":"%s","rep":%d},"result":%s}\n' "$mode" "$r" "$out" \
+      >> "$results"
+    log "spawn ceiling $mode, run $r: $(field rate <<< "$out") spawns/s"
+  done
+done
+
+# 3d. Persistent handlers (protocol v2) at concurrency 8: a trivial C
+# handler beside the built-in noop, a trivial Python handler, and a C
+# handler whose start-up sleeps 2 s (8 processes, 64 jobs).
+cat > "$work/pool-handlers.json" <<EOF
+{"bench.pool": {"exec": ["$pool_handler"], "mode": "persistent"},
+ "bench.slow": {"exec": ["$pool_handler", "--startup-ms", "2000"], "mode": "persistent",
+                "processes": 8},
+ "bench.py": {"exec": ["$py", "$here/py_noop.py"], "mode": "persistent"}}
+EOF
+for r in $(seq 1 $REPEATS); do
+  for spec in "noop $POOL_JOBS" "bench.pool $POOL_JOBS" "bench.py $PY_JOBS" \
+              "bench.slow $SLOW_JOBS"; do
+    read -r type n <<< "$spec"
+    rcli FLUSHALL
+    p=$run_id-pool-${type//./-}-r$r
+    tag="{\"phase\":\"pool\",\"type\":\"$type\",\"c\":8,\"rep\":$r}"
+    measure "$tag" fill sock="$sock" prefix="$p" queue=q n="$n" type="$type"
+    [ -n "$out" ] || continue
+    # shellcheck disable=SC2046
+    measure "$tag" drain sock="$sock" prefix="$p" queue=q n="$n" \
+      redis_pid="$redis_pid" jobds=1 cap=20 logdir="$logs" -- \
+      $(jobd_cmd "$p" --concurrency 8 --http 127.0.0.1:0 --once \
+        --handlers "$work/pool-handlers.json")
+    log "$type at concurrency 8, run $r: $(field rate <<< "$out") jobs/s in $(field seconds <<< "$out") s"
+  done
+done
+
 # 4. Pickup latency, one job at a time, idle worker.
 for r in $(seq 1 $REPEATS); do
   rcli FLUSHALL
@@ -220,6 +275,18 @@ for r in $(seq 1 $REPEATS); do
     samples=$PICKUP_SAMPLES logdir="$logs" -- \
     $(jobd_cmd "$p" --concurrency 64 --http 127.0.0.1:0)
   log "pickup, run $r: claim p99 $(pick claim_ms p99 <<< "$out") ms"
+done
+
+# 4b. Pickup under a steady paced load: one submitter, one jobd_submit()
+# per job at 500 jobs/s for 5 s, concurrency 10.
+for r in $(seq 1 $REPEATS); do
+  rcli FLUSHALL
+  p=$run_id-ppickup-$r
+  # shellcheck disable=SC2046
+  measure "{\"phase\":\"pacedpickup\",\"rep\":$r}" pacedpickup sock="$sock" prefix="$p" \
+    queue=q rate=$PACED_PICKUP_RATE seconds=$PACED_SECONDS logdir="$logs" -- \
+    $(jobd_cmd "$p" --concurrency 10 --http 127.0.0.1:0)
+  log "paced pickup $PACED_PICKUP_RATE/s, run $r: claim p99 $(pick claim_ms p99 <<< "$out") ms"
 done
 
 # 5. End-to-end latency at half the best measured throughput.
@@ -372,7 +439,8 @@ t_end=$(date +%s)
 python3 "$here/report.py" "$results" "$build/bench.json" \
   jobd="$("$jobd" --version)" cores="$(nproc)" load_start="$load_start" \
   load_end="$(cut -d' ' -f1-3 /proc/loadavg)" seconds=$((t_end - t_start)) \
-  repeats=$REPEATS exec_jobs=$EXEC_JOBS drain_jobs=$DRAIN_JOBS drain_cap_s=$DRAIN_CAP batch_jobs=$BATCH_JOBS py_single=$PY_SINGLE \
+  repeats=$REPEATS exec_jobs=$EXEC_JOBS spawn_jobs=$SPAWN_JOBS pool_jobs=$POOL_JOBS \
+  py_jobs=$PY_JOBS slow_jobs=$SLOW_JOBS paced_pickup_rate=$PACED_PICKUP_RATE drain_jobs=$DRAIN_JOBS drain_cap_s=$DRAIN_CAP batch_jobs=$BATCH_JOBS py_single=$PY_SINGLE \
   pickup_samples=$PICKUP_SAMPLES paced_seconds=$PACED_SECONDS paced_rate="$rate" \
   paced_concurrency="$best_c" paced_jobds="$best_j" ckpt_jobs=$CKPT_JOBS \
   ckpt_per_job=$CKPT_PER_JOB sigterm_jobs=$SIGTERM_JOBS drain_timeout_s=$DRAIN_TIMEOUT \

@@ -178,3 +178,72 @@ TEST(hproto_utf8_check)
     ASSERT_EQ(hproto_utf8_check("\xe0\x80\xaf", 3), 0);     /* overlong */
     ASSERT_EQ(hproto_utf8_check("x\x80", 2), 1);
 }
+
+/* ---- protocol v2 (persistent handlers) ---- */
+
+static hproto_line_t l2;
+
+static hproto_line_kind_t parse2(const char *s)
+{
+    hproto_line_clear(&l2);
+    hproto_parse_v2(s, strlen(s), LIMIT, &l2);
+    return l2.kind;
+}
+
+TEST(hproto_v2_ready_and_untagged)
+{
+    ASSERT_EQ(parse2("{\"ready\": true}"), HPROTO_READY);
+    ASSERT_EQ(parse2("{\"ready\": false}"), HPROTO_BAD_READY);
+    ASSERT_EQ(parse2("{\"ready\": true, \"log\": \"x\"}"), HPROTO_BAD_READY);
+    /* Plain output stays output; a v1 message without an id is invalid. */
+    ASSERT_EQ(parse2("hello"), HPROTO_UNTAGGED);
+    ASSERT(l2.has_msg);
+    ASSERT_EQ(l2.msg.kind, HPROTO_OUTPUT);
+    ASSERT_EQ(parse2("{\"progress\": 0.5}"), HPROTO_UNTAGGED);
+    ASSERT_EQ(l2.msg.kind, HPROTO_INVALID);
+    ASSERT(strstr(l2.msg.err, "\"id\"") != NULL);
+    hproto_line_clear(&l2);
+}
+
+TEST(hproto_v2_tagged_lines)
+{
+    ASSERT_EQ(parse2("{\"id\": \"j1\", \"progress\": 0.5, \"result\": 7}"), HPROTO_TAGGED);
+    ASSERT_STR_EQ(l2.id, "j1");
+    ASSERT_EQ(l2.done, HPROTO_NOT_DONE);
+    ASSERT(l2.has_msg);
+    ASSERT_EQ(l2.msg.kind, HPROTO_MESSAGE);
+    ASSERT_EQ(l2.msg.has, HPROTO_HAS_PROGRESS | HPROTO_HAS_RESULT);
+    ASSERT_STR_EQ(l2.msg.result, "7");
+    ASSERT_EQ(parse2("{\"id\": \"j1\", \"done\": \"succeeded\"}"), HPROTO_TAGGED);
+    ASSERT_EQ(l2.done, HPROTO_DONE_SUCCEEDED);
+    ASSERT(!l2.has_msg);
+    ASSERT(l2.error == NULL);
+    ASSERT_EQ(parse2("{\"id\": \"j1\", \"done\": \"failed\", \"error\": \"boom\"}"), HPROTO_TAGGED);
+    ASSERT_EQ(l2.done, HPROTO_DONE_FAILED);
+    ASSERT_STR_EQ(l2.error, "boom");
+    ASSERT_EQ(parse2("{\"id\": \"j1\", \"done\": \"stopped\"}"), HPROTO_TAGGED);
+    ASSERT_EQ(l2.done, HPROTO_DONE_STOPPED);
+    /* Not a job's line when the id is no string. */
+    ASSERT_EQ(parse2("{\"id\": 7, \"done\": \"succeeded\"}"), HPROTO_TAGGED);
+    ASSERT(l2.id == NULL);
+    hproto_line_clear(&l2);
+}
+
+TEST(hproto_v2_invalid_tagged_lines)
+{
+    ASSERT_EQ(parse2("{\"id\": \"j1\", \"done\": \"maybe\"}"), HPROTO_TAGGED);
+    ASSERT_EQ(l2.done, HPROTO_NOT_DONE);
+    ASSERT_EQ(l2.msg.kind, HPROTO_INVALID);
+    ASSERT_EQ(parse2("{\"id\": \"j1\", \"error\": \"no done\"}"), HPROTO_TAGGED);
+    ASSERT_EQ(l2.done, HPROTO_NOT_DONE);
+    ASSERT_EQ(l2.msg.kind, HPROTO_INVALID);
+    /* A done line with an error that is no string still ends the job. */
+    ASSERT_EQ(parse2("{\"id\": \"j1\", \"done\": \"failed\", \"error\": 3}"), HPROTO_TAGGED);
+    ASSERT_EQ(l2.done, HPROTO_DONE_FAILED);
+    ASSERT(l2.error == NULL);
+    ASSERT_EQ(l2.msg.kind, HPROTO_INVALID);
+    ASSERT_EQ(parse2("{\"id\": \"j1\", \"color\": \"red\"}"), HPROTO_TAGGED);
+    ASSERT_EQ(l2.msg.kind, HPROTO_INVALID);
+    ASSERT(strstr(l2.msg.err, "unknown keys") != NULL);
+    hproto_line_clear(&l2);
+}

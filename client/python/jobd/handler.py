@@ -26,6 +26,17 @@ job's ``error``.
 
 Plain ``print()`` output is fine: jobd keeps lines that are not protocol
 messages as job output (bounded) and attaches them to a failure too.
+
+Persistent mode (protocol v2) needs no change to the handler: with
+``"mode": "persistent"`` in the handlers file, jobd starts the program once
+per process (``JOBD_PROTOCOL=2`` in its environment) and :func:`run` then
+serves jobs one at a time with the same function: whatever the module loads
+at import time (a model, a connection) is loaded once per process. A job's
+return value, :meth:`Job.stop` and an exception end that job only (done
+succeeded / stopped / failed, the traceback on stderr and its last line as
+the error); ``job.stopping`` turns true when jobd sends a stop for the job
+(drain, cancel) or SIGTERM arrives, after which the process exits once the
+job has ended.
 """
 from __future__ import annotations
 
@@ -34,6 +45,7 @@ import inspect
 import json
 import math
 import os
+import select
 import signal
 import sys
 import threading
@@ -58,7 +70,8 @@ class Job:
     :meth:`stop`).
     """
 
-    def __init__(self, message: Dict[str, Any], out: Optional[IO[str]] = None) -> None:
+    def __init__(self, message: Dict[str, Any], out: Optional[IO[str]] = None,
+                 _server: "Optional[_Server]" = None) -> None:
         self.id: str = message.get("id", "")
         self.type: str = message.get("type", "")
         self.queue: str = message.get("queue", "")
@@ -66,11 +79,28 @@ class Job:
         self.payload: Any = message.get("payload")
         self.checkpoint: Any = message.get("checkpoint")
         self.resumed: bool = self.checkpoint is not None
-        self.traceparent: Optional[str] = os.environ.get("TRACEPARENT") or None
-        self.stopping: bool = False
+        if _server is not None:  # v2: per job, on the job line
+            self.traceparent: Optional[str] = message.get("traceparent") or None
+        else:
+            self.traceparent = os.environ.get("TRACEPARENT") or None
+        self._stopping = False
         self.has_result = False
         self._out = out if out is not None else sys.stdout
         self._lock = threading.Lock()
+        self._server = _server
+        self._tag = {"id": self.id} if _server is not None else None
+
+    @property
+    def stopping(self) -> bool:
+        """True once jobd asked this job to stop (SIGTERM in v1; a stop line
+        or SIGTERM in persistent mode): finish the step, then :meth:`stop`."""
+        if not self._stopping and self._server is not None:
+            self._server.poll_stop(self)
+        return self._stopping
+
+    @stopping.setter
+    def stopping(self, value: bool) -> None:
+        self._stopping = bool(value)
 
     def __repr__(self) -> str:
         return "<jobd.handler.Job %s %s attempt %d>" % (self.type, self.id, self.attempt)
@@ -78,6 +108,8 @@ class Job:
     # ---- telling jobd ----
 
     def _say(self, msg: Dict[str, Any]) -> None:
+        if self._tag is not None:
+            msg = {**self._tag, **msg}
         line = json.dumps(msg, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
         with self._lock:
             self._out.write(line + "\n")
@@ -123,10 +155,136 @@ class Job:
             self.checkpoint_save(checkpoint)
         with self._lock:
             self._out.flush()
+        if self._server is not None:
+            raise _Stopped(EXIT_STOPPED)
         raise SystemExit(EXIT_STOPPED)
 
     def _on_sigterm(self, signum: int, frame: Any) -> None:
-        self.stopping = True
+        self._stopping = True
+
+
+class _Stopped(SystemExit):
+    """Job.stop() in persistent mode: ends the job, not the process."""
+
+
+class _Server:
+    """Protocol v2: job lines on stdin (fd 0, read unbuffered so that a stop
+    line can be looked for without blocking), tagged lines on stdout."""
+
+    def __init__(self, out: IO[str]) -> None:
+        self.out = out
+        self.buf = b""
+        self.eof = False
+        self.pending: list = []  # job lines read while looking for a stop
+        self.current: Optional[Job] = None
+        self.shutdown = False
+
+    def _read(self, timeout: Optional[float]) -> None:
+        if self.eof:
+            return
+        if timeout is not None:
+            r, _, _ = select.select([0], [], [], timeout)
+            if not r:
+                return
+        chunk = os.read(0, 65536)
+        if not chunk:
+            self.eof = True
+        self.buf += chunk
+
+    def _lines(self) -> list:
+        out = []
+        while b"\n" in self.buf:
+            line, self.buf = self.buf.split(b"\n", 1)
+            if line.strip():
+                out.append(line)
+        return out
+
+    def _route(self, lines: list) -> None:
+        for raw in lines:
+            try:
+                msg = json.loads(raw)
+            except ValueError:
+                print("jobd.handler: ignoring a line that is not JSON on stdin", file=sys.stderr)
+                continue
+            if not isinstance(msg, dict):
+                continue
+            if msg.get("stop"):
+                if self.current is not None and msg.get("id") == self.current.id:
+                    self.current._stopping = True
+            else:
+                self.pending.append(msg)
+
+    def poll_stop(self, job: Job) -> None:
+        self._read(0)
+        self._route(self._lines())
+
+    def next_job(self) -> Optional[Dict[str, Any]]:
+        while not self.pending:
+            if self.eof or self.shutdown:
+                return None
+            self._read(None)
+            self._route(self._lines())
+        return self.pending.pop(0)
+
+    def say(self, msg: Dict[str, Any]) -> None:
+        self.out.write(json.dumps(msg, separators=(",", ":"), ensure_ascii=False,
+                                  allow_nan=False) + "\n")
+        self.out.flush()
+
+    def on_sigterm(self, signum: int, frame: Any) -> None:
+        self.shutdown = True
+        if self.current is None:
+            raise SystemExit(0)  # between jobs: leave now
+        self.current._stopping = True
+
+
+def _error_line(exc: BaseException) -> str:
+    text = "".join(traceback.format_exception_only(type(exc), exc)).strip()
+    return text.splitlines()[-1] if text else type(exc).__name__
+
+
+def _serve(fn: Callable[[Job], Any]) -> NoReturn:
+    """Protocol v2: serves jobs one at a time until end of file or SIGTERM."""
+    server = _Server(sys.stdout)
+    signal.signal(signal.SIGTERM, server.on_sigterm)
+    server.say({"ready": True})
+    while True:
+        msg = server.next_job()
+        if msg is None:
+            break
+        job = Job(msg, server.out, _server=server)
+        server.current = job
+        done: Dict[str, Any] = {"id": job.id}
+        try:
+            value = fn(job)
+            if inspect.isawaitable(value):
+                value = asyncio.run(_await(value))
+            if value is not None and not job.has_result:
+                done["result"] = value
+            done["done"] = "succeeded"
+        except SystemExit as e:
+            if isinstance(e, _Stopped) or e.code == EXIT_STOPPED:
+                done["done"] = "stopped"
+            elif e.code in (0, None):
+                done["done"] = "succeeded"
+            else:
+                done["done"] = "failed"
+                done["error"] = "exit status %s" % (e.code,)
+        except BaseException as exc:  # noqa: B902 - every failure becomes the job's error
+            traceback.print_exc(file=sys.stderr)
+            sys.stderr.flush()
+            done["done"] = "failed"
+            done["error"] = _error_line(exc)
+        try:
+            server.say(done)
+        except (TypeError, ValueError) as exc:  # a result that is not JSON
+            server.say({"id": job.id, "done": "failed",
+                        "error": "result is not JSON: %s" % exc})
+        server.current = None  # after the done line: SIGTERM now exits at once
+        if server.shutdown:
+            break
+    sys.stdout.flush()
+    raise SystemExit(0)
 
 
 def start(stdin: Optional[IO[bytes]] = None, out: Optional[IO[str]] = None,
@@ -154,7 +312,11 @@ def run(fn: Callable[[Job], Any]) -> NoReturn:
     stdin and exits: 0 when it returns (a value it returns, if not None and
     no result was set, becomes the result); 75 from :meth:`Job.stop`; 1 on
     an uncaught exception, with its traceback on stderr (jobd attaches the
-    stderr tail to the job's error)."""
+    stderr tail to the job's error). Under a persistent handler
+    (``JOBD_PROTOCOL=2``) it serves jobs one at a time with ``fn`` instead,
+    until jobd closes its stdin or sends SIGTERM."""
+    if os.environ.get("JOBD_PROTOCOL") == "2":
+        _serve(fn)
     job = start()
     try:
         value = fn(job)

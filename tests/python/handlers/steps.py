@@ -3,6 +3,7 @@
   sleep   seconds between steps (default 0)
   boom    raise ValueError at this step
   hold    after this step, wait for SIGTERM (then job.stop())
+  pid     add "pid" (the serving process) to the result
 Result: {"i", "resumed_from", "attempt", "traceparent"}."""
 import os
 import sys
@@ -30,8 +31,11 @@ def steps(job):
                 time.sleep(0.01)
             job.stop()
         time.sleep(float(p.get("sleep", 0)))
-    return {"i": i, "resumed_from": start, "attempt": job.attempt,
-            "traceparent": job.traceparent}
+    result = {"i": i, "resumed_from": start, "attempt": job.attempt,
+              "traceparent": job.traceparent}
+    if p.get("pid"):
+        result["pid"] = os.getpid()
+    return result
 
 
 run(steps)
