@@ -104,10 +104,10 @@ static void on_resources_held(void *arg, job_t *j)
     run_handler(&d->run, j);
 }
 
-static void on_resources_busy(void *arg, job_t *j, int64_t delay)
+static void on_resources_busy(void *arg, job_t *j, int64_t delay, const char *why)
 {
     daemon_t *d = arg;
-    run_wait(&d->run, j, delay);
+    run_defer(&d->run, j, delay, why);
 }
 
 static void on_lease_lost(void *arg, job_t *j)

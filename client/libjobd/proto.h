@@ -29,7 +29,8 @@
     X(WATCH, watch)                                                        \
     X(STATS, stats)                                                        \
     X(ACQUIRE, acquire) /* cluster-wide resources (jobd only) */           \
-    X(UNACQUIRE, unacquire)
+    X(UNACQUIRE, unacquire)                                                \
+    X(DEFER, defer) /* scheduling: waits outside the slots, rolling deploys */
 /* clang-format on */
 
 typedef enum {

@@ -289,3 +289,27 @@ local function bury(id, jk, from, now, ttl_ms, reason)
   redis.call('ZREM', P .. from, id)
   finish(id, jk, 'dead', now, ttl_ms, 'error', reason)
 end
+
+-- ---- appended helpers (scheduling: poison detection, defer, schedules,
+-- batches) ----
+
+-- SHA-1 of the empty string: the checkpoint mark of a job that has none.
+local NO_CKPT_SHA = 'da39a3ee5e6b4b0d3255bfef95601890afd80709'
+
+-- Poison detection by missing progress. Called when an attempt of the job
+-- at jk ends failed with attempts left (fail.lua, reap.lua; ckpt, noprog and
+-- mark are the job's fields 'checkpoint', 'noprog' and 'ck_mark'): 'ck_mark' is
+-- the SHA-1 of the checkpoint when the previous attempt ended, 'noprog'
+-- how many attempts in a row ended with that same checkpoint. A changed
+-- checkpoint resets the count. Returns true when the job has a checkpoint
+-- (a resumable job: one that never checkpoints is left to max_attempts)
+-- and its last `limit` attempts (limit > 0) all ended without a new one.
+local function no_progress(jk, ckpt, noprog, mark, limit)
+  local cur = ckpt and redis.sha1hex(ckpt) or NO_CKPT_SHA
+  local n = 0
+  if cur == (mark or NO_CKPT_SHA) then
+    n = (int_in(noprog, 0, COUNT_MAX) or 0) + 1
+  end
+  redis.call('HSET', jk, 'noprog', istr(n), 'ck_mark', cur)
+  return ckpt ~= nil and limit > 0 and n >= limit
+end
