@@ -142,3 +142,24 @@ TEST(passon_unknown_type_reaches_a_worker_that_knows_it)
     ASSERT_EXIT(nw, test_ms(15000), log_new, 0);
     jobd_client_free(c);
 }
+
+TEST(passon_waiting_job_shows_why)
+{
+    const char *q = "mixed2", *log = tmp_path("jobd.log");
+    jobd_client_t *c = test_client();
+    char id[JOBD_ID_LEN + 1];
+    submit(c, q, "t.later", "{}", 0, 0, id);
+    pid_t pid = jobd_start(log, NULL, q, "state",
+                           (const char *[]){"--unknown-type-delay", "1h", NULL}, NULL);
+    CHECK_OR_DUMP(wait_field(q, id, "passed", "1", test_ms(20000)) == 0, log, "not passed on");
+    json_t *st = NULL;
+    ASSERT_EQ(jobd_status(c, id, &st), 0);
+    ASSERT_STR_EQ(json_string_value(json_object_get(st, "state")), "scheduled");
+    ASSERT_STR_EQ(json_string_value(json_object_get(st, "waiting")),
+                  "no handler for job type \"t.later\"");
+    ASSERT_EQ(json_integer_value(json_object_get(st, "attempt")), 0);
+    json_decref(st);
+    kill(pid, SIGTERM);
+    ASSERT_EXIT(pid, test_ms(15000), log, 0);
+    jobd_client_free(c);
+}
