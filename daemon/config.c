@@ -69,6 +69,8 @@ static const opt_t opts[] = {
      O(unknown_type_tries), 1},
     {"unknown-type-delay", "JOBD_UNKNOWN_TYPE_DELAY", "unknown_type_delay", T_DUR,
      O(unknown_type_delay_ms), 1},
+    {"schedule-catch-up", "JOBD_SCHEDULE_CATCH_UP", "schedule_catch_up", T_DUR,
+     O(schedule_catch_up_ms), 1},
 };
 #define NOPTS (sizeof opts / sizeof opts[0])
 
@@ -83,12 +85,14 @@ void config_usage(void)
            "      [--retry-base SECONDS] [--retry-cap SECONDS] [--redis-password-file F]\n"
            "      [--max-output-bytes N]  largest result or checkpoint a handler may report,\n"
            "                              as JSON text (default 1048576, 1024..67108864)\n"
-           "      [--no-progress-attempts N]  a job with a checkpoint whose last N attempts\n"
-           "                              failed without a new one goes dead (default 3, 0 off)\n"
-           "      [--unknown-type-tries N] [--unknown-type-delay SECONDS]  a job of a type\n"
-           "                              this worker has no handler for goes back to its\n"
-           "                              queue for another worker, N times (default 10, 0:\n"
-           "                              dead at once), after the delay (default 1s)\n\n"
+           "      [--no-progress-attempts N] (3; 0 off) [--unknown-type-tries N] (10)\n"
+           "      [--unknown-type-delay SECONDS] (1s): README, \"Scheduling the work\"\n"
+           "      [--schedule-catch-up SECONDS]  a cron tick missed while no jobd ran is\n"
+           "                              enqueued on start if at most this old (default 1h)\n"
+           "Cron schedules live in the config file: \"schedules\": [{\"name\", \"cron\",\n"
+           "  \"tz\" (default UTC), \"queue\", \"type\", \"payload\", \"priority\",\n"
+           "  \"max_attempts\", \"timeout_s\"}]; every jobd that has one enqueues each tick,\n"
+           "  once in all.\n\n"
            "Every flag has a variable (--concurrency: JOBD_CONCURRENCY, ...) and a key in the\n"
            "JSON config file (concurrency); a flag beats the environment, which beats the file.\n"
            "Redis URL (default redis://127.0.0.1:6379/0):\n"
@@ -417,6 +421,17 @@ static int load_file(config_t *c, const char *path, char *err, size_t errlen)
             rc = file_resources(c, v, err, errlen);
             continue;
         }
+        if (strcmp(key, "schedules") == 0) {
+            if (!json_is_array(v)) {
+                snprintf(err, errlen,
+                         "config key \"schedules\": want [{\"name\", \"cron\", \"queue\", "
+                         "\"type\", ...}]");
+                rc = CONFIG_INVALID;
+            }
+            json_decref(c->schedules);
+            c->schedules = json_incref(v);
+            continue;
+        }
         if (strcmp(key, "retention") == 0) {
             rc = file_retention(c, v, err, errlen);
             continue;
@@ -476,6 +491,7 @@ static void defaults(config_t *c)
     c->no_progress_attempts = 3;
     c->unknown_type_tries = 10;
     c->unknown_type_delay_ms = 1000;
+    c->schedule_catch_up_ms = 3600000;
 }
 
 /* A worker id names a registry key and, before '|', a resource holder. */
@@ -579,5 +595,6 @@ void config_free(config_t *c)
         if (opts[i].type == T_STR) free(*str_field(c, &opts[i]));
     json_decref(c->resources);
     json_decref(c->rates);
+    json_decref(c->schedules);
     memset(c, 0, sizeof *c);
 }

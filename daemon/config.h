@@ -54,6 +54,10 @@ typedef struct {
     int unknown_type_tries;   /* a job of a type with no handler here is passed on
                                  (deferred) this many times, then dead; 0: dead at once */
     int64_t unknown_type_delay_ms; /* how long such a job waits before it is claimed again */
+    json_t *schedules;             /* config file "schedules": [{"name", "cron", ...}]; new ref or
+                                      NULL (checked by schedule_check) */
+    int64_t schedule_catch_up_ms;  /* a tick missed while no jobd ran is enqueued on start
+                                      if it is at most this old */
 } config_t;
 
 enum {

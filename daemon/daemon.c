@@ -191,6 +191,7 @@ static void close_all(void *arg)
     uv_close((uv_handle_t *)&d->sigint, NULL);
     claim_close(&d->claim);
     reap_close(&d->reap);
+    schedule_close(&d->sched);
     drain_close(&d->drain);
     lease_close(&d->lease); /* commits the journal */
     if (d->http.open) http_stop(&d->http, NULL);
@@ -271,6 +272,7 @@ static void on_rq_state(rq_t *rq, rq_state_t st, void *arg)
         outbox_flush(&d->outbox);
         publish(d);
         health_poll_depths(&d->health);
+        schedule_start(&d->sched); /* catch up what was missed meanwhile */
         kick(d);
         return;
     case RQ_DOWN:
@@ -332,6 +334,7 @@ int daemon_init(daemon_t *d, uv_loop_t *loop, const config_t *cfg, const handler
     if (redis_url_parse(cfg->redis_url, &url, err, errlen) < 0) return rc;
     if (redis_url_password_file(&url, cfg->redis_password_file, err, errlen) < 0) goto fail_url;
     /* What can fail comes first, before any handle is open on the loop. */
+    if (schedule_init(&d->sched, loop, cfg, &d->rq, err, errlen) < 0) goto fail_url;
     rc = run_init(&d->run, loop, cfg, handlers, &d->lease, &d->stats,
                   &(run_cbs_t){on_handler_ended, on_needs_resources, kick, d});
     if (rc < 0) goto fail_run;
@@ -345,6 +348,7 @@ int daemon_init(daemon_t *d, uv_loop_t *loop, const config_t *cfg, const handler
 fail_lease:
     run_free(&d->run);
 fail_run:
+    schedule_free(&d->sched);
     snprintf(err, errlen, "out of memory");
 fail_url:
     memset(url.password, 0, sizeof url.password);
@@ -412,4 +416,5 @@ void daemon_free(daemon_t *d)
     lease_commit(&d->lease);
     lease_free(&d->lease);
     run_free(&d->run);
+    schedule_free(&d->sched);
 }

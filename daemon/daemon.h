@@ -42,6 +42,7 @@
 #include "resources.h"
 #include "rq.h"
 #include "run.h"
+#include "schedule.h"
 #include "stats.h"
 
 struct orphans;
@@ -60,6 +61,7 @@ typedef struct {
     outbox_t outbox;
     resources_t res;
     reap_t reap;
+    schedule_t sched; /* cron schedules: ticks enqueued once in all */
     drain_t drain;
     health_t health;
     registry_t registry;

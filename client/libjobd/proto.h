@@ -30,7 +30,8 @@
     X(STATS, stats)                                                        \
     X(ACQUIRE, acquire) /* cluster-wide resources (jobd only) */           \
     X(UNACQUIRE, unacquire)                                                \
-    X(DEFER, defer) /* scheduling: waits outside the slots, rolling deploys */
+    X(DEFER, defer) /* scheduling: waits outside the slots, rolling deploys */ \
+    X(TICK, tick)   /* cron schedules */
 /* clang-format on */
 
 typedef enum {

@@ -175,6 +175,14 @@ int jobd_retry_dead(jobd_client_t *c, const char *queue);
  * queues. */
 int jobd_workers(jobd_client_t *c, json_t **out);
 
+/* Cron schedules, as the jobd processes that have them publish them: a new
+ * array of objects name, cron, tz, queue, type, next (RFC 3339, or null:
+ * never), worker (the jobd that published it last), updated_at, and from
+ * the schedule's queue last (the last tick recorded, RFC 3339, or null),
+ * last_job (its job's id, or null) and skipped (missed ticks not
+ * enqueued). Sorted by name. */
+int jobd_schedules(jobd_client_t *c, json_t **out);
+
 /* ---- waiting ---- */
 
 /* Called when a watched job changes: its id, state name, progress 0..1. */

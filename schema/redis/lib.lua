@@ -313,3 +313,23 @@ local function no_progress(jk, ckpt, noprog, mark, limit)
   redis.call('HSET', jk, 'noprog', istr(n), 'ck_mark', cur)
   return ckpt ~= nil and limit > 0 and n >= limit
 end
+
+-- Adds one job to the ready set, now, with no idempotency key: what
+-- enqueue.lua does for one job, for the scripts that make a job of their
+-- own (tick.lua, batch completion). Extra field/value pairs go into the
+-- same HSET. The caller has checked the ready set (zsets_ok). Returns
+-- false, writing nothing, when a key already sits at the id.
+local function enqueue_one(id, env, prio, max, now, ...)
+  local jk = jobkey(id)
+  if redis.call('EXISTS', jk) == 1 then
+    return false
+  end
+  local was_empty = redis.call('EXISTS', P .. 'ready') == 0
+  local score = ready_score(prio, next_seq(1) + 1)
+  redis.call('HSET', jk, 'env', env, 'state', 'queued', 'max', max, 'score', score,
+    'ready_at', istr(now), ...)
+  redis.call('ZADD', P .. 'ready', score, id)
+  count('enqueued', 1)
+  wake_if(was_empty)
+  return true
+end
