@@ -236,6 +236,7 @@ static void on_housekeeping(uv_timer_t *t)
 {
     daemon_t *d = t->data;
     health_poll_depths(&d->health);
+    batches_check(&d->batches); /* batches whose parts here are done */
     /* A safety net, not the pickup path (that is the wake-up): should a
      * wake-up ever be lost, an idle jobd still looks every 5 s. */
     claim_look_again(&d->claim);
@@ -273,6 +274,7 @@ static void on_rq_state(rq_t *rq, rq_state_t st, void *arg)
         publish(d);
         health_poll_depths(&d->health);
         schedule_start(&d->sched); /* catch up what was missed meanwhile */
+        batches_check(&d->batches);
         kick(d);
         return;
     case RQ_DOWN:
@@ -309,6 +311,7 @@ static void wire(daemon_t *d)
                &(drain_cbs_t){on_drain_begin, on_drain_stop, close_all, on_drain_abandon, kick, d});
     health_init(&d->health, cfg, &d->rq, snapshot, d);
     registry_init(&d->registry, cfg, &d->rq, d->started_ms);
+    batches_init(&d->batches, cfg, &d->rq);
     uv_idle_init(loop, &d->pump);
     uv_timer_init(loop, &d->heartbeat);
     uv_timer_init(loop, &d->housekeeping);

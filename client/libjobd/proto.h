@@ -31,7 +31,9 @@
     X(ACQUIRE, acquire) /* cluster-wide resources (jobd only) */           \
     X(UNACQUIRE, unacquire)                                                \
     X(DEFER, defer) /* scheduling: waits outside the slots, rolling deploys */ \
-    X(TICK, tick)   /* cron schedules */
+    X(TICK, tick)   /* cron schedules */                                   \
+    X(BATCH, batch) /* named batches: jobs, then completion */             \
+    X(COMPLETE, complete)
 /* clang-format on */
 
 typedef enum {

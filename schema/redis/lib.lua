@@ -252,6 +252,18 @@ local function count(field, n)
   end
 end
 
+-- Named batches (batch.lua): a job of a batch that reaches a terminal
+-- state is counted in its queue's part of the batch; once none of the
+-- part's jobs is left, the part waits in PREFIX:{Q}:batches:done for jobd
+-- to complete the batch (schema/redis/README.md, "Batches").
+local function batch_count(name, state)
+  local bk = P .. 'batch:' .. name
+  redis.call('HINCRBY', bk, state, 1)
+  if redis.call('HINCRBY', bk, 'left', -1) == 0 then
+    redis.call('SADD', P .. 'batches:done', name)
+  end
+end
+
 -- Moves a job into its terminal set and sets its retention; the lease
 -- fields go, so no token matches any more. Extra field/value pairs (result,
 -- error, ...) are written in the same HSET. The caller counts it in stats.
@@ -262,6 +274,10 @@ local function finish(id, jk, state, now, ttl_ms, ...)
   redis.call('HDEL', jk, 'token', 'lease_until', 'cancel')
   if (tonumber(ttl_ms) or 0) > 0 then
     redis.call('PEXPIRE', jk, ttl_ms)
+  end
+  local b = redis.call('HGET', jk, 'batch')
+  if b then
+    batch_count(b, state)
   end
 end
 
