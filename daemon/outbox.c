@@ -186,7 +186,9 @@ static void send_fail_checkpoints(outbox_t *o, int qi)
     proto_argv_init(&a);
     int n = 0;
     for (job_t *j = o->lease->head; j; j = j->next) {
-        if (j->qidx != qi || j->sent || outcome_script(j->outcome) != PROTO_FAIL) continue;
+        if (j->qidx != qi || j->sent || j->outcome == OUT_NONE || j->outcome == OUT_DROP ||
+            outcome_script(j->outcome) != PROTO_FAIL)
+            continue;
         pthread_mutex_lock(&j->mu);
         if (j->ckpt_dirty && j->checkpoint) {
             ops_checkpoint_add(&a, j->id, j->token, j->checkpoint, j->progress);

@@ -123,8 +123,8 @@ TEST(passon_unknown_type_reaches_a_worker_that_knows_it)
                            (const char *[]){"--worker-id", "old", "--unknown-type-tries", "50",
                                             "--unknown-type-delay", "100ms", NULL},
                            NULL);
-    CHECK_OR_DUMP(wait_field(q, id, "passed", "1", test_ms(20000)) == 0, log_old, "not passed on");
-    ASSERT_FIELD(q, id, "attempt", "0");
+    /* (It may be passed on again meanwhile: once is what counts here.) */
+    CHECK_OR_DUMP(wait_field_set(q, id, "passed", test_ms(20000)) == 0, log_old, "not passed on");
     ASSERT_FIELD(q, id, "waiting", "no handler for job type \"t.new\"");
     /* The new one does (a deploy in progress: both run). */
     const char *h = tmp_path("new.json");
