@@ -126,8 +126,8 @@ static void complete(check_t *k)
     char id[JOBD_ID_LEN + 1], err[256], *env = NULL;
     size_t len = 0;
     jobd_id_new(id);
-    int rc = payload ? envelope_encode(&spec, id, jobd_now_ms(), JOBD_PAYLOAD_MAX, &env, &len, err,
-                                       sizeof err)
+    int rc = payload ? envelope_encode(&spec, id, jobd_now_ms(), (size_t)JOBD_PAYLOAD_MAX, &env,
+                                       &len, err, sizeof err)
                      : -1;
     json_decref(payload);
     if (rc < 0) {

@@ -361,7 +361,8 @@ static int file_resources(config_t *c, json_t *v, char *err, size_t errlen)
         json_t *conc = json_is_object(r) ? json_object_get(r, "concurrency") : r;
         json_t *rate = json_is_object(r) ? json_object_get(r, "rate") : NULL;
         if (json_is_object(r) &&
-            (json_object_size(r) != (size_t)(!!conc + !!rate) || (!conc && !rate))) {
+            (json_object_size(r) != (size_t)(conc ? 1 : 0) + (size_t)(rate ? 1 : 0) ||
+             (!conc && !rate))) {
             snprintf(err, errlen,
                      "config key \"resources.%s\": want {\"concurrency\": N, \"rate\": "
                      "\"COUNT/DURATION\"}, either or both, and nothing else",
@@ -369,8 +370,7 @@ static int file_resources(config_t *c, json_t *v, char *err, size_t errlen)
             rc = CONFIG_INVALID;
             break;
         }
-        /* A limit that is no integer >= 1 is refused by handlers_check_resources,
-         * with the key named; pass it on as it is. */
+        /* handlers_check_resources refuses a limit that is no integer >= 1. */
         if (conc)
             json_object_set(limits, name, conc);
         else

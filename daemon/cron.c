@@ -135,7 +135,7 @@ static int day_matches(const cron_t *c, int64_t day)
     tz_civil_from_days(day, &y, &m, &d);
     if (!(c->months & (1u << m))) return 0;
     int wd = (int)(((day % 7) + 7 + 4) % 7);
-    int md_ok = (c->mdays >> d) & 1, wd_ok = (c->wdays >> wd) & 1;
+    int md_ok = ((c->mdays >> d) & 1u) != 0, wd_ok = ((c->wdays >> wd) & 1u) != 0;
     if (!c->mday_star && !c->wday_star) return md_ok || wd_ok;
     return md_ok && wd_ok;
 }
@@ -151,7 +151,7 @@ static int64_t best_of_day(const cron_t *c, const tz_t *tz, int64_t day, int64_t
         if (!((c->hours >> h) & 1)) continue;
         for (int mi = 0; mi < 60; mi++) {
             if (!((c->minutes >> mi) & 1)) continue;
-            int64_t u = tz_local_to_utc(tz, day * 86400 + h * 3600 + mi * 60);
+            int64_t u = tz_local_to_utc(tz, day * 86400 + (int64_t)h * 3600 + (int64_t)mi * 60);
             if (want_next ? (u > after && (best < 0 || u < best))
                           : (u <= after && (best < 0 || u > best)))
                 best = u;

@@ -58,14 +58,14 @@ static int parse_one(json_t *o, schedule_entry_t *e, char *err, size_t errlen)
             return -1;
         }
     }
-    const char *cron = str_of(o, "cron"), *tzname = str_of(o, "tz");
+    const char *cron = str_of(o, "cron"), *zone = str_of(o, "tz");
     const char *queue = str_of(o, "queue"), *type = str_of(o, "type");
     if (!cron || cron_parse(&e->cron, cron, why, sizeof why) < 0) {
         snprintf(err, errlen, "schedule \"%s\": %s", name, cron ? why : "\"cron\" is required");
         return -1;
     }
     snprintf(e->cron_text, sizeof e->cron_text, "%s", cron);
-    if (tz_load(&e->tz, tzname ? tzname : "UTC", NULL, why, sizeof why) < 0) {
+    if (tz_load(&e->tz, zone ? zone : "UTC", NULL, why, sizeof why) < 0) {
         snprintf(err, errlen, "schedule \"%s\": %s", name, why);
         return -1;
     }
@@ -95,7 +95,7 @@ static int parse_one(json_t *o, schedule_entry_t *e, char *err, size_t errlen)
     spec.priority = e->priority;
     spec.max_attempts = e->max_attempts;
     spec.timeout_s = e->timeout_s;
-    if (jobd_job_spec_check(&spec, JOBD_PAYLOAD_MAX, why, sizeof why) < 0) {
+    if (jobd_job_spec_check(&spec, (size_t)JOBD_PAYLOAD_MAX, why, sizeof why) < 0) {
         snprintf(err, errlen, "schedule \"%s\": %s", name, why);
         return -1;
     }
@@ -160,12 +160,14 @@ static int64_t now_ms(const schedule_t *s)
     if (!*s->clock_file) return jobd_now_ms();
     /* Test only (schedule.h): the fake clock, read each time. */
     FILE *f = fopen(s->clock_file, "re");
-    long long v = -1;
+    char buf[32] = "";
     if (f) {
-        if (fscanf(f, "%lld", &v) != 1) v = -1;
+        if (!fgets(buf, sizeof buf, f)) buf[0] = '\0';
         fclose(f);
     }
-    return v >= 0 ? v : jobd_now_ms();
+    char *end;
+    long long v = strtoll(buf, &end, 10);
+    return end != buf && v >= 0 ? v : jobd_now_ms();
 }
 
 /* Ticks strictly between after and before (Unix s), at most
@@ -278,7 +280,7 @@ static void fire(schedule_t *s, size_t idx, int64_t tick_s, const char *mode)
     char id[JOBD_ID_LEN + 1], err[256], *env = NULL;
     size_t envlen = 0;
     jobd_id_new(id);
-    if (envelope_encode(&spec, id, jobd_now_ms(), JOBD_PAYLOAD_MAX, &env, &envlen, err,
+    if (envelope_encode(&spec, id, jobd_now_ms(), (size_t)JOBD_PAYLOAD_MAX, &env, &envlen, err,
                         sizeof err) < 0) {
         log_error("schedule %s: %s", e->name, err);
         return;

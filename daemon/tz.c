@@ -20,9 +20,9 @@ int64_t tz_days_from_civil(int64_t y, int m, int d)
     return era * 146097 + doe - 719468;
 }
 
-void tz_civil_from_days(int64_t z, int64_t *y, int *m, int *d)
+void tz_civil_from_days(int64_t days, int64_t *y, int *m, int *d)
 {
-    z += 719468;
+    int64_t z = days + 719468;
     int64_t era = (z >= 0 ? z : z - 146096) / 146097;
     int64_t doe = z - era * 146097;
     int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
@@ -172,7 +172,7 @@ int tz_parse(tz_t *tz, const unsigned char *data, size_t len)
         for (size_t i = 0; i < timecnt; i++) {
             if (idx[i] >= typecnt) return -1;
             tz->trans[i] = be(times + i * (size_t)tsz, tsz);
-            tz->offs[i] = (int32_t)be(types + 6 * idx[i], 4);
+            tz->offs[i] = (int32_t)be(types + 6 * (size_t)idx[i], 4);
         }
         tz->ntrans = timecnt;
         /* Before the first transition: the first non-DST type (RFC 8536

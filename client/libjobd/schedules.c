@@ -17,11 +17,15 @@ static json_t *time_or_null(long long ms)
     return json_string(buf);
 }
 
+typedef struct {
+    json_t *s; /* borrowed from the array */
+} item_t;
+
 static int by_name(const void *a, const void *b)
 {
-    const json_t *x = *(json_t *const *)a, *y = *(json_t *const *)b;
-    return strcmp(json_string_value(json_object_get(x, "name")),
-                  json_string_value(json_object_get(y, "name")));
+    const item_t *x = a, *y = b;
+    return strcmp(json_string_value(json_object_get(x->s, "name")),
+                  json_string_value(json_object_get(y->s, "name")));
 }
 
 /* Adds last, last_job and skipped from the queue's record to s. */
@@ -80,13 +84,13 @@ int jobd_schedules(jobd_client_t *c, json_t **out)
     }
     freeReplyObject(all);
     size_t n = json_array_size(arr);
-    json_t **items = calloc(n ? n : 1, sizeof *items);
+    item_t *items = calloc(n ? n : 1, sizeof *items);
     for (size_t i = 0; items && i < n; i++)
-        items[i] = json_array_get(arr, i);
+        items[i].s = json_array_get(arr, i);
     if (items) qsort(items, n, sizeof *items, by_name);
     json_t *sorted = json_array();
     for (size_t i = 0; i < n && rc == 0; i++) {
-        json_t *s = items ? items[i] : json_array_get(arr, i);
+        json_t *s = items ? items[i].s : json_array_get(arr, i);
         rc = add_record(c, s);
         json_array_append(sorted, s);
     }
