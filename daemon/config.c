@@ -18,7 +18,17 @@
  * --concurrency, far below INT_MAX. */
 #define MAX_QUEUE_LIMIT 1000000
 
-typedef enum { T_STR, T_INT, T_DUR, T_BOOL, T_QUEUES, T_LOGFMT, T_LOGLVL, T_BYTES } opt_type_t;
+typedef enum {
+    T_STR,
+    T_INT,
+    T_COUNT,
+    T_DUR,
+    T_BOOL,
+    T_QUEUES,
+    T_LOGFMT,
+    T_LOGLVL,
+    T_BYTES
+} opt_type_t;
 
 typedef struct {
     const char *flag; /* long flag without "--" */
@@ -54,6 +64,14 @@ static const opt_t opts[] = {
     {"log-format", "JOBD_LOG_FORMAT", "log_format", T_LOGFMT, O(log_json), 1},
     {"log-level", "JOBD_LOG_LEVEL", "log_level", T_LOGLVL, O(log_level), 1},
     {"check-config", "JOBD_CHECK_CONFIG", NULL, T_BOOL, O(check_config), 0},
+    {"no-progress-attempts", "JOBD_NO_PROGRESS_ATTEMPTS", "no_progress_attempts", T_COUNT,
+     O(no_progress_attempts), 1},
+    {"unknown-type-tries", "JOBD_UNKNOWN_TYPE_TRIES", "unknown_type_tries", T_COUNT,
+     O(unknown_type_tries), 1},
+    {"unknown-type-delay", "JOBD_UNKNOWN_TYPE_DELAY", "unknown_type_delay", T_DUR,
+     O(unknown_type_delay_ms), 1},
+    {"schedule-catch-up", "JOBD_SCHEDULE_CATCH_UP", "schedule_catch_up", T_DUR,
+     O(schedule_catch_up_ms), 1},
 };
 #define NOPTS (sizeof opts / sizeof opts[0])
 
@@ -67,7 +85,15 @@ void config_usage(void)
            "more: [--prefix P] [--kill-grace SECONDS] [--sync-interval SECONDS]\n"
            "      [--retry-base SECONDS] [--retry-cap SECONDS] [--redis-password-file F]\n"
            "      [--max-output-bytes N]  largest result or checkpoint a handler may report,\n"
-           "                              as JSON text (default 1048576, 1024..67108864)\n\n"
+           "                              as JSON text (default 1048576, 1024..67108864)\n"
+           "      [--no-progress-attempts N] (3; 0 off) [--unknown-type-tries N] (10)\n"
+           "      [--unknown-type-delay SECONDS] (1s): README, \"Scheduling the work\"\n"
+           "      [--schedule-catch-up SECONDS]  a cron tick missed while no jobd ran is\n"
+           "                              enqueued on start if at most this old (default 1h)\n"
+           "Cron schedules live in the config file: \"schedules\": [{\"name\", \"cron\",\n"
+           "  \"tz\" (default UTC), \"queue\", \"type\", \"payload\", \"priority\",\n"
+           "  \"max_attempts\", \"timeout_s\"}]; every jobd that has one enqueues each tick,\n"
+           "  once in all.\n\n"
            "Every flag has a variable (--concurrency: JOBD_CONCURRENCY, ...) and a key in the\n"
            "JSON config file (concurrency); a flag beats the environment, which beats the file.\n"
            "Redis URL (default redis://127.0.0.1:6379/0):\n"
@@ -165,6 +191,14 @@ static int apply(config_t *c, const opt_t *o, const char *val, const char *src, 
         n = strtoll(val, &end, 10);
         if (end == val || *end || n < 1 || n > 4096) {
             snprintf(err, errlen, "%s: \"%s\" is not a number in 1..4096", src, val);
+            return CONFIG_INVALID;
+        }
+        *(int *)((char *)c + o->off) = (int)n;
+        return 0;
+    case T_COUNT:
+        n = strtoll(val, &end, 10);
+        if (end == val || *end || n < 0 || n > 1000) {
+            snprintf(err, errlen, "%s: \"%s\" is not a number in 0..1000", src, val);
             return CONFIG_INVALID;
         }
         *(int *)((char *)c + o->off) = (int)n;
@@ -290,6 +324,82 @@ static int file_retention(config_t *c, json_t *v, char *err, size_t errlen)
     return 0;
 }
 
+int config_parse_rate(const char *s, int64_t *count, int64_t *window_ms)
+{
+    char *end;
+    const char *slash = strchr(s, '/');
+    if (!slash) return -1;
+    long long n = strtoll(s, &end, 10);
+    if (end == s || end != slash || n < 1 || n > CONFIG_RATE_MAX) return -1;
+    char per[64];
+    const char *w = slash + 1;
+    /* "100/s": one of the unit */
+    if (*w >= 'a' && *w <= 'z' && strlen(w) < sizeof per - 1) {
+        snprintf(per, sizeof per, "1%s", w);
+        w = per;
+    }
+    int64_t ms = jobd_parse_duration_ms(w);
+    if (ms < 1 || ms > 86400000) return -1;
+    *count = n;
+    *window_ms = ms;
+    return 0;
+}
+
+/* "resources": {"name": LIMIT} or {"name": {"concurrency": LIMIT, "rate":
+ * "600/1m"}} (either or both): split into c->resources (the concurrency
+ * limits, as handlers_check_resources and acquire.lua read them) and
+ * c->rates. */
+static int file_resources(config_t *c, json_t *v, char *err, size_t errlen)
+{
+    if (!json_is_object(v)) {
+        snprintf(err, errlen,
+                 "config key \"resources\": want {\"name\": limit} or {\"name\": "
+                 "{\"concurrency\": N, \"rate\": \"600/1m\"}}");
+        return CONFIG_INVALID;
+    }
+    json_t *limits = json_object(), *rates = json_object();
+    const char *name;
+    json_t *r;
+    int rc = 0;
+    json_object_foreach(v, name, r)
+    {
+        json_t *conc = json_is_object(r) ? json_object_get(r, "concurrency") : r;
+        json_t *rate = json_is_object(r) ? json_object_get(r, "rate") : NULL;
+        if (json_is_object(r) &&
+            (json_object_size(r) != (size_t)(conc ? 1 : 0) + (size_t)(rate ? 1 : 0) ||
+             (!conc && !rate))) {
+            snprintf(err, errlen,
+                     "config key \"resources.%s\": want {\"concurrency\": N, \"rate\": "
+                     "\"COUNT/DURATION\"}, either or both, and nothing else",
+                     name);
+            rc = CONFIG_INVALID;
+            break;
+        }
+        /* handlers_check_resources refuses a limit that is no integer >= 1. */
+        if (conc)
+            json_object_set(limits, name, conc);
+        else
+            json_object_set_new(limits, name, json_integer(CONFIG_RES_UNLIMITED));
+        if (rate) {
+            int64_t n = 0, ms = 0;
+            if (!json_is_string(rate) || config_parse_rate(json_string_value(rate), &n, &ms) < 0) {
+                snprintf(err, errlen,
+                         "config key \"resources.%s.rate\": want \"COUNT/DURATION\" such as "
+                         "\"600/1m\" (count 1..%d, window 1ms..1d)",
+                         name, CONFIG_RATE_MAX);
+                rc = CONFIG_INVALID;
+                break;
+            }
+            json_object_set_new(rates, name, json_pack("[I, I]", (json_int_t)n, (json_int_t)ms));
+        }
+    }
+    json_decref(c->resources);
+    json_decref(c->rates);
+    c->resources = limits;
+    c->rates = rates;
+    return rc;
+}
+
 static int load_file(config_t *c, const char *path, char *err, size_t errlen)
 {
     json_error_t je;
@@ -313,12 +423,18 @@ static int load_file(config_t *c, const char *path, char *err, size_t errlen)
             continue;
         }
         if (strcmp(key, "resources") == 0) {
-            if (!json_is_object(v)) {
-                snprintf(err, errlen, "config key \"resources\": want {\"name\": limit}");
+            rc = file_resources(c, v, err, errlen);
+            continue;
+        }
+        if (strcmp(key, "schedules") == 0) {
+            if (!json_is_array(v)) {
+                snprintf(err, errlen,
+                         "config key \"schedules\": want [{\"name\", \"cron\", \"queue\", "
+                         "\"type\", ...}]");
                 rc = CONFIG_INVALID;
             }
-            json_decref(c->resources);
-            c->resources = json_incref(v);
+            json_decref(c->schedules);
+            c->schedules = json_incref(v);
             continue;
         }
         if (strcmp(key, "retention") == 0) {
@@ -377,6 +493,10 @@ static void defaults(config_t *c)
     c->max_output_bytes = CONFIG_OUTPUT_DEFAULT;
     c->log_json = 1;
     c->log_level = LOG_INFO;
+    c->no_progress_attempts = 3;
+    c->unknown_type_tries = 10;
+    c->unknown_type_delay_ms = 1000;
+    c->schedule_catch_up_ms = 3600000;
 }
 
 /* A worker id names a registry key and, before '|', a resource holder. */
@@ -477,5 +597,7 @@ void config_free(config_t *c)
     for (size_t i = 0; i < NOPTS; i++)
         if (opts[i].type == T_STR) free(*str_field(c, &opts[i]));
     json_decref(c->resources);
+    json_decref(c->rates);
+    json_decref(c->schedules);
     memset(c, 0, sizeof *c);
 }

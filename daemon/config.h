@@ -45,7 +45,19 @@ typedef struct {
     int log_json;
     int log_level;
     int check_config;
-    json_t *resources; /* config file "resources": {"name": limit}; new ref or NULL */
+    json_t *resources;        /* config file "resources" as {"name": concurrency limit}; new ref or
+                                 NULL (a resource with only a rate: CONFIG_RES_UNLIMITED) */
+    json_t *rates;            /* {"name": [count, window ms]} for the resources with a "rate";
+                                 new ref or NULL */
+    int no_progress_attempts; /* poison: dead after this many attempts without a new
+                                 checkpoint (fail.lua, reap.lua); 0: off */
+    int unknown_type_tries;   /* a job of a type with no handler here is passed on
+                                 (deferred) this many times, then dead; 0: dead at once */
+    int64_t unknown_type_delay_ms; /* how long such a job waits before it is claimed again */
+    json_t *schedules;             /* config file "schedules": [{"name", "cron", ...}]; new ref or
+                                      NULL (checked by schedule_check) */
+    int64_t schedule_catch_up_ms;  /* a tick missed while no jobd ran is enqueued on start
+                                      if it is at most this old */
 } config_t;
 
 enum {
@@ -61,6 +73,15 @@ enum {
  * stdout and return CONFIG_DONE. */
 int config_load(config_t *c, int argc, char **argv, char *err, size_t errlen);
 void config_free(config_t *c);
+
+/* The concurrency limit of a resource that sets only a rate. */
+#define CONFIG_RES_UNLIMITED 1000000
+#define CONFIG_RATE_MAX 1000000 /* most units per rate window */
+
+/* Parses a rate "600/1m", "20/1s", "5/250ms" or "100/s" (COUNT/DURATION,
+ * a bare unit meaning 1 of it) into *count (1..CONFIG_RATE_MAX) and
+ * *window_ms (1 ms .. 1 day). Returns 0 or -1. Pure. */
+int config_parse_rate(const char *s, int64_t *count, int64_t *window_ms);
 
 /* Parses "a:3,b:1" (weights default to 1) into c->queues. Returns 0, -1
  * (a bad name or weight), or -2 (a queue listed twice: a usage error);

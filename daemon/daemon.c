@@ -105,10 +105,10 @@ static void on_resources_held(void *arg, job_t *j)
     run_handler(&d->run, j);
 }
 
-static void on_resources_busy(void *arg, job_t *j, int64_t delay)
+static void on_resources_busy(void *arg, job_t *j, int64_t delay, const char *why)
 {
     daemon_t *d = arg;
-    run_wait(&d->run, j, delay);
+    run_defer(&d->run, j, delay, why);
 }
 
 static void on_lease_lost(void *arg, job_t *j)
@@ -192,6 +192,7 @@ static void close_all(void *arg)
     uv_close((uv_handle_t *)&d->sigint, NULL);
     claim_close(&d->claim);
     reap_close(&d->reap);
+    schedule_close(&d->sched);
     drain_close(&d->drain);
     lease_close(&d->lease); /* commits the journal */
     if (d->http.open) http_stop(&d->http, NULL);
@@ -237,6 +238,7 @@ static void on_housekeeping(uv_timer_t *t)
 {
     daemon_t *d = t->data;
     health_poll_depths(&d->health);
+    batches_check(&d->batches); /* batches whose parts here are done */
     /* A safety net, not the pickup path (that is the wake-up): should a
      * wake-up ever be lost, an idle jobd still looks every 5 s. */
     claim_look_again(&d->claim);
@@ -273,6 +275,8 @@ static void on_rq_state(rq_t *rq, rq_state_t st, void *arg)
         outbox_flush(&d->outbox);
         publish(d);
         health_poll_depths(&d->health);
+        schedule_start(&d->sched); /* catch up what was missed meanwhile */
+        batches_check(&d->batches);
         kick(d);
         return;
     case RQ_DOWN:
@@ -309,6 +313,7 @@ static void wire(daemon_t *d)
                &(drain_cbs_t){on_drain_begin, on_drain_stop, close_all, on_drain_abandon, kick, d});
     health_init(&d->health, cfg, &d->rq, snapshot, d);
     registry_init(&d->registry, cfg, &d->rq, d->started_ms);
+    batches_init(&d->batches, cfg, &d->rq);
     uv_idle_init(loop, &d->pump);
     uv_timer_init(loop, &d->heartbeat);
     uv_timer_init(loop, &d->housekeeping);
@@ -334,6 +339,7 @@ int daemon_init(daemon_t *d, uv_loop_t *loop, const config_t *cfg, const handler
     if (redis_url_parse(cfg->redis_url, &url, err, errlen) < 0) return rc;
     if (redis_url_password_file(&url, cfg->redis_password_file, err, errlen) < 0) goto fail_url;
     /* What can fail comes first, before any handle is open on the loop. */
+    if (schedule_init(&d->sched, loop, cfg, &d->rq, err, errlen) < 0) goto fail_url;
     rc = run_init(&d->run, loop, cfg, handlers, &d->lease, &d->stats,
                   &(run_cbs_t){on_handler_ended, on_needs_resources, kick, d});
     if (rc < 0) goto fail_run;
@@ -347,6 +353,7 @@ int daemon_init(daemon_t *d, uv_loop_t *loop, const config_t *cfg, const handler
 fail_lease:
     run_free(&d->run);
 fail_run:
+    schedule_free(&d->sched);
     snprintf(err, errlen, "out of memory");
 fail_url:
     memset(url.password, 0, sizeof url.password);
@@ -417,4 +424,5 @@ void daemon_free(daemon_t *d)
     lease_commit(&d->lease);
     lease_free(&d->lease);
     run_free(&d->run);
+    schedule_free(&d->sched);
 }

@@ -19,7 +19,8 @@
  *   5. step the drain (idle? --once done? Redis away too long?).
  * Outside the pump: the heartbeat (lease/3: extend every lease, publish the
  * registry entry, renew resource holds), housekeeping (every 5 s: queue
- * depths for /metrics, a safety-net look at every queue), signals, and
+ * depths for /metrics, a safety-net look at every queue, batches to
+ * complete), the cron schedules' timer (schedule.h), signals, and
  * Redis's state and pub/sub messages (see drain.h for the life cycle). */
 #ifndef JOBD_DAEMON_H
 #define JOBD_DAEMON_H
@@ -28,6 +29,7 @@
 #include <stdint.h>
 #include <uv.h>
 
+#include "batches.h"
 #include "claim.h"
 #include "config.h"
 #include "drain.h"
@@ -42,6 +44,7 @@
 #include "resources.h"
 #include "rq.h"
 #include "run.h"
+#include "schedule.h"
 #include "stats.h"
 
 struct orphans;
@@ -60,6 +63,8 @@ typedef struct {
     outbox_t outbox;
     resources_t res;
     reap_t reap;
+    schedule_t sched;  /* cron schedules: ticks enqueued once in all */
+    batches_t batches; /* named batches: the completion job, once */
     drain_t drain;
     health_t health;
     registry_t registry;

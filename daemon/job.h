@@ -80,8 +80,9 @@ struct job {
 
     /* outbox */
     job_outcome_t outcome;
-    int64_t retry_ms;
-    int sent; /* its outcome is in a Redis call in flight */
+    int64_t retry_ms; /* a retry's backoff, or a deferral's delay */
+    int defer_bound;  /* a deferral's bound (defer.lua; 0: none) */
+    int sent;         /* its outcome is in a Redis call in flight */
 
     uv_async_t *ckpt_async; /* wakes the loop to journal a built-in's checkpoint */
 

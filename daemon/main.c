@@ -23,6 +23,7 @@
 #include "log.h"
 #include "orphans.h"
 #include "redis_url.h"
+#include "schedule.h"
 #include "statedir.h"
 
 /* The Redis URL parses and the password file is readable, as worker_init
@@ -109,7 +110,7 @@ int main(int argc, char **argv)
     log_setup((log_level_t)cfg.log_level, cfg.log_json);
     if (handlers_load(&handlers, cfg.handlers_file, err, sizeof err) < 0 ||
         handlers_check_resources(&handlers, cfg.resources, err, sizeof err) < 0 ||
-        check_redis(&cfg, err, sizeof err) < 0) {
+        schedule_check(&cfg, err, sizeof err) < 0 || check_redis(&cfg, err, sizeof err) < 0) {
         refuse(err);
         goto out_handlers;
     }

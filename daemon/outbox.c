@@ -64,6 +64,11 @@ static void count(outbox_t *o, const job_t *j, long long res)
     case OUT_RELEASE:
         o->stats->released++;
         break;
+    case OUT_DEFER:
+        if (res == 1) o->stats->deferred++;
+        if (res == 2) o->stats->dead++;
+        if (res == 3) o->stats->canceled++;
+        break;
     default:
         o->stats->failed++;
         if (res == 1) o->stats->retried++;
@@ -97,6 +102,7 @@ static void confirmed(outbox_t *o, job_t *j, long long res)
         o->cbs.on_requeued(o->cbs.arg, j->qidx, j->outcome, j->retry_ms);
     count(o, j, res);
     log_level_t lvl = j->outcome == OUT_ACK || j->outcome == OUT_RELEASE ? LOG_INFO : LOG_WARN;
+    if (j->outcome == OUT_DEFER && res == 1) lvl = LOG_DEBUG; /* routine: a rate limit's wait */
     char ebuf[OUTCOME_ERROR_LOG_BUF];
     if (j->error && j->outcome != OUT_ACK)
         log_msg(lvl, &j->log, "job %s: %s", outcome_word(j->outcome, res),
@@ -149,6 +155,10 @@ static void add_args(const outbox_t *o, proto_argv_t *a, job_t *j)
     case OUT_RELEASE:
         ops_release_add(a, j->id, j->token, j->checkpoint, j->progress);
         break;
+    case OUT_DEFER:
+        ops_defer_add(a, j->id, j->token, j->retry_ms, j->error ? j->error : "deferred",
+                      j->defer_bound);
+        break;
     default:
         ops_fail_add(a, j->id, j->token, j->error ? j->error : "failed",
                      j->outcome == OUT_RETRY      ? j->retry_ms
@@ -159,18 +169,53 @@ static void add_args(const outbox_t *o, proto_argv_t *a, job_t *j)
     pthread_mutex_unlock(&j->mu);
 }
 
+static void on_ckpt_sent(rq_t *rq, redisReply *r, void *arg)
+{
+    (void)rq;
+    (void)r;
+    (void)arg;
+}
+
+/* A failed attempt's newest checkpoint goes to Redis just before its
+ * failure (same connection, so in that order): the retry resumes from it,
+ * and fail.lua's poison check sees whether the attempt made progress. Best
+ * effort: the checkpoint is journaled already. */
+static void send_fail_checkpoints(outbox_t *o, int qi)
+{
+    proto_argv_t a;
+    proto_argv_init(&a);
+    int n = 0;
+    for (job_t *j = o->lease->head; j; j = j->next) {
+        if (j->qidx != qi || j->sent || j->outcome == OUT_NONE || j->outcome == OUT_DROP ||
+            outcome_script(j->outcome) != PROTO_FAIL)
+            continue;
+        pthread_mutex_lock(&j->mu);
+        if (j->ckpt_dirty && j->checkpoint) {
+            ops_checkpoint_add(&a, j->id, j->token, j->checkpoint, j->progress);
+            j->ckpt_dirty = 0;
+            n++;
+        }
+        pthread_mutex_unlock(&j->mu);
+    }
+    if (n) rq_script(o->rq, PROTO_CHECKPOINT, qname(o, qi), &a, on_ckpt_sent, NULL);
+    proto_argv_free(&a);
+}
+
 /* One call with queue qi's unsent outcomes of script s. */
 static void flush_one(outbox_t *o, int qi, proto_script_t s)
 {
     lease_batch_t *b = NULL;
     proto_argv_t a;
     proto_argv_init(&a);
+    if (s == PROTO_FAIL) send_fail_checkpoints(o, qi);
     for (job_t *j = o->lease->head; j; j = j->next) {
         if (j->qidx != qi || j->sent || j->outcome == OUT_NONE || outcome_script(j->outcome) != s)
             continue;
         if (!b) {
             if (!(b = lease_batch_new(o, qi, s, OUTBOX_BATCH_MAX))) break; /* next flush */
-            if (s == PROTO_FAIL) ops_fail_begin(&a, o->cfg->ttl_dead_ms);
+            if (s == PROTO_FAIL)
+                ops_fail_begin(&a, o->cfg->ttl_dead_ms, o->cfg->no_progress_attempts);
+            if (s == PROTO_DEFER) ops_defer_begin(&a, o->cfg->ttl_dead_ms);
             if (s == PROTO_RELEASE) ops_release_begin(&a, o->cfg->ttl_dead_ms);
         }
         add_args(o, &a, j);
@@ -196,8 +241,8 @@ static void flush_one(outbox_t *o, int qi, proto_script_t s)
 void outbox_flush(outbox_t *o)
 {
     if (o->inflight || !rq_ready(o->rq)) return;
-    static const proto_script_t scripts[] = {PROTO_ACK, PROTO_FAIL, PROTO_RELEASE};
+    static const proto_script_t scripts[] = {PROTO_ACK, PROTO_FAIL, PROTO_RELEASE, PROTO_DEFER};
     for (int qi = 0; qi < o->cfg->nqueues; qi++)
-        for (int s = 0; s < 3; s++)
+        for (int s = 0; s < 4; s++)
             flush_one(o, qi, scripts[s]);
 }

@@ -9,8 +9,13 @@
 
 /* The one table of outcome names (the journal's words). */
 static const char *const names[OUT_COUNT] = {
-    [OUT_NONE] = "",     [OUT_ACK] = "ack",           [OUT_RETRY] = "retry",
-    [OUT_DEAD] = "dead", [OUT_CANCELED] = "canceled", [OUT_RELEASE] = "release",
+    [OUT_NONE] = "",
+    [OUT_ACK] = "ack",
+    [OUT_RETRY] = "retry",
+    [OUT_DEAD] = "dead",
+    [OUT_CANCELED] = "canceled",
+    [OUT_RELEASE] = "release",
+    [OUT_DEFER] = "release",
     [OUT_DROP] = "",
 };
 
@@ -71,6 +76,7 @@ int64_t outcome_retry_delay(int64_t base, int64_t cap, int attempt, long (*rnd)(
 
 proto_script_t outcome_script(job_outcome_t o)
 {
+    if (o == OUT_DEFER) return PROTO_DEFER;
     return o == OUT_ACK ? PROTO_ACK : (o == OUT_RELEASE ? PROTO_RELEASE : PROTO_FAIL);
 }
 
@@ -78,12 +84,13 @@ const char *outcome_word(job_outcome_t o, long long res)
 {
     if (o == OUT_ACK) return "succeeded";
     if (o == OUT_RELEASE) return res == 3 ? "canceled" : "released";
+    if (o == OUT_DEFER) return res == 1 ? "deferred" : (res == 2 ? "dead" : "canceled");
     return res == 1 ? "failed, retry scheduled" : (res == 2 ? "dead" : "canceled");
 }
 
 int outcome_requeued(job_outcome_t o, long long res)
 {
-    /* release.lua and fail.lua both answer 1 for "back in the queue". */
+    /* release.lua, fail.lua and defer.lua all answer 1 for "back in the queue". */
     return o != OUT_ACK && res == 1;
 }
 

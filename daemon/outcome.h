@@ -22,6 +22,8 @@ typedef enum {
     OUT_DEAD,     /* failed for good (bad input, unknown type): fail.lua -1 */
     OUT_CANCELED, /* stopped on a cancel request: fail.lua -2 */
     OUT_RELEASE,  /* stopped at a checkpoint: release.lua, attempt not charged */
+    OUT_DEFER,    /* never started (resources busy or rate-limited, no handler here):
+                     defer.lua, back to scheduled after retry_ms, attempt not charged */
     OUT_DROP,     /* lease lost: nothing to report */
     OUT_COUNT
 } job_outcome_t;
@@ -35,7 +37,8 @@ typedef enum {
 } job_stop_t;
 
 /* The outcome's word in the journal ("ack", "retry", ...); "" for OUT_NONE
- * and OUT_DROP, which are never journaled. */
+ * and OUT_DROP, which are never journaled. A deferral is journaled as
+ * "release": after a crash it goes back uncharged, without its delay. */
 const char *outcome_name(job_outcome_t o);
 /* The outcome a journal word names; anything else (NULL, unknown) is
  * OUT_RELEASE: a lease cut short by a crash goes back uncharged. */

@@ -83,7 +83,7 @@ static void on_reap(uv_timer_t *t)
          * clock silent for lease/2 means Redis was away; then no lease
          * expires for one lease. */
         ops_reap_args(&a, REAP_MAX, r->cfg->ttl_succeeded_ms, r->cfg->ttl_dead_ms,
-                      r->cfg->lease_ms / 2, r->cfg->lease_ms);
+                      r->cfg->lease_ms / 2, r->cfg->lease_ms, r->cfg->no_progress_attempts);
         if (rq_script(r->rq, PROTO_REAP, r->cfg->queues[qi].name, &a, on_reaped, req) < 0)
             free(req);
         proto_argv_free(&a);

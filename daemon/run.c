@@ -451,6 +451,16 @@ void run_start(run_t *r, job_t *j)
     j->log.type = j->env.type;
     j->log.traceparent = j->env.traceparent;
     j->handler = handlers_find(r->handlers, j->env.type);
+    if (!j->handler && r->cfg->unknown_type_tries > 0) {
+        /* A rolling deploy: a newer worker may know the type. Hand it back
+         * uncharged for a while; defer.lua ends it dead after the bound. */
+        log_msg(LOG_INFO, &j->log, "no handler for job type \"%s\" here: passed on", j->env.type);
+        job_set_error(j, "no handler for job type \"%s\"", j->env.type);
+        j->defer_bound = r->cfg->unknown_type_tries;
+        j->retry_ms = r->cfg->unknown_type_delay_ms;
+        finish(r, j, OUT_DEFER);
+        return;
+    }
     if (!j->handler) {
         job_set_error(j, "unknown job type \"%s\": no handler on worker %s", j->env.type,
                       r->cfg->worker_id);
@@ -458,8 +468,9 @@ void run_start(run_t *r, job_t *j)
         return;
     }
     if (j->handler->resources) {
-        /* It runs once its units of the cluster-wide limits are held; until
-         * then it waits in its slot, its lease kept alive like any other. */
+        /* It runs once its units of the cluster-wide limits are held (and
+         * their rate allows); if they are not, it is deferred (run_defer),
+         * not kept waiting in its slot. */
         j->res_state = 1;
         r->cbs.acquire(r->cbs.arg, j);
         return;
@@ -467,9 +478,13 @@ void run_start(run_t *r, job_t *j)
     run_handler(r, j);
 }
 
-void run_wait(run_t *r, job_t *j, int64_t delay)
+void run_defer(run_t *r, job_t *j, int64_t delay, const char *why)
 {
-    if (j->running) arm(r, j, delay);
+    if (!j->running) return;
+    job_set_error(j, "%s", why);
+    j->defer_bound = 0;
+    j->retry_ms = delay;
+    finish(r, j, OUT_DEFER);
 }
 
 /* See run.h: no attempt charged, ever; released after RUN_SPAWN_TRIES or
@@ -531,9 +546,7 @@ static void on_job_timer(uv_timer_t *t)
     job_t *j = t->data;
     run_t *r = j->run;
     if (!j->running) return;
-    if (j->res_state == 1) {
-        r->cbs.acquire(r->cbs.arg, j);
-    } else if (j->spawn_waiting) {
+    if (j->spawn_waiting) {
         j->spawn_waiting = 0;
         run_handler(r, j);
     } else if (j->deadline_ms && j->stop_reason == STOP_NONE) {

@@ -2,13 +2,15 @@
  *
  * DESIGN: run_start takes a claimed job (its slot already counted by
  * claim): it decodes the envelope and finds the handler (bad input and
- * unknown types end dead at once, Guarantee 7), asks for the handler's
- * resources first if it names any (acquire), then starts it: a built-in on
+ * unknown types are passed on to other workers a bounded number of times
+ * (rolling deploys), then end dead, Guarantee 7), asks for the handler's
+ * resources first if it names any (acquire; busy or rate-limited: the job
+ * is deferred, run_defer, and frees its slot), then starts it: a built-in on
  * libuv's thread pool (or inline if it never blocks), an exec handler as a
  * child process speaking the handler protocol (exec.c, hproto.c), its input
  * held back until the pump's group commit made its process group durable
  * (run_send_inputs). Each job has one timer of its own for its next
- * deadline: the resource retry, the spawn retry, then its timeout; there is
+ * deadline: the spawn retry, then its timeout; there is
  * no scan of every job. A stop request (lease lost, cancel, timeout, drain)
  * signals the exec group, raises a built-in's stop flag, and ends at once a
  * job that never started. When the handler ends, run closes the job's
@@ -61,8 +63,10 @@ int run_init(run_t *r, uv_loop_t *loop, const config_t *cfg, const handlers_t *h
 void run_start(run_t *r, job_t *j);
 /* Its resources are held: starts j's handler. */
 void run_handler(run_t *r, job_t *j);
-/* j waits for resources: asks again (acquire) after delay ms. */
-void run_wait(run_t *r, job_t *j, int64_t delay);
+/* j cannot start yet (its resources are busy or rate-limited: why): it
+ * ends unstarted, deferred, its lease handed back uncharged so that it
+ * waits delay ms in its queue's scheduled set, not in a slot. */
+void run_defer(run_t *r, job_t *j, int64_t delay, const char *why);
 /* Asks j's handler to stop for why (see the DESIGN note). */
 void run_stop(run_t *r, job_t *j, job_stop_t why);
 /* run_stop on every running job. */

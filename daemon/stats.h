@@ -18,6 +18,7 @@ typedef struct {
     long long claimed, succeeded, failed, retried, dead, canceled, released;
     long long lease_lost, stale_outcomes, checkpoints, claim_calls, ack_calls;
     long long invalid_lines; /* handler stdout lines that looked like messages but were not */
+    long long deferred;      /* jobs put back to wait, unstarted (resources, unknown type) */
 } stats_t;
 
 typedef struct {

@@ -41,7 +41,8 @@ echo "   $(wc -l < "$run/ids.txt") jobs submitted"
 
 echo "== running jobd --once (JSON log lines follow)"
 "$jobd" --queues default:3,batch:1 --concurrency 8 --handlers deploy/examples/handlers.json \
-  --state-dir "$run/state" --http 127.0.0.1:0 --once --log-level info
+  --state-dir "$run/state" --http 127.0.0.1:0 --once --log-level info \
+  --unknown-type-tries 2 --unknown-type-delay 250ms  # a one-worker fleet: no one else knows it
 
 echo "== done"
 "$jobctl" stats

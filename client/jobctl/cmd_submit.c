@@ -23,7 +23,8 @@
 
 static const char usage[] =
     "Usage: jobctl submit QUEUE TYPE [options]\n"
-    "       jobctl submit --batch FILE.jsonl|- [--wait]\n"
+    "       jobctl submit --batch FILE.jsonl|- [--name NAME [--on-complete TYPE[:QUEUE]]]\n"
+    "                     [--wait]\n"
     "\n"
     "Submits a job and prints its id. With --batch, submits one job per line of\n"
     "FILE (or stdin for '-'), each a JSON object {\"queue\",\"type\",\"payload\",...}\n"
@@ -49,6 +50,11 @@ static const char usage[] =
     "  --wait                wait until the job(s) end; exit 1 if dead or canceled\n"
     "  --wait-timeout DUR    give up waiting after DUR (exit 4; default: never)\n"
     "  --batch FILE          submit the jobs in FILE (JSON Lines; '-': stdin)\n"
+    "  --name NAME           make them a named batch (jobctl batch status|wait NAME)\n"
+    "  --on-complete TYPE[:QUEUE]  with --name: once every job of the batch has\n"
+    "                        ended, jobd enqueues one job of TYPE in QUEUE (default:\n"
+    "                        the first job's queue) whose payload is the batch's\n"
+    "                        summary {\"batch\", \"total\", \"counts\", \"ids\"}\n"
     "  --redis URL, --prefix P, -h/--help: see `jobctl --help`\n";
 
 enum {
@@ -64,7 +70,9 @@ enum {
     OPT_KEY,
     OPT_WAIT,
     OPT_WAIT_TIMEOUT,
-    OPT_BATCH
+    OPT_BATCH,
+    OPT_NAME,
+    OPT_ON_COMPLETE
 };
 
 static const struct option longopts[] = {
@@ -81,6 +89,8 @@ static const struct option longopts[] = {
     {"wait", no_argument, NULL, OPT_WAIT},
     {"wait-timeout", required_argument, NULL, OPT_WAIT_TIMEOUT},
     {"batch", required_argument, NULL, OPT_BATCH},
+    {"name", required_argument, NULL, OPT_NAME},
+    {"on-complete", required_argument, NULL, OPT_ON_COMPLETE},
     CTL_COMMON_LONGOPTS,
     {NULL, 0, NULL, 0}};
 
@@ -88,6 +98,9 @@ typedef struct {
     jobd_job_spec_t spec;
     const char *payload_file;
     const char *batch;
+    const char *name;      /* --name: a named batch */
+    char on_complete[300]; /* --on-complete TYPE[:QUEUE], split at the colon */
+    const char *on_queue;  /* into on_complete's QUEUE part, or NULL */
     int wait;
     int64_t wait_timeout_ms;
     int per_job_flags; /* how many single-job flags were given (not with --batch) */
@@ -151,7 +164,8 @@ static int parse_opts(ctl_t *ctl, const ctl_cmd_t *cmd, int argc, char **argv, s
     int have_delay = 0, opt, rc;
     long v;
     while ((opt = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
-        if (opt != OPT_WAIT && opt != OPT_WAIT_TIMEOUT && opt != OPT_BATCH && opt >= OPT_FIRST_CMD)
+        if (opt != OPT_WAIT && opt != OPT_WAIT_TIMEOUT && opt != OPT_BATCH && opt != OPT_NAME &&
+            opt != OPT_ON_COMPLETE && opt >= OPT_FIRST_CMD)
             o->per_job_flags++;
         switch (opt) {
         case OPT_PAYLOAD:
@@ -216,6 +230,20 @@ static int parse_opts(ctl_t *ctl, const ctl_cmd_t *cmd, int argc, char **argv, s
         case OPT_BATCH:
             o->batch = optarg;
             break;
+        case OPT_NAME:
+            o->name = optarg;
+            break;
+        case OPT_ON_COMPLETE: {
+            /* TYPE may hold ':' too: the queue is what follows the last one
+             * (queue names hold none). */
+            snprintf(o->on_complete, sizeof o->on_complete, "%s", optarg);
+            char *colon = strrchr(o->on_complete, ':');
+            if (colon) {
+                *colon = '\0';
+                o->on_queue = colon + 1;
+            }
+            break;
+        }
         default:
             if ((rc = ctl_common_opt(ctl, cmd, opt, argv)) != CTL_CONTINUE) return rc;
         }
@@ -337,7 +365,10 @@ static int submit_batch(ctl_t *ctl, const ctl_cmd_t *cmd, const submit_opts_t *o
      * and sends nothing unless all pass. Checking them here as well, before
      * connecting, would cost a second parse of every payload: a tenth of
      * the batch's time. The lines' own JSON was checked before connecting. */
-    if ((rc = jobd_submit_batch(c, b.specs, b.n, ids)) < 0) {
+    rc = o->name ? jobd_batch_submit(c, o->name, b.specs, b.n,
+                                     *o->on_complete ? o->on_complete : NULL, o->on_queue, ids)
+                 : jobd_submit_batch(c, b.specs, b.n, ids);
+    if (rc < 0) {
         status = batch_fail(c, cmd, &b, rc);
         goto out;
     }
@@ -371,8 +402,11 @@ static int run(ctl_t *ctl, const ctl_cmd_t *cmd, int argc, char **argv)
         if (o.per_job_flags)
             return ctl_usage_error(cmd, "--batch takes every job field from the file; the "
                                         "single-job flags do not apply");
+        if (*o.on_complete && !o.name) return ctl_usage_error(cmd, "--on-complete needs --name");
         return submit_batch(ctl, cmd, &o);
     }
+    if (o.name || *o.on_complete)
+        return ctl_usage_error(cmd, "--name and --on-complete go with --batch");
     if (npos < 2) return ctl_usage_error(cmd, "QUEUE and TYPE are required");
     if (npos > 2) return ctl_usage_error(cmd, "unexpected argument '%s'", argv[optind + 2]);
     o.spec.queue = argv[optind];

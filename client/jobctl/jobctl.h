@@ -44,7 +44,8 @@ struct ctl_cmd {
 };
 
 extern const ctl_cmd_t ctl_cmd_submit, ctl_cmd_status, ctl_cmd_wait, ctl_cmd_cancel, ctl_cmd_list,
-    ctl_cmd_stats, ctl_cmd_retry, ctl_cmd_workers, ctl_cmd_migrate;
+    ctl_cmd_stats, ctl_cmd_retry, ctl_cmd_workers, ctl_cmd_migrate, ctl_cmd_schedules,
+    ctl_cmd_batch;
 
 /* getopt_long values of the global options. */
 enum { OPT_REDIS = 0x100, OPT_PREFIX, OPT_VERSION, OPT_FIRST_CMD };

@@ -632,6 +632,22 @@ json_t *envelope_status(const char *const *fields, const char *const *values, co
             json_object_set_new(env, "run_at", time_value(v));
         else if (strcmp(f, "cancel") == 0)
             json_object_set_new(env, "cancel_requested", json_true());
+        else if (strcmp(f, "batch") == 0)
+            json_object_set_new(env, "batch", json_stringn(v, l));
     }
+    /* A job deferred unstarted (defer.lua: resources busy or rate-limited,
+     * no handler on the worker that claimed it) says why while it waits:
+     * its 'waiting' holds as long as run_at is the one the deferral set. */
+    const char *wv = NULL, *wu = NULL, *ra = NULL, *st = NULL;
+    size_t wl = 0, wul = 0, ral = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (strcmp(fields[i], "waiting") == 0) wv = values[i], wl = vlens[i];
+        if (strcmp(fields[i], "waiting_until") == 0) wu = values[i], wul = vlens[i];
+        if (strcmp(fields[i], "run_at") == 0) ra = values[i], ral = vlens[i];
+        if (strcmp(fields[i], "state") == 0) st = values[i];
+    }
+    if (wv && wu && ra && st && strcmp(st, "scheduled") == 0 && wul == ral &&
+        memcmp(wu, ra, wul) == 0)
+        json_object_set_new(env, "waiting", json_stringn(wv, wl));
     return env;
 }

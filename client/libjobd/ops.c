@@ -88,9 +88,10 @@ void ops_ack_add(proto_argv_t *a, const char *id, const char *token, const char 
     proto_argv_adds(a, result);
 }
 
-void ops_fail_begin(proto_argv_t *a, int64_t ttl_dead_ms)
+void ops_fail_begin(proto_argv_t *a, int64_t ttl_dead_ms, int no_progress)
 {
     proto_argv_addll(a, ttl_dead_ms);
+    proto_argv_addll(a, no_progress);
 }
 
 void ops_fail_add(proto_argv_t *a, const char *id, const char *token, const char *error,
@@ -105,6 +106,20 @@ void ops_fail_add(proto_argv_t *a, const char *id, const char *token, const char
 void ops_release_begin(proto_argv_t *a, int64_t ttl_dead_ms)
 {
     proto_argv_addll(a, ttl_dead_ms);
+}
+
+void ops_defer_begin(proto_argv_t *a, int64_t ttl_dead_ms)
+{
+    proto_argv_addll(a, ttl_dead_ms);
+}
+
+void ops_defer_add(proto_argv_t *a, const char *id, const char *token, int64_t delay_ms,
+                   const char *why, int bound)
+{
+    ops_lease_add(a, id, token);
+    proto_argv_addll(a, delay_ms);
+    proto_argv_adds(a, why);
+    proto_argv_addll(a, bound);
 }
 
 void ops_checkpoint_add(proto_argv_t *a, const char *id, const char *token, const char *checkpoint,
@@ -140,13 +155,14 @@ long long ops_outcome_answer(long long res, int *again)
 }
 
 void ops_reap_args(proto_argv_t *a, long long max, int64_t ttl_succeeded_ms, int64_t ttl_dead_ms,
-                   int64_t gap_ms, int64_t grace_ms)
+                   int64_t gap_ms, int64_t grace_ms, int no_progress)
 {
     proto_argv_addll(a, max);
     proto_argv_addll(a, ttl_succeeded_ms);
     proto_argv_addll(a, ttl_dead_ms);
     proto_argv_addll(a, gap_ms);
     proto_argv_addll(a, grace_ms);
+    proto_argv_addll(a, no_progress);
 }
 
 int ops_reap_reply(const redisReply *r, ops_reap_t *out)

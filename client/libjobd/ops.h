@@ -76,7 +76,9 @@ void ops_ack_add(proto_argv_t *a, const char *id, const char *token, const char 
  * caller's for a job that sets none (0: the default). */
 #define OPS_FAIL_DEAD (-1)
 #define OPS_FAIL_CANCELED (-2)
-void ops_fail_begin(proto_argv_t *a, int64_t ttl_dead_ms);
+/* no_progress: the poison limit (fail.lua ARGV[2]; 0: off). */
+#define OPS_NO_PROGRESS_DEFAULT 3
+void ops_fail_begin(proto_argv_t *a, int64_t ttl_dead_ms, int no_progress);
 void ops_fail_add(proto_argv_t *a, const char *id, const char *token, const char *error,
                   int64_t disposition, int max_attempts);
 /* release.lua: ARGV[1], then per job. checkpoint NULL keeps the stored one,
@@ -84,6 +86,12 @@ void ops_fail_add(proto_argv_t *a, const char *id, const char *token, const char
 void ops_release_begin(proto_argv_t *a, int64_t ttl_dead_ms);
 void ops_release_add(proto_argv_t *a, const char *id, const char *token, const char *checkpoint,
                      double progress);
+/* defer.lua: ARGV[1], then per job: back to scheduled after delay_ms,
+ * attempt not charged, why kept as the job's 'waiting'; bound > 0 counts
+ * the deferral and makes the job dead once it is over bound. */
+void ops_defer_begin(proto_argv_t *a, int64_t ttl_dead_ms);
+void ops_defer_add(proto_argv_t *a, const char *id, const char *token, int64_t delay_ms,
+                   const char *why, int bound);
 /* checkpoint.lua: per job, the same arguments as a release. */
 void ops_checkpoint_add(proto_argv_t *a, const char *id, const char *token, const char *checkpoint,
                         double progress);
@@ -112,9 +120,10 @@ typedef struct {
 } ops_reap_t;
 
 /* ARGV of a reap of up to max leases, with the retentions; gap_ms and
- * grace_ms keep the reaper clock (0, 0: this caller does not). */
+ * grace_ms keep the reaper clock (0, 0: this caller does not); no_progress
+ * the poison limit (as for fail; 0: off). */
 void ops_reap_args(proto_argv_t *a, long long max, int64_t ttl_succeeded_ms, int64_t ttl_dead_ms,
-                   int64_t gap_ms, int64_t grace_ms);
+                   int64_t gap_ms, int64_t grace_ms, int no_progress);
 /* Checks a reap reply; returns 0 or -1. */
 int ops_reap_reply(const redisReply *r, ops_reap_t *out);
 

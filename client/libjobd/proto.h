@@ -29,7 +29,11 @@
     X(WATCH, watch)                                                        \
     X(STATS, stats)                                                        \
     X(ACQUIRE, acquire) /* cluster-wide resources (jobd only) */           \
-    X(UNACQUIRE, unacquire)
+    X(UNACQUIRE, unacquire)                                                \
+    X(DEFER, defer) /* scheduling: waits outside the slots, rolling deploys */ \
+    X(TICK, tick)   /* cron schedules */                                   \
+    X(BATCH, batch) /* named batches: jobs, then completion */             \
+    X(COMPLETE, complete)
 /* clang-format on */
 
 typedef enum {

@@ -99,7 +99,7 @@ int jobd_fail(jobd_client_t *c, const char *queue, const char *id, const char *t
               const char *error, int64_t retry_delay_ms)
 {
     client_script_begin(c, PROTO_FAIL, queue);
-    ops_fail_begin(&c->argv, JOBD_TTL_DEAD_MS);
+    ops_fail_begin(&c->argv, JOBD_TTL_DEAD_MS, OPS_NO_PROGRESS_DEFAULT);
     /* max_attempts 0: the job's, else the default */
     ops_fail_add(&c->argv, id, token, error, retry_delay_ms, 0);
     long long res = 0;
@@ -137,7 +137,8 @@ int jobd_reap(jobd_client_t *c, const char *queue, jobd_reap_t *out)
 {
     client_script_begin(c, PROTO_REAP, queue);
     /* No reaper clock: a tool's reap must not hold lease expiry. */
-    ops_reap_args(&c->argv, 1000, JOBD_TTL_SUCCEEDED_MS, JOBD_TTL_DEAD_MS, 0, 0);
+    ops_reap_args(&c->argv, 1000, JOBD_TTL_SUCCEEDED_MS, JOBD_TTL_DEAD_MS, 0, 0,
+                  OPS_NO_PROGRESS_DEFAULT);
     redisReply *r;
     int rc = client_script_call(c, &r);
     if (rc < 0) return rc;

@@ -138,6 +138,24 @@ int jobd_submit(jobd_client_t *c, const jobd_job_spec_t *spec, char *id_out, int
  * ids in order (n * (JOBD_ID_LEN + 1) bytes, each NUL-terminated). */
 int jobd_submit_batch(jobd_client_t *c, const jobd_job_spec_t *specs, size_t n, char *ids_out);
 
+/* ---- named batches ---- */
+
+/* Submits n jobs (any queues) as the batch named name ([A-Za-z0-9._:-],
+ * 1..128; a name used before is refused with JOBD_ESTATE). Each job's hash
+ * records the batch; each queue keeps its part (counters by state, the
+ * ids). When every job of the batch is terminal, jobd enqueues the
+ * completion job once, if on_complete_type is set: in on_complete_queue
+ * (NULL: the first job's queue), its payload the batch's summary {"batch",
+ * "total", "counts": {state: n}, "ids"}. ids_out as for jobd_submit_batch.
+ * Idempotency keys are not taken in a named batch (JOBD_EINVAL). */
+int jobd_batch_submit(jobd_client_t *c, const char *name, const jobd_job_spec_t *specs, size_t n,
+                      const char *on_complete_type, const char *on_complete_queue, char *ids_out);
+/* A batch's state, as a new object: name, total, counts (by state name,
+ * every state), progress (mean of its jobs' 0..1), done (every job
+ * terminal), completion (the completion job's id, or null), queues.
+ * JOBD_ENOTFOUND if there is no such batch. */
+int jobd_batch_status(jobd_client_t *c, const char *name, json_t **out);
+
 /* ---- inspecting and managing ---- */
 
 /* Finds a job by id. *out receives a new object with the envelope fields and
@@ -174,6 +192,14 @@ int jobd_retry_dead(jobd_client_t *c, const char *queue);
  * id, host, pid, started_at, last_seen, in_flight, concurrency, draining,
  * queues. */
 int jobd_workers(jobd_client_t *c, json_t **out);
+
+/* Cron schedules, as the jobd processes that have them publish them: a new
+ * array of objects name, cron, tz, queue, type, next (RFC 3339, or null:
+ * never), worker (the jobd that published it last), updated_at, and from
+ * the schedule's queue last (the last tick recorded, RFC 3339, or null),
+ * last_job (its job's id, or null) and skipped (missed ticks not
+ * enqueued). Sorted by name. */
+int jobd_schedules(jobd_client_t *c, json_t **out);
 
 /* ---- layout migration ---- */
 

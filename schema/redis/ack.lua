@@ -20,7 +20,7 @@ local out, done = {}, {}
 for i = 1, #ARGV, 3 do
   local id, token, result = ARGV[i], ARGV[i + 1], ARGV[i + 2]
   local jk = jobkey(id)
-  local f = hmget(jk, 'token', 'watch', 'cancel', 'done_token', 'done_reply')
+  local f = hmget(jk, 'token', 'watch', 'cancel', 'done_token', 'done_reply', 'batch')
   if not f then -- the key is no hash
     out[#out + 1] = 0
   elseif not token_holds(f[1], token) then
@@ -37,6 +37,9 @@ for i = 1, #ARGV, 3 do
       redis.call('HDEL', jk, 'cancel')
     end
     notify(id, f[2], 'succeeded')
+    if f[6] then
+      batch_count(f[6], 'succeeded')
+    end
     done[#done + 1] = id
     out[#out + 1] = 1
   end

@@ -2,6 +2,9 @@
 --
 -- KEYS[1]  queue prefix
 -- ARGV[1]  retention of dead and canceled records in ms (0: keep)
+-- ARGV[2]  poison limit: a job with a checkpoint whose last ARGV[2]
+--          attempts each ended without a new one goes dead, "no progress
+--          in N attempts" (no_progress in lib.lua; 0: off)
 -- then per job 5 values: id, lease token, error text, the disposition:
 --          delay >= 0: retry after that many ms if attempts remain, else dead;
 --          -1: dead now (bad input, unknown type: retrying cannot help);
@@ -17,15 +20,16 @@
 local now = now_ms()
 local nows = istr(now)
 local ttl = ARGV[1]
+local poison = tonumber(ARGV[2]) or 0
 zsets_ok('active', 'scheduled', 'dead', 'canceled')
 local out = {}
 local failed, dead, canceled = 0, 0, 0
-for i = 2, #ARGV, 5 do
+for i = 3, #ARGV, 5 do
   local id, token, err, how = ARGV[i], ARGV[i + 1], ARGV[i + 2], tonumber(ARGV[i + 3])
   local given_max = ARGV[i + 4]
   local jk = jobkey(id)
   local f = hmget(jk, 'token', 'watch', 'attempt', 'max', 'cancel', 'done_token',
-    'done_reply')
+    'done_reply', 'checkpoint', 'noprog', 'ck_mark')
   -- An attempt count that is no number counts as out of attempts.
   local attempt = f and int_in(f[3] or 0, 0, COUNT_MAX) or COUNT_MAX
   how = how or -1
@@ -42,6 +46,12 @@ for i = 2, #ARGV, 5 do
       out[#out + 1] = 3
     elseif how < 0 or attempt >= max_attempts(f[4], given_max) then
       finish(id, jk, 'dead', nows, ttl, 'error', err, 'done_token', token, 'done_reply', 'f2')
+      notify(id, f[2], 'dead')
+      dead = dead + 1
+      out[#out + 1] = 2
+    elseif no_progress(jk, f[8], f[9], f[10], poison) then
+      finish(id, jk, 'dead', nows, ttl, 'error', 'no progress in ' .. poison .. ' attempts: ' ..
+        err, 'done_token', token, 'done_reply', 'f2')
       notify(id, f[2], 'dead')
       dead = dead + 1
       out[#out + 1] = 2

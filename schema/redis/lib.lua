@@ -252,6 +252,18 @@ local function count(field, n)
   end
 end
 
+-- Named batches (batch.lua): a job of a batch that reaches a terminal
+-- state is counted in its queue's part of the batch; once none of the
+-- part's jobs is left, the part waits in PREFIX:{Q}:batches:done for jobd
+-- to complete the batch (schema/redis/README.md, "Batches").
+local function batch_count(name, state)
+  local bk = P .. 'batch:' .. name
+  redis.call('HINCRBY', bk, state, 1)
+  if redis.call('HINCRBY', bk, 'left', -1) == 0 then
+    redis.call('SADD', P .. 'batches:done', name)
+  end
+end
+
 -- Moves a job into its terminal set and sets its retention; the lease
 -- fields go, so no token matches any more. Extra field/value pairs (result,
 -- error, ...) are written in the same HSET. The caller counts it in stats.
@@ -262,6 +274,10 @@ local function finish(id, jk, state, now, ttl_ms, ...)
   redis.call('HDEL', jk, 'token', 'lease_until', 'cancel')
   if (tonumber(ttl_ms) or 0) > 0 then
     redis.call('PEXPIRE', jk, ttl_ms)
+  end
+  local b = redis.call('HGET', jk, 'batch')
+  if b then
+    batch_count(b, state)
   end
 end
 
@@ -288,4 +304,48 @@ end
 local function bury(id, jk, from, now, ttl_ms, reason)
   redis.call('ZREM', P .. from, id)
   finish(id, jk, 'dead', now, ttl_ms, 'error', reason)
+end
+
+-- ---- appended helpers (scheduling: poison detection, defer, schedules,
+-- batches) ----
+
+-- SHA-1 of the empty string: the checkpoint mark of a job that has none.
+local NO_CKPT_SHA = 'da39a3ee5e6b4b0d3255bfef95601890afd80709'
+
+-- Poison detection by missing progress. Called when an attempt of the job
+-- at jk ends failed with attempts left (fail.lua, reap.lua; ckpt, noprog and
+-- mark are the job's fields 'checkpoint', 'noprog' and 'ck_mark'): 'ck_mark' is
+-- the SHA-1 of the checkpoint when the previous attempt ended, 'noprog'
+-- how many attempts in a row ended with that same checkpoint. A changed
+-- checkpoint resets the count. Returns true when the job has a checkpoint
+-- (a resumable job: one that never checkpoints is left to max_attempts)
+-- and its last `limit` attempts (limit > 0) all ended without a new one.
+local function no_progress(jk, ckpt, noprog, mark, limit)
+  local cur = ckpt and redis.sha1hex(ckpt) or NO_CKPT_SHA
+  local n = 0
+  if cur == (mark or NO_CKPT_SHA) then
+    n = (int_in(noprog, 0, COUNT_MAX) or 0) + 1
+  end
+  redis.call('HSET', jk, 'noprog', istr(n), 'ck_mark', cur)
+  return ckpt ~= nil and limit > 0 and n >= limit
+end
+
+-- Adds one job to the ready set, now, with no idempotency key: what
+-- enqueue.lua does for one job, for the scripts that make a job of their
+-- own (tick.lua, batch completion). Extra field/value pairs go into the
+-- same HSET. The caller has checked the ready set (zsets_ok). Returns
+-- false, writing nothing, when a key already sits at the id.
+local function enqueue_one(id, env, prio, max, now, ...)
+  local jk = jobkey(id)
+  if redis.call('EXISTS', jk) == 1 then
+    return false
+  end
+  local was_empty = redis.call('EXISTS', P .. 'ready') == 0
+  local score = ready_score(prio, next_seq(1) + 1)
+  redis.call('HSET', jk, 'env', env, 'state', 'queued', 'max', max, 'score', score,
+    'ready_at', istr(now), ...)
+  redis.call('ZADD', P .. 'ready', score, id)
+  count('enqueued', 1)
+  wake_if(was_empty)
+  return true
 end

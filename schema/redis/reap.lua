@@ -9,6 +9,7 @@
 -- ARGV[4]  outage gap in ms (optional; absent or 0: this caller does not
 --          keep the reaper clock, but honours a hold already set)
 -- ARGV[5]  outage grace in ms (optional, with ARGV[4])
+-- ARGV[6]  poison limit, as for fail.lua (optional; absent or 0: off)
 -- Reply:   {requeued, dead, canceled, more, set_aside, held, gap}: more is 1
 --          when the retention trim hit its budget and should run again soon;
 --          set_aside: see below; held is
@@ -43,6 +44,7 @@
 local now = now_ms()
 local nows = istr(now)
 local ttl_ok, ttl_dead = tonumber(ARGV[2]), tonumber(ARGV[3])
+local poison = tonumber(ARGV[6]) or 0
 zsets_ok('active', 'ready', 'dead', 'canceled', 'succeeded')
 local was_empty = redis.call('EXISTS', P .. 'ready') == 0
 local requeued, dead, canceled, dropped = 0, 0, 0, 0
@@ -76,7 +78,8 @@ if held == 0 then
 end
 for _, id in ipairs(expired) do
   local jk = jobkey(id)
-  local f, kind = hmget(jk, 'attempt', 'max', 'cancel', 'score', 'watch', 'state')
+  local f, kind = hmget(jk, 'attempt', 'max', 'cancel', 'score', 'watch', 'state', 'checkpoint',
+    'noprog', 'ck_mark')
   if f and not f[6] and not f[4] then
     kind = redis.call('TYPE', jk).ok -- 'none': the record is gone
   end
@@ -103,6 +106,11 @@ for _, id in ipairs(expired) do
   elseif attempt >= max_attempts(f[2], 0) then
     finish(id, jk, 'dead', nows, ttl_dead,
       'error', 'lease expired on attempt ' .. istr(attempt) .. ' of ' .. max_attempts(f[2], 0))
+    notify(id, f[5], 'dead')
+    dead = dead + 1
+  elseif no_progress(jk, f[7], f[8], f[9], poison) then
+    finish(id, jk, 'dead', nows, ttl_dead, 'error', 'no progress in ' .. poison ..
+      ' attempts: lease expired on attempt ' .. istr(attempt))
     notify(id, f[5], 'dead')
     dead = dead + 1
   else

@@ -44,7 +44,7 @@ while moved < limit do
   for _, id in ipairs(ids) do
     local jk = jobkey(id)
     redis.call('ZREM', P .. 'dead', id)
-    local f, kind = hmget(jk, 'score', 'state')
+    local f, kind = hmget(jk, 'score', 'state', 'batch')
     if not f then
       dropped = dropped + 1
     elseif f[1] or f[2] or redis.call('EXISTS', jk) == 1 then
@@ -54,6 +54,10 @@ while moved < limit do
       redis.call('HSET', jk, 'state', 'queued', 'attempt', '0', 'score', score, 'ready_at', now)
       redis.call('HDEL', jk, 'finished_at')
       redis.call('ZADD', P .. 'ready', score, id)
+      if f[3] then -- its batch has a job to wait for again
+        redis.call('HINCRBY', P .. 'batch:' .. f[3], 'dead', -1)
+        redis.call('HINCRBY', P .. 'batch:' .. f[3], 'left', 1)
+      end
       moved = moved + 1
     end
   end

@@ -683,9 +683,10 @@ TEST(worker_bad_input_is_contained)
 
     const int total = 6 + NOOPS + 1;
     pid_t pid = test_jobd_start(log, NULL, q, "state",
-                                (const char *[]){"--concurrency", "4", "--retry-base", "100ms",
-                                                 "--retry-cap", "200ms", NULL},
-                                NULL);
+                           (const char *[]){"--concurrency", "4", "--retry-base", "100ms",
+                                            "--retry-cap", "200ms", "--unknown-type-tries", "2",
+                                            "--unknown-type-delay", "50ms", NULL},
+                           NULL);
     int64_t deadline = test_now_ms() + test_ms(60000);
     while (terminal_count(q) < total) {
         if (test_now_ms() >= deadline || waitpid(pid, NULL, WNOHANG) != 0) {
@@ -719,8 +720,11 @@ TEST(worker_bad_input_is_contained)
     ASSERT_FIELD(q, failed, "state", "dead");
     ASSERT_FIELD_CONTAINS(q, failed, "error", "disk on fire"); /* stderr is attached */
     ASSERT_FIELD(q, unknown, "state", "dead");
-    ASSERT_FIELD_CONTAINS(q, unknown, "error", "unknown job type");
-    ASSERT_FIELD(q, unknown, "attempt", "1"); /* no retries: they cannot help */
+    /* Passed on twice (another worker might have known it), never run. */
+    ASSERT_FIELD_CONTAINS(q, unknown, "error", "no handler for job type \"no.such.type\"");
+    ASSERT_FIELD_CONTAINS(q, unknown, "error", "no worker took it in 2 tries");
+    ASSERT_FIELD(q, unknown, "attempt", "0"); /* never charged: it never ran */
+    ASSERT_FIELD(q, unknown, "passed", "3");
     ASSERT_FIELD(q, bad, "state", "dead");
     ASSERT_FIELD_CONTAINS(q, bad, "error", "malformed envelope");
     for (int i = 0; i < NOOPS; i++)

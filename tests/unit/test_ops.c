@@ -61,14 +61,18 @@ TEST(ops_unit_arguments)
     ops_ack_add(&a, "b", "2.2", "{\"n\":1}");
     argv_is(&a, (const char *[]){"a", "1.1", "", "b", "2.2", "{\"n\":1}"}, 6);
     proto_argv_reset(&a);
-    ops_fail_begin(&a, 5000);
+    ops_fail_begin(&a, 5000, 3);
     ops_fail_add(&a, "a", "1.1", "boom", 250, 3);
     ops_fail_add(&a, "b", "2.2", "bad input", OPS_FAIL_DEAD, 0);
     ops_fail_add(&a, "c", "3.3", "canceled", OPS_FAIL_CANCELED, 0);
     argv_is(&a,
-            (const char *[]){"5000", "a", "1.1", "boom", "250", "3", "b", "2.2", "bad input", "-1",
-                             "0", "c", "3.3", "canceled", "-2", "0"},
-            16);
+            (const char *[]){"5000", "3", "a", "1.1", "boom", "250", "3", "b", "2.2", "bad input",
+                             "-1", "0", "c", "3.3", "canceled", "-2", "0"},
+            17);
+    proto_argv_reset(&a);
+    ops_defer_begin(&a, 5000);
+    ops_defer_add(&a, "a", "1.1", 250, "rate limit", 0);
+    argv_is(&a, (const char *[]){"5000", "a", "1.1", "250", "rate limit", "0"}, 6);
     proto_argv_reset(&a);
     ops_release_begin(&a, 5000);
     ops_release_add(&a, "a", "1.1", "{\"step\":4}", 0.5);
@@ -78,8 +82,8 @@ TEST(ops_unit_arguments)
     ops_checkpoint_add(&a, "a", "1.1", "{}", 1);
     argv_is(&a, (const char *[]){"a", "1.1", "{}", "1"}, 4);
     proto_argv_reset(&a);
-    ops_reap_args(&a, 1000, 1, 2, 10000, 30000);
-    argv_is(&a, (const char *[]){"1000", "1", "2", "10000", "30000"}, 5);
+    ops_reap_args(&a, 1000, 1, 2, 10000, 30000, 3);
+    argv_is(&a, (const char *[]){"1000", "1", "2", "10000", "30000", "3"}, 6);
     proto_argv_free(&a);
 }
 
