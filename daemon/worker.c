@@ -1657,7 +1657,7 @@ int worker_start(worker_t *w)
 {
     const config_t *c = w->cfg;
     if (c->http && *c->http && strcmp(c->http, "off") != 0) {
-        http_cbs_t cbs = {health_not_ready, health_metrics, w};
+        http_cbs_t cbs = {health_not_ready, health_metrics, w, NULL, NULL};
         int rc = http_start(&w->http, w->loop, c->http, &cbs);
         if (rc < 0) {
             log_error("cannot serve HTTP on %s: %s", c->http, uv_strerror(rc));
