@@ -27,6 +27,9 @@ typedef enum {
     PROTO_STATS,
     PROTO_ACQUIRE, /* cluster-wide resources (jobd only) */
     PROTO_UNACQUIRE,
+    PROTO_PAUSE, /* the console's queue controls */
+    PROTO_PURGE,
+    PROTO_DELETE,
     PROTO_NSCRIPTS
 } proto_script_t;
 
