@@ -5,6 +5,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "jobd/version.h"
 #include "keys.h"
 #include "registry.h"
 
@@ -13,6 +14,26 @@ static void on_ignore(rq_t *rq, redisReply *r, void *arg)
     (void)rq;
     (void)r;
     (void)arg;
+}
+
+/* The jobs whose handlers run now, for the console's workers page: id,
+ * queue, type, attempt, progress, started_at. */
+static json_t *held_jobs(worker_t *w)
+{
+    json_t *arr = json_array();
+    for (job_t *j = w->held; j; j = j->next) {
+        if (!j->running) continue;
+        pthread_mutex_lock(&j->mu);
+        double progress = j->progress;
+        pthread_mutex_unlock(&j->mu);
+        char started[40];
+        jobd_format_rfc3339(j->started_ms, started, sizeof started);
+        json_t *o = json_pack("{s:s, s:s, s:s?, s:i, s:f, s:s}", "id", j->id, "queue",
+                              w->cfg->queues[j->qidx].name, "type", j->env.type, "attempt",
+                              j->attempt, "progress", progress, "started_at", started);
+        if (o) json_array_append_new(arr, o);
+    }
+    return arr;
 }
 
 void registry_publish(worker_t *w)
@@ -30,6 +51,8 @@ void registry_publish(worker_t *w)
                   "last_seen", seen, "in_flight", w->running, "concurrency", w->cfg->concurrency,
                   "draining", w->state != WORKER_RUNNING, "queues", qs, "claimed",
                   (json_int_t)w->stats.claimed, "lease_lost", (json_int_t)w->stats.lease_lost);
+    json_object_set_new(o, "version", json_string(JOBD_VERSION));
+    json_object_set_new(o, "jobs", held_jobs(w));
     char *text = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
     json_decref(o);
     char key[KEYS_MAX], name[KEYS_MAX], zkey[KEYS_MAX], ttl[32], score[32];

@@ -6,6 +6,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "console.h"
 #include "health.h"
 #include "keys.h"
 #include "log.h"
@@ -1323,6 +1324,7 @@ static void close_all(worker_t *w)
     close_handle(w, (uv_handle_t *)&w->sigterm);
     close_handle(w, (uv_handle_t *)&w->sigint);
     close_handle(w, (uv_handle_t *)&w->ckpt_async);
+    console_close(w->console);
     if (w->http.open) {
         w->pending_closes++;
         w->http.server.data = w; /* its close callback counts like ours */
@@ -1657,7 +1659,8 @@ int worker_start(worker_t *w)
 {
     const config_t *c = w->cfg;
     if (c->http && *c->http && strcmp(c->http, "off") != 0) {
-        http_cbs_t cbs = {health_not_ready, health_metrics, w, NULL, NULL};
+        w->console = console_new(w->loop, &w->rq, c);
+        http_cbs_t cbs = {health_not_ready, health_metrics, w, console_route, w->console};
         int rc = http_start(&w->http, w->loop, c->http, &cbs);
         if (rc < 0) {
             log_error("cannot serve HTTP on %s: %s", c->http, uv_strerror(rc));
@@ -1665,8 +1668,9 @@ int worker_start(worker_t *w)
             close_all(w); /* uv_run then only finishes the closes */
             return rc;
         }
-        log_info("HTTP on %s (port %d): /health/live /health/ready /metrics", c->http,
-                 w->http.port);
+        log_info("HTTP on %s (port %d): /health/live /health/ready /metrics, the console at / "
+                 "and /api/v1",
+                 c->http, w->http.port);
     }
     recover(w);
     for (int i = 0; i < c->nqueues; i++) {
@@ -1697,4 +1701,5 @@ void worker_free(worker_t *w)
     }
     w->held = NULL;
     free_strv(w->child_env_base);
+    console_free(w->console);
 }

@@ -100,6 +100,7 @@ typedef struct worker {
     char **child_env_base; /* allow-listed variables of our own environment */
     /* Borrowed, set by main (for the metrics); NULL: none. */
     const struct orphans *orphans;
+    struct console *console; /* the HTTP console (console.h); NULL without --http */
 } worker_t;
 
 /* Sets the worker up on loop (no I/O yet). Returns 0 or a negative code. */

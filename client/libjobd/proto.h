@@ -30,6 +30,7 @@ typedef enum {
     PROTO_PAUSE, /* the console's queue controls */
     PROTO_PURGE,
     PROTO_DELETE,
+    PROTO_PEEK,
     PROTO_NSCRIPTS
 } proto_script_t;
 
