@@ -3,7 +3,8 @@
 # Runs as root (CI, containers) or through sudo; says what to do otherwise.
 set -euo pipefail
 pkgs=(build-essential cmake pkg-config libuv1-dev libhiredis-dev libsqlite3-dev
-      libjansson-dev libhttp-parser-dev redis-server redis-tools python3)
+      libjansson-dev libhttp-parser-dev redis-server redis-tools python3
+      chromium chromium-driver fonts-dejavu-core)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

@@ -33,6 +33,11 @@ function h(tag, attrs, ...kids) {
 }
 
 const $ = (id) => document.getElementById(id);
+
+// Replaces el's children (arrays flattened; null, undefined and false skipped).
+function put(el, ...kids) {
+  el.replaceChildren(...kids.flat(2).filter((k) => k !== null && k !== undefined && k !== false));
+}
 const enc = encodeURIComponent;
 
 function age(s) {
@@ -225,7 +230,7 @@ async function route() {
   $('nav-workers').className = S.route.view === 'workers' ? 'here' : '';
   connect();
   const main = $('main');
-  main.replaceChildren(h('p', {class: 'muted'}, 'Loading…'));
+  put(main, h('p', {class: 'muted'}, 'Loading…'));
   try {
     if (S.route.view === 'overview') {
       S.queues = (await api('/queues')).queues;
@@ -244,7 +249,7 @@ async function route() {
       location.replace(`#/queues/${enc(j.queue)}/jobs/${enc(j.id)}`);
     }
   } catch (e) {
-    main.replaceChildren(h('div', {class: 'card'}, `Could not load this page: ${e.message}`,
+    put(main, h('div', {class: 'card'}, `Could not load this page: ${e.message}`,
       e.status === 404 ? ' (no such job or queue)' : ''));
   }
 }
@@ -273,7 +278,7 @@ function renderOverview() {
       h('th', {class: 'num'}, 'Oldest'), h('th', {class: 'num'}, 'Jobs/s'),
       h('th', {class: 'num'}, 'Errors'), h('th', {class: 'hide-s'}, 'Last minutes'))),
     h('tbody', {}, rows)));
-  $('main').replaceChildren(h('h1', {}, 'Queues'),
+  put($('main'), h('h1', {}, 'Queues'),
     S.queues.length ? table : h('p', {class: 'muted'}, 'No queue has received a job yet.'));
 }
 
@@ -286,8 +291,8 @@ function updateQueueHead() {
   const q = S.queues.find((x) => x.name === r.queue);
   const head = $('queue-head');
   if (!head) return;
-  if (!q) { head.replaceChildren(h('p', {class: 'muted'}, 'No such queue (yet).')); return; }
-  head.replaceChildren(
+  if (!q) { put(head, h('p', {class: 'muted'}, 'No such queue (yet).')); return; }
+  put(head, 
     h('h1', {}, 'Queue ', h('span', {class: 'mono'}, q.name),
       q.paused ? h('span', {class: 'badge paused', id: 'queue-paused'}, 'paused')
                : h('span', {class: 'badge', id: 'queue-running'}, 'running')),
@@ -335,7 +340,7 @@ function renderQueue() {
   }}, h('input', {id: 'queue-search', type: 'search', value: r.q,
                   placeholder: 'Job id or idempotency key', 'aria-label': 'search'}),
   h('button', {type: 'submit', class: 'ghost'}, 'Search'));
-  $('main').replaceChildren(h('div', {id: 'queue-head'}), search, h('div', {id: 'jobs'}));
+  put($('main'), h('div', {id: 'queue-head'}), search, h('div', {id: 'jobs'}));
   onQueues();
 }
 
@@ -346,7 +351,7 @@ async function loadJobs() {
   try {
     v = await api(`/queues/${enc(r.queue)}/jobs?${params}`);
   } catch (e) {
-    $('jobs').replaceChildren(h('p', {}, 'Could not load the jobs: ' + e.message));
+    put($('jobs'), h('p', {}, 'Could not load the jobs: ' + e.message));
     return;
   }
   if (S.route !== r || !$('jobs')) return;
@@ -366,7 +371,7 @@ async function loadJobs() {
     h('button', {class: 'ghost', disabled: r.offset + 25 >= v.total, onclick: () => {
       location.hash = `#/queues/${enc(r.queue)}?state=${r.state}&offset=${r.offset + 25}`;
     }}, 'Older ›'));
-  $('jobs').replaceChildren(
+  put($('jobs'), 
     r.q ? h('p', {class: 'muted'}, `Jobs whose id or idempotency key is “${r.q}”:`) : null,
     h('div', {class: 'scroll'}, h('table', {id: 'jobs-table'},
       h('thead', {}, h('tr', {}, h('th', {}, 'Id'), h('th', {}, 'Type'), h('th', {}, 'State'),
@@ -390,7 +395,7 @@ function renderJob() {
     h('td', {class: 'mono'}, a.worker || '-'), h('td', {}, since(a.started_at)),
     h('td', {class: 'num'}, a.duration_s === null ? '-' : age(a.duration_s)),
     h('td', {class: 'wrap'}, a.error ? h('pre', {}, a.error) : '')));
-  $('main').replaceChildren(
+  put($('main'), 
     h('h1', {}, h('span', {class: 'mono'}, j.id), badge(j.state, 'job-state')),
     h('p', {}, h('a', {href: `#/queues/${enc(r.queue)}`}, '‹ queue ' + r.queue)),
     h('div', {class: 'card'},
@@ -407,8 +412,8 @@ function renderJob() {
       kv('Created', since(j.created_at)), kv('Started', since(j.started_at)),
       kv('Finished', since(j.finished_at)), kv('Idempotency key', j.idempotency_key || '-')),
     h('h2', {}, 'Checkpoint'), h('pre', {id: 'job-checkpoint'}, j.checkpoint === null ? 'none' : pretty(j.checkpoint)),
-    j.state === 'succeeded' ? [h('h2', {}, 'Result'), h('pre', {id: 'job-result'}, j.result === null ? 'none' : pretty(j.result))] : null,
-    j.error ? [h('h2', {}, 'Error'), h('pre', {id: 'job-error'}, j.error)] : null,
+    ...(j.state === 'succeeded' ? [h('h2', {}, 'Result'), h('pre', {id: 'job-result'}, j.result === null ? 'none' : pretty(j.result))] : []),
+    ...(j.error ? [h('h2', {}, 'Error'), h('pre', {id: 'job-error'}, j.error)] : []),
     h('h2', {}, 'Attempts'),
     h('div', {class: 'scroll'}, h('table', {id: 'job-history'},
       h('thead', {}, h('tr', {}, h('th', {class: 'num'}, '#'), h('th', {}, 'Outcome'), h('th', {}, 'Worker'),
@@ -458,7 +463,7 @@ function renderWorkers() {
     h('td', {class: 'wrap'}, (w.jobs || []).map((j) => h('div', {class: 'actions'},
       h('a', {class: 'mono', href: `#/queues/${enc(j.queue)}/jobs/${enc(j.id)}`}, j.id.slice(-12)),
       h('span', {class: 'muted'}, j.type || ''), bar(j.progress, 'active'))))));
-  $('main').replaceChildren(h('h1', {}, 'Workers'),
+  put($('main'), h('h1', {}, 'Workers'),
     h('div', {class: 'scroll'}, h('table', {id: 'workers'},
       h('thead', {}, h('tr', {}, h('th', {}, 'Worker'), h('th', {class: 'hide-s'}, 'Host'), h('th', {}, 'Version'),
         h('th', {}, 'Queues'), h('th', {class: 'num'}, 'In flight'), h('th', {}, 'Draining'),
