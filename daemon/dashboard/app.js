@@ -341,6 +341,7 @@ function renderQueue() {
                   placeholder: 'Job id or idempotency key', 'aria-label': 'search'}),
   h('button', {type: 'submit', class: 'ghost'}, 'Search'));
   put($('main'), h('div', {id: 'queue-head'}), search, h('div', {id: 'jobs'}));
+  S.listKey = ''; // an event may have come before #jobs existed
   onQueues();
 }
 
@@ -354,7 +355,8 @@ async function loadJobs() {
     put($('jobs'), h('p', {}, 'Could not load the jobs: ' + e.message));
     return;
   }
-  if (S.route !== r || !$('jobs')) return;
+  if (S.route !== r) return;
+  if (!$('jobs')) { S.listKey = ''; return; }
   const rows = v.jobs.map((j) => h('tr', {},
     h('td', {class: 'mono'}, h('a', {href: `#/queues/${enc(r.queue)}/jobs/${enc(j.id)}`}, j.id)),
     h('td', {}, j.type || '-'),
