@@ -35,7 +35,7 @@ static uint32_t ror(uint32_t x, int n)
 static void block(uint32_t h[8], const uint8_t *p)
 {
     uint32_t w[64];
-    for (int i = 0; i < 16; i++)
+    for (size_t i = 0; i < 16; i++)
         w[i] = (uint32_t)p[4 * i] << 24 | (uint32_t)p[4 * i + 1] << 16 |
                (uint32_t)p[4 * i + 2] << 8 | p[4 * i + 3];
     for (int i = 16; i < 64; i++) {
@@ -87,7 +87,7 @@ void admin_sha256(const void *data, size_t len, uint8_t out[32])
         tail[tl - 1 - (size_t)i] = (uint8_t)(bits >> (8 * i));
     block(h, tail);
     if (tl == 128) block(h, tail + 64);
-    for (int i = 0; i < 8; i++) {
+    for (size_t i = 0; i < 8; i++) {
         out[4 * i] = (uint8_t)(h[i] >> 24);
         out[4 * i + 1] = (uint8_t)(h[i] >> 16);
         out[4 * i + 2] = (uint8_t)(h[i] >> 8);
@@ -106,7 +106,7 @@ int admin_digest_eq(const uint8_t a[32], const uint8_t b[32])
 static void hex_id(const uint8_t d[32], char out[9])
 {
     static const char hx[] = "0123456789abcdef";
-    for (int i = 0; i < 4; i++) {
+    for (size_t i = 0; i < 4; i++) {
         out[2 * i] = hx[d[i] >> 4];
         out[2 * i + 1] = hx[d[i] & 15];
     }

@@ -107,7 +107,8 @@ static json_t *queue_json(console_t *c, const char *name, const json_t *r)
                             json_integer(jint(json_array_get(r, (size_t)s))));
     json_object_set_new(o, "counts", counts);
     long long oldest = jint(json_array_get(r, 6));
-    json_object_set_new(o, "oldest_age_s", oldest < 0 ? json_null() : json_real(oldest / 1000.0));
+    json_object_set_new(o, "oldest_age_s",
+                        oldest < 0 ? json_null() : json_real((double)oldest / 1000.0));
     json_t *counters = json_object();
     const json_t *kv = json_array_get(r, 7);
     for (size_t i = 0; i + 1 < json_array_size(kv); i += 2)
@@ -118,7 +119,8 @@ static json_t *queue_json(console_t *c, const char *name, const json_t *r)
     const json_t *p = json_array_get(r, 8);
     long long paused = p ? jint(p) : -1;
     json_object_set_new(o, "paused", json_boolean(paused >= 0));
-    json_object_set_new(o, "paused_for_s", paused < 0 ? json_null() : json_real(paused / 1000.0));
+    json_object_set_new(o, "paused_for_s",
+                        paused < 0 ? json_null() : json_real((double)paused / 1000.0));
     console_sample(c, name, succ, failed);
     console_series_json(c, name, o);
     return o;
@@ -359,7 +361,7 @@ void api_fetch_job_brief(console_t *c, const char *queue, const char *id, api_js
 
 typedef struct {
     char queue[129];
-    char state[16];
+    char state[32];
     long long offset, limit, total;
 } list_t;
 
@@ -470,8 +472,15 @@ static void api_jobs(console_t *c, http_req_t *req, const char *queue)
                               "dead, canceled");
         return;
     }
-    if (http_query_get(req->query, "offset", num, sizeof num) > 0) l->offset = atoll(num);
-    if (http_query_get(req->query, "limit", num, sizeof num) > 0) l->limit = atoll(num);
+    char *end = NULL;
+    if (http_query_get(req->query, "offset", num, sizeof num) > 0) {
+        l->offset = strtoll(num, &end, 10);
+        if (*end) l->offset = -1;
+    }
+    if (http_query_get(req->query, "limit", num, sizeof num) > 0) {
+        l->limit = strtoll(num, &end, 10);
+        if (*end) l->limit = -1;
+    }
     if (l->offset < 0 || l->offset > 100000000 || l->limit < 1 || l->limit > LIST_LIMIT_MAX) {
         free(l);
         console_respond_error(req, 400, "offset >= 0, limit 1..100");
@@ -661,7 +670,7 @@ typedef struct {
     char what[32]; /* "pause", "purge", "cancel", ... */
     char queue[129];
     char id[JOBD_ID_LEN + 1];
-    char state[16]; /* purge */
+    char state[32]; /* purge */
     char tokid[9];
     long long total;
     int steps;
@@ -706,8 +715,8 @@ static void log_action(console_t *c, http_req_t *req, const action_t *a, const c
 {
     c->stats.admin_actions++;
     const char *target = a->id[0] ? a->id : a->queue;
-    log_info("console: %s %s%s%s by token %s from %s: %s", a->what, a->id[0] ? "job " : "queue ",
-             target, a->id[0] ? "" : "", a->tokid, req->peer, result);
+    log_info("console: %s %s%s by token %s from %s: %s", a->what, a->id[0] ? "job " : "queue ",
+             target, a->tokid, req->peer, result);
 }
 
 static void on_action(cmulti_t *m);

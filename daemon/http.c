@@ -400,7 +400,7 @@ int http_percent_decode(const char *in, size_t n, char *out, size_t len)
             if (i + 2 >= n) return -1;
             int a = hexval(in[i + 1]), b = hexval(in[i + 2]);
             if (a < 0 || b < 0) return -1;
-            ch = (char)(a * 16 + b);
+            ch = (char)(unsigned char)(a * 16 + b);
             i += 2;
         }
         if (ch == '\0' || o + 1 >= len) return -1;
@@ -423,8 +423,9 @@ int http_query_get(const char *query, const char *name, char *out, size_t len)
             size_t vn = (size_t)(p + seg - v);
             char tmp[HTTP_URL_MAX];
             if (vn >= sizeof tmp) return -1;
+            memcpy(tmp, v, vn);
             for (size_t i = 0; i < vn; i++)
-                tmp[i] = v[i] == '+' ? ' ' : v[i];
+                if (tmp[i] == '+') tmp[i] = ' ';
             return http_percent_decode(tmp, vn, out, len);
         }
         p = end ? end + 1 : NULL;
@@ -463,7 +464,7 @@ static void send_answer(http_conn_t *c, int code, const char *ctype, const char 
     if (!head_only && len) {
         /* Bodies may hold NULs (never do, but must not be cut): copy raw. */
         if (c->out.len + len > c->out.cap) {
-            size_t cap = c->out.cap ? c->out.cap : 4096;
+            size_t cap = c->out.cap ? c->out.cap : (size_t)4096;
             while (cap < c->out.len + len)
                 cap *= 2;
             char *b = realloc(c->out.buf, cap);
@@ -757,8 +758,9 @@ http_stream_t *http_stream_begin(http_req_t *req, const char *ctype, http_stream
     return c;
 }
 
-int http_stream_send(http_stream_t *c, const char *data, size_t len)
+int http_stream_send(http_stream_t *s, const char *data, size_t len)
 {
+    http_conn_t *c = s;
     if (c->state != CONN_STREAMING) return -1;
     if (c->tcp.write_queue_size > HTTP_STREAM_BACKLOG) {
         c->h->stats.streams_slow++;
@@ -784,8 +786,9 @@ int http_stream_send(http_stream_t *c, const char *data, size_t len)
     return 0;
 }
 
-void http_stream_end(http_stream_t *c)
+void http_stream_end(http_stream_t *s)
 {
+    http_conn_t *c = s;
     if (c->state == CONN_STREAMING) close_conn(c);
 }
 
@@ -818,6 +821,7 @@ static void refuse(int fd)
 static void peer_name(int fd, char *out, size_t len)
 {
     struct sockaddr_storage ss;
+    memset(&ss, 0, sizeof ss);
     socklen_t sl = sizeof ss;
     char ip[INET6_ADDRSTRLEN] = "?";
     int port = 0;
@@ -1006,7 +1010,7 @@ int http_start(http_t *h, uv_loop_t *loop, const char *hostport, const http_cbs_
     }
     struct sockaddr_storage ss;
     memset(&ss, 0, sizeof ss);
-    int port = atoi(colon + 1);
+    int port = (int)strtol(colon + 1, NULL, 10);
     int rc = strchr(h0, ':') ? uv_ip6_addr(h0, port, (struct sockaddr_in6 *)&ss)
                              : uv_ip4_addr(*h0 ? h0 : "0.0.0.0", port, (struct sockaddr_in *)&ss);
     if (rc < 0) return rc;
@@ -1031,6 +1035,7 @@ int http_start(http_t *h, uv_loop_t *loop, const char *hostport, const http_cbs_
     if (h->stream_limit < 1) h->stream_limit = 1;
     h->header_timeout_ms = header_timeout();
     struct sockaddr_storage bound;
+    memset(&bound, 0, sizeof bound);
     socklen_t blen = sizeof bound;
     getsockname(fd, (struct sockaddr *)&bound, &blen);
     h->port = ntohs(bound.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&bound)->sin6_port

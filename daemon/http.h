@@ -81,7 +81,7 @@
 #define HTTP_URL_MAX 2048           /* request target, bytes (414 beyond) */
 #define HTTP_BODY_MAX 16384         /* request body, bytes (413 beyond) */
 #define HTTP_AUTH_MAX 512           /* Authorization value kept, bytes */
-#define HTTP_STREAM_BACKLOG (256 * 1024) /* unsent stream bytes before the stream closes */
+#define HTTP_STREAM_BACKLOG 262144  /* unsent stream bytes (256 KiB) before the stream closes */
 
 typedef struct http_req http_req_t;
 typedef struct http_conn http_stream_t; /* a connection turned into an event stream */

@@ -86,7 +86,9 @@ static void on_workers(console_t *c, json_t *v, void *arg)
 
 static void on_job(console_t *c, json_t *v, void *arg)
 {
-    sse_client_t *k = find(c, (unsigned)(uintptr_t)arg);
+    unsigned *serial = arg;
+    sse_client_t *k = find(c, *serial);
+    free(serial);
     if (!k || !v) {
         if (k) k->job_inflight = 0;
         json_decref(v);
@@ -118,8 +120,11 @@ void sse_tick(console_t *c)
     }
     for (sse_client_t *k = c->clients; k; k = k->next) {
         if (!k->job[0] || k->job_inflight) continue;
+        unsigned *serial = malloc(sizeof *serial);
+        if (!serial) continue;
+        *serial = k->serial;
         k->job_inflight = 1;
-        api_fetch_job_brief(c, k->queue, k->job, on_job, (void *)(uintptr_t)k->serial);
+        api_fetch_job_brief(c, k->queue, k->job, on_job, serial);
     }
     if (c->tick_n % PING_TICKS == 0)
         for (sse_client_t *k = c->clients, *next; k; k = next) {

@@ -1,10 +1,11 @@
 /* Unit tests of the console's pure pieces: URL decoding and query strings
- * (http.c). No Redis, no loop. */
+ * (http.c), SHA-256 and the digest comparison (admin.c). No Redis, no loop. */
 #define _GNU_SOURCE
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "admin.h"
 #include "http.h"
 #include "test.h"
 
@@ -36,4 +37,34 @@ TEST(console_query_get)
     ASSERT_EQ(http_query_get(q, "stat", out, sizeof out), -1); /* no prefix match */
     ASSERT_EQ(http_query_get(q, "offset", out, 2), -1);        /* does not fit */
     ASSERT_EQ(http_query_get("", "a", out, sizeof out), -1);
+}
+
+static void hex(const uint8_t *d, char *out)
+{
+    for (int i = 0; i < 32; i++)
+        sprintf(out + 2 * i, "%02x", d[i]);
+}
+
+TEST(console_sha256_and_compare)
+{
+    uint8_t d[32], e[32];
+    char x[65];
+    admin_sha256("", 0, d);
+    hex(d, x);
+    ASSERT_STR_EQ(x, "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+    admin_sha256("abc", 3, d);
+    hex(d, x);
+    ASSERT_STR_EQ(x, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+    /* 56 bytes: the padding needs a second block. */
+    const char *two = "abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq";
+    admin_sha256(two, strlen(two), d);
+    hex(d, x);
+    ASSERT_STR_EQ(x, "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1");
+    char many[1000];
+    memset(many, 'a', sizeof many);
+    admin_sha256(many, sizeof many, e);
+    hex(e, x);
+    ASSERT_STR_EQ(x, "41edece42d63e8d9bf515a9ba6932e1c20cbc9f5a5d134645adb5db1b9737ea3");
+    ASSERT(admin_digest_eq(e, e));
+    ASSERT(!admin_digest_eq(d, e));
 }
