@@ -29,7 +29,11 @@
     X(WATCH, watch)                                                        \
     X(STATS, stats)                                                        \
     X(ACQUIRE, acquire) /* cluster-wide resources (jobd only) */           \
-    X(UNACQUIRE, unacquire)
+    X(UNACQUIRE, unacquire)                                                \
+    X(PAUSE, pause) /* the console's queue controls */                     \
+    X(PURGE, purge)                                                        \
+    X(DELETE, delete)                                                      \
+    X(PEEK, peek)
 /* clang-format on */
 
 typedef enum {
