@@ -66,6 +66,8 @@
 #ifndef JOBD_HTTP_H
 #define JOBD_HTTP_H
 
+#include <http_parser.h>
+#include <stddef.h>
 #include <uv.h>
 
 #include "metrics.h"
@@ -211,5 +213,81 @@ int http_query_get(const char *query, const char *name, char *out, size_t len);
  * Returns the decoded length, or -1 on a malformed escape, a NUL byte or
  * no room. Pure. */
 int http_percent_decode(const char *in, size_t n, char *out, size_t len);
+
+/* ---- internal: shared by http.c (connections, parsing, answers),
+ * http_accept.c (listener, server), http_stream.c (event streams) and
+ * http_text.c; nobody else touches what follows. ---- */
+
+#define HTTP_IN_MAX 16384 /* unparsed input kept per connection (pipelined requests) */
+#define HTTP_HNAME_MAX 32 /* header names we look at are shorter */
+#define HTTP_LOG_EVERY_MS 10000
+#define HTTP_ACCEPTS_PER_WAKE 256 /* then let the loop turn; poll is level-triggered */
+#define HTTP_CONTAINER_OF(ptr, type, field) ((type *)((char *)(ptr)-offsetof(type, field)))
+
+typedef enum {
+    CONN_READING,   /* waiting for or reading a request (header deadline) */
+    CONN_HANDLING,  /* the request is with a route; no answer yet (write deadline) */
+    CONN_WRITING,   /* writing the answer (write deadline) */
+    CONN_STREAMING, /* an event stream: no deadline, its own cap */
+    CONN_LINGERING, /* answered and shut down for writing; waiting for the client's EOF */
+    CONN_CLOSING    /* handles closing; freed in the last close callback */
+} conn_state_t;
+
+struct http_conn {
+    uv_tcp_t tcp;
+    uv_timer_t timer; /* the deadline of the current state */
+    uv_write_t wreq;
+    uv_shutdown_t sreq;
+    http_t *h;
+    http_conn_t *prev, *next; /* h's connection list (oldest first) or stream list */
+    conn_state_t state;
+    int closes;  /* close callbacks still to come */
+    int eof;     /* the client's EOF came while we were answering */
+    int reading; /* uv_read_start is in force */
+    int nreq;    /* requests answered on this connection */
+    int keep;    /* keep the connection after the current answer */
+    char peer[64];
+
+    /* The request being parsed. */
+    http_parser parser;
+    http_req_t *req;   /* being parsed (owned), or handed to the route (borrowed) */
+    int err;           /* an HTTP status refusing the request being parsed, or 0 */
+    int done;          /* on_message_complete ran */
+    int in_value;      /* the last header callback was a value */
+    int nheaders;      /* header lines so far */
+    size_t head_bytes; /* request head bytes seen so far */
+    size_t url_len;    /* raw URL bytes kept in url */
+    size_t body_cap;
+    char hname[HTTP_HNAME_MAX + 1];
+    size_t hname_len;
+    int is_auth; /* the current header is Authorization */
+    size_t auth_len;
+    char url[HTTP_URL_MAX];
+
+    /* Event streams. */
+    http_stream_close_cb on_stream_close;
+    void *stream_arg;
+
+    metrics_buf_t out; /* the answer being written */
+    size_t in_len;     /* unparsed bytes in in */
+    char in[HTTP_IN_MAX];
+};
+
+/* The reason phrase of a status code ("Unknown" if not one we send). */
+const char *http_reason(int code);
+/* Whether a log line of this kind may be written now (one every 10 s). */
+int http_tick_due(http_t *h, http_logtick_t *t);
+/* Runs h->on_stopped once the server is stopped and nothing is left open. */
+void http_maybe_stopped(http_t *h);
+/* Frees a request (NULL is fine). */
+void http_req_free(http_req_t *r);
+/* Takes c out of h's connection list (or its stream list). */
+void http_conn_unlink(http_t *h, http_conn_t *c);
+/* Closes c's handles (once); it is freed in the last close callback. */
+void http_conn_close(http_conn_t *c);
+/* Starts (or resumes) reading c; c->reading says whether it could. */
+void http_conn_read(http_conn_t *c);
+/* The deadline timer's callback of a connection (its data is c). */
+void http_conn_on_deadline(uv_timer_t *t);
 
 #endif

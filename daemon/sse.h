@@ -21,7 +21,7 @@
 #ifndef JOBD_SSE_H
 #define JOBD_SSE_H
 
-#include "console.h"
+#include "console_base.h"
 
 /* Turns req into an event stream (or answers 400/405/503). */
 void sse_open(console_t *c, http_req_t *req);
