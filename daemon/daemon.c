@@ -6,6 +6,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "console.h"
 #include "daemon.h"
 #include "keys.h"
 #include "log.h"
@@ -36,11 +37,46 @@ static void snapshot(void *arg, stats_snapshot_t *s)
     http_get_stats(&d->http, &s->http);
 }
 
+/* The jobs whose handlers run now, for the registry entry (the console's
+ * workers page): id, queue, type, attempt, progress, started_at. */
+static json_t *running_jobs(const daemon_t *d)
+{
+    json_t *arr = json_array();
+    for (job_t *j = d->lease.head; j && arr; j = j->next) {
+        if (!j->running) continue;
+        pthread_mutex_lock(&j->mu);
+        double progress = j->progress;
+        pthread_mutex_unlock(&j->mu);
+        char started[40];
+        jobd_format_rfc3339(j->started_ms, started, sizeof started);
+        json_t *o = json_pack("{s:s, s:s, s:s?, s:i, s:f, s:s}", "id", j->id, "queue",
+                              d->cfg->queues[j->qidx].name, "type", j->env.type, "attempt",
+                              j->attempt, "progress", progress, "started_at", started);
+        if (o) json_array_append_new(arr, o);
+    }
+    return arr;
+}
+
 static void publish(daemon_t *d)
 {
     stats_snapshot_t s;
     snapshot(d, &s);
-    registry_publish(&d->registry, &s);
+    registry_publish(&d->registry, &s, running_jobs(d));
+}
+
+/* http_cbs_t.not_ready: health's reasons. */
+static void on_not_ready(void *arg, metrics_buf_t *b)
+{
+    daemon_t *d = arg;
+    health_not_ready(&d->health, b);
+}
+
+/* http_cbs_t.metrics: health's figures, then the console's. */
+static void on_metrics(void *arg, metrics_buf_t *b)
+{
+    daemon_t *d = arg;
+    health_metrics(&d->health, b);
+    console_metrics(d->console, b);
 }
 
 /* ---- the pump: see daemon.h for the order and why ---- */
@@ -195,6 +231,7 @@ static void close_all(void *arg)
     schedule_close(&d->sched);
     drain_close(&d->drain);
     lease_close(&d->lease); /* commits the journal */
+    console_close(d->console);
     if (d->http.open) http_stop(&d->http, NULL);
     pools_close(); /* their processes get end of file and SIGTERM */
     rq_close(&d->rq, on_rq_closed);
@@ -373,7 +410,8 @@ int daemon_start(daemon_t *d, char *err, size_t errlen)
 {
     const config_t *c = d->cfg;
     if (c->http && *c->http && strcmp(c->http, "off") != 0) {
-        http_cbs_t cbs = {health_not_ready, health_metrics, &d->health};
+        d->console = console_new(d->loop, &d->rq, c);
+        http_cbs_t cbs = {on_not_ready, on_metrics, d, console_route, d->console};
         int rc = http_start(&d->http, d->loop, c->http, &cbs);
         if (rc < 0) {
             log_error("cannot serve HTTP on %s: %s", c->http, uv_strerror(rc));
@@ -382,8 +420,9 @@ int daemon_start(daemon_t *d, char *err, size_t errlen)
             drain_event(&d->drain, DRAIN_EV_HTTP_FAILED); /* uv_run only finishes the closes */
             return rc;
         }
-        log_info("HTTP on %s (port %d): /health/live /health/ready /metrics", c->http,
-                 d->http.port);
+        log_info("HTTP on %s (port %d): /health/live /health/ready /metrics, the console at / "
+                 "and /api/v1",
+                 c->http, d->http.port);
     }
     lease_recover(&d->lease);
     /* After recovery: what an earlier run left of the pools is killed first. */
@@ -425,4 +464,6 @@ void daemon_free(daemon_t *d)
     lease_free(&d->lease);
     run_free(&d->run);
     schedule_free(&d->sched);
+    console_free(d->console);
+    d->console = NULL;
 }

@@ -48,6 +48,7 @@
 #include "stats.h"
 
 struct orphans;
+struct console;
 
 typedef struct {
     uv_loop_t *loop;
@@ -69,6 +70,7 @@ typedef struct {
     health_t health;
     registry_t registry;
     http_t http;
+    struct console *console; /* the operator's console (console.h); NULL without --http */
     uv_idle_t pump;
     uv_timer_t heartbeat, housekeeping;
     uv_signal_t sigterm, sigint;

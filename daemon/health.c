@@ -126,10 +126,16 @@ void health_metrics(void *arg, metrics_buf_t *b)
             "HTTP connections closed at the request head or answer deadline.", hs.timed_out);
     counter(b, "jobd_http_accept_errors_total",
             "Failed accepts on the HTTP port (out of descriptors or memory).", hs.accept_errors);
-    counter(b, "jobd_http_bad_requests_total", "HTTP requests answered 400, 405 or 431.",
+    counter(b, "jobd_http_bad_requests_total", "HTTP requests answered 400, 405, 413, 414 or 431.",
             hs.bad_requests);
     gauge(b, "jobd_http_connections_open", "HTTP connections open now.", hs.open);
     gauge(b, "jobd_http_connections_limit", "The HTTP connection limit in force.", hs.limit);
+    counter(b, "jobd_http_requests_total", "HTTP requests parsed.", hs.requests);
+    gauge(b, "jobd_http_streams_open", "HTTP event streams open now.", hs.streams);
+    counter(b, "jobd_http_streams_refused_total", "HTTP event streams refused at their cap.",
+            hs.streams_refused);
+    counter(b, "jobd_http_streams_slow_total", "HTTP event streams closed for falling behind.",
+            hs.streams_slow);
     pools_metrics(b);
     metrics_printf(b, "# HELP jobd_queue_depth Jobs per queue and state (polled every 5 s).\n"
                       "# TYPE jobd_queue_depth gauge\n");

@@ -5,6 +5,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "jobd/version.h"
 #include "keys.h"
 #include "jobd/client.h"
 #include "registry.h"
@@ -25,7 +26,7 @@ void registry_init(registry_t *r, const config_t *cfg, rq_t *rq, int64_t started
     gethostname(r->host, sizeof r->host - 1);
 }
 
-void registry_publish(registry_t *reg, const stats_snapshot_t *s)
+void registry_publish(registry_t *reg, const stats_snapshot_t *s, json_t *jobs)
 {
     json_t *qs = json_array();
     for (int i = 0; i < reg->cfg->nqueues; i++)
@@ -40,7 +41,12 @@ void registry_publish(registry_t *reg, const stats_snapshot_t *s)
                           "concurrency", reg->cfg->concurrency, "draining", s->draining, "queues",
                           qs, "claimed", (json_int_t)s->counters.claimed, "lease_lost",
                           (json_int_t)s->counters.lease_lost);
-    if (!o) return;
+    if (!o) {
+        json_decref(jobs);
+        return;
+    }
+    json_object_set_new(o, "version", json_string(JOBD_VERSION));
+    json_object_set_new(o, "jobs", jobs ? jobs : json_array());
     char *text = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
     json_decref(o);
     if (!text) return;

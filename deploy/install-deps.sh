@@ -5,7 +5,7 @@ set -euo pipefail
 # `install-deps.sh run` installs what `make run` needs; with no argument (or
 # `test`) also what the test suite, the sanitizer run and `make lint` need.
 pkgs=(build-essential cmake pkg-config libuv1-dev libhiredis-dev libsqlite3-dev
-      libjansson-dev redis-server redis-tools python3 tzdata)
+      libjansson-dev libhttp-parser-dev redis-server redis-tools python3 tzdata)
 if [ "${1:-test}" != run ]; then
   # The Python package (client/python) and its tests: redis-py, pytest, the
   # envelope schema check, the FastAPI example and its HTTP client; venv,
@@ -21,6 +21,8 @@ if [ "${1:-test}" != run ]; then
   command -v npm >/dev/null || pkgs+=(npm)
   # make lint and make format.
   pkgs+=(clang-tidy clang-format)
+  # tests/browser: the dashboard in headless Chromium over WebDriver.
+  pkgs+=(chromium chromium-driver fonts-dejavu-core)
 fi
 missing=()
 for p in "${pkgs[@]}"; do

@@ -45,7 +45,10 @@ struct ctl_cmd {
 
 extern const ctl_cmd_t ctl_cmd_submit, ctl_cmd_status, ctl_cmd_wait, ctl_cmd_cancel, ctl_cmd_list,
     ctl_cmd_stats, ctl_cmd_retry, ctl_cmd_workers, ctl_cmd_migrate, ctl_cmd_schedules,
-    ctl_cmd_batch;
+    ctl_cmd_batch, ctl_cmd_pause, ctl_cmd_resume, ctl_cmd_purge, ctl_cmd_delete, ctl_cmd_history;
+
+/* `jobctl pause|resume QUEUE [--json]` (cmd_resume.c): the shared body. */
+int ctl_pause_resume(ctl_t *ctl, const ctl_cmd_t *cmd, int argc, char **argv, int pause);
 
 /* getopt_long values of the global options. */
 enum { OPT_REDIS = 0x100, OPT_PREFIX, OPT_VERSION, OPT_FIRST_CMD };

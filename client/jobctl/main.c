@@ -16,6 +16,7 @@ static const ctl_cmd_t *const commands[] = {
     &ctl_cmd_submit, &ctl_cmd_status, &ctl_cmd_wait,    &ctl_cmd_cancel,  &ctl_cmd_list,
     &ctl_cmd_stats,  &ctl_cmd_retry,  &ctl_cmd_workers, &ctl_cmd_migrate, &ctl_cmd_schedules,
     &ctl_cmd_batch,
+    &ctl_cmd_pause,  &ctl_cmd_resume, &ctl_cmd_purge,   &ctl_cmd_delete,  &ctl_cmd_history,
 };
 #define NCOMMANDS (sizeof commands / sizeof commands[0])
 

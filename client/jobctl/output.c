@@ -337,16 +337,16 @@ void out_list_text(const json_t *jobs)
 
 void out_stats_text(const json_t *stats)
 {
-    table_t t = {.ncols = 8,
+    table_t t = {.ncols = 9,
                  .head = {"QUEUE", "QUEUED", "SCHEDULED", "ACTIVE", "SUCCEEDED", "DEAD", "CANCELED",
-                          "OLDEST"},
-                 .right = {0, 1, 1, 1, 1, 1, 1, 1}};
+                          "OLDEST", "PAUSED"},
+                 .right = {0, 1, 1, 1, 1, 1, 1, 1, 0}};
     const char *name;
     const json_t *q;
     json_object_foreach((json_t *)stats, name, q)
     {
         char n[JOBD_NSTATES][24], oldest[32] = "-";
-        const char *row[8] = {name};
+        const char *row[9] = {name};
         for (int s = 0; s < JOBD_NSTATES; s++) {
             snprintf(n[s], sizeof n[s], "%" PRId64,
                      int_field(q, jobd_state_name((jobd_state_t)s), 0));
@@ -355,6 +355,7 @@ void out_stats_text(const json_t *stats)
         const json_t *age = json_object_get(q, "oldest_age_s");
         if (json_is_number(age)) out_format_age(json_number_value(age), oldest, sizeof oldest);
         row[7] = oldest;
+        row[8] = json_is_true(json_object_get(q, "paused")) ? "yes" : "no";
         table_row(&t, row);
     }
     table_print(&t);
@@ -495,4 +496,46 @@ void out_progress_free(out_progress_t *p)
     }
     free(p->jobs);
     free(p);
+}
+
+/* ---- history ---- */
+
+/* The last line of an error text that is not blank, cut to 80 bytes. */
+static const char *last_line(const char *s, char *buf, size_t len)
+{
+    if (!s || !*s) return "-";
+    const char *end = s + strlen(s);
+    while (end > s && (end[-1] == '\n' || end[-1] == '\r' || end[-1] == ' '))
+        end--;
+    const char *start = end;
+    while (start > s && start[-1] != '\n')
+        start--;
+    size_t n = (size_t)(end - start);
+    snprintf(buf, len, "%.*s%s", (int)(n > 80 ? 80 : n), start, n > 80 ? "..." : "");
+    return buf;
+}
+
+void out_history_text(const json_t *history)
+{
+    table_t t = {.ncols = 6,
+                 .head = {"ATTEMPT", "WORKER", "STARTED", "DURATION", "OUTCOME", "ERROR"},
+                 .right = {1, 0, 0, 1, 0, 0}};
+    size_t i;
+    const json_t *h;
+    json_array_foreach(history, i, h)
+    {
+        char att[32], dur[32] = "-", err[128], b1[64], b2[64];
+        snprintf(att, sizeof att, "%" PRId64, int_field(h, "attempt", 0));
+        const json_t *d = json_object_get(h, "duration_s");
+        if (json_is_number(d)) out_format_age(json_number_value(d), dur, sizeof dur);
+        const char *row[6] = {
+            att,
+            cell(h, "worker", b1, sizeof b1),
+            cell(h, "started_at", b2, sizeof b2),
+            dur,
+            json_string_value(json_object_get(h, "outcome")),
+            last_line(json_string_value(json_object_get(h, "error")), err, sizeof err)};
+        table_row(&t, row);
+    }
+    table_print(&t);
 }

@@ -18,6 +18,7 @@ void out_status_text(const json_t *st);
 void out_list_text(const json_t *jobs);
 void out_stats_text(const json_t *stats);
 void out_workers_text(const json_t *workers);
+void out_history_text(const json_t *history);
 
 /* Writes a short age ("850ms", "42s", "3m05s", "2h10m", "3d4h") into buf. */
 void out_format_age(double seconds, char *buf, size_t len);

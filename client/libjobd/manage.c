@@ -1,4 +1,5 @@
-/* manage.c - status, cancel, list, stats, retry and workers. */
+/* manage.c - status, cancel, list, stats, retry and workers (pause, purge,
+ * delete and history: controls.c). */
 #define _GNU_SOURCE
 #include <limits.h>
 #include <stdio.h>
@@ -255,6 +256,9 @@ static json_t *queue_stats(const redisReply *r)
         json_object_set_new(counters, kv->element[i]->str,
                             json_integer(strtoll(kv->element[i + 1]->str, NULL, 10)));
     json_object_set_new(o, "counters", counters);
+    long long paused = r->elements > 8 ? r->element[8]->integer : -1;
+    json_object_set_new(o, "paused", json_boolean(paused >= 0));
+    json_object_set_new(o, "paused_for_s", paused < 0 ? json_null() : json_real(paused / 1000.0));
     return o;
 }
 
@@ -271,7 +275,7 @@ int jobd_stats(jobd_client_t *c, json_t **out)
         client_script_begin(c, PROTO_STATS, json_string_value(q));
         redisReply *r;
         if ((rc = client_script_call(c, &r)) < 0) break;
-        if (r->type == REDIS_REPLY_ARRAY && r->elements == 8)
+        if (r->type == REDIS_REPLY_ARRAY && r->elements >= 8)
             json_object_set_new(res, json_string_value(q), queue_stats(r));
         freeReplyObject(r);
     }

@@ -33,7 +33,11 @@
     X(DEFER, defer) /* scheduling: waits outside the slots, rolling deploys */ \
     X(TICK, tick)   /* cron schedules */                                   \
     X(BATCH, batch) /* named batches: jobs, then completion */             \
-    X(COMPLETE, complete)
+    X(COMPLETE, complete)                                                  \
+    X(PAUSE, pause) /* the console's queue controls */                     \
+    X(PURGE, purge)                                                        \
+    X(DELETE, delete)                                                      \
+    X(PEEK, peek)
 /* clang-format on */
 
 typedef enum {

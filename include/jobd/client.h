@@ -176,7 +176,8 @@ int jobd_list(jobd_client_t *c, const char *queue, int state, size_t limit, json
 
 /* Per-queue figures, as a new object keyed by queue name; each value holds a
  * count per state name, "oldest_age_s" (age of the oldest queued job, null if
- * none) and "counters" (enqueued, claimed, succeeded, failed, dead, ...). */
+ * none), "counters" (enqueued, claimed, succeeded, failed, dead, ...),
+ * "paused" (true or false) and "paused_for_s" (null when not paused). */
 int jobd_stats(jobd_client_t *c, json_t **out);
 
 /* Names of the queues that ever received a job, as a new array of strings. */
@@ -190,7 +191,8 @@ int jobd_retry_dead(jobd_client_t *c, const char *queue);
 
 /* Live workers (from the registry jobd keeps), as a new array of objects:
  * id, host, pid, started_at, last_seen, in_flight, concurrency, draining,
- * queues. */
+ * queues, version, and jobs (one object per job it holds: id, queue, type,
+ * attempt, progress, started_at). */
 int jobd_workers(jobd_client_t *c, json_t **out);
 
 /* Cron schedules, as the jobd processes that have them publish them: a new
@@ -220,6 +222,31 @@ typedef struct {
  * JOBD_EINVAL, with a message in errbuf. */
 int jobd_migrate(const jobd_client_opts_t *opts, int force, jobd_migrate_result_t *res,
                  char *errbuf, size_t errlen);
+
+/* ---- queue controls (the operator's console) ---- */
+
+/* Pauses queue for every worker at once: no job of it is claimed once this
+ * returns; jobs already running run on. *changed (may be NULL) is 0 if it
+ * was paused already. jobd_stats shows "paused". */
+int jobd_pause(jobd_client_t *c, const char *queue, int *changed);
+/* Resumes a paused queue (idle workers are woken). *changed is 0 if it was
+ * not paused. */
+int jobd_resume(jobd_client_t *c, const char *queue, int *changed);
+/* Deletes every job of queue in state (JOBD_QUEUED, JOBD_SCHEDULED,
+ * JOBD_SUCCEEDED, JOBD_DEAD or JOBD_CANCELED; never JOBD_ACTIVE: cancel
+ * those), with their history and idempotency keys, in slices. Returns how
+ * many (>= 0) or an error (JOBD_EINVAL for another state). Jobs entering
+ * the state meanwhile may stay. */
+int jobd_purge(jobd_client_t *c, const char *queue, int state);
+/* Deletes one job (record, history, idempotency key). JOBD_ENOTFOUND, or
+ * JOBD_ESTATE if it is active (cancel it first). */
+int jobd_delete(jobd_client_t *c, const char *id);
+/* The job's last attempts (at most 20), oldest first, as a new array of
+ * objects: attempt, worker, started_at, ended_at (RFC 3339), duration_s,
+ * outcome ("succeeded", "failed" (a retry follows), "dead", "canceled",
+ * "released", "lease_expired"), error (the last 2 KiB, or null).
+ * JOBD_ENOTFOUND if no queue holds the job. */
+int jobd_history(jobd_client_t *c, const char *id, json_t **out);
 
 /* ---- waiting ---- */
 

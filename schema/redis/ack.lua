@@ -14,13 +14,16 @@
 -- journal sends it again) is told apart from a lost lease. Retention is not set here (a
 -- PEXPIRE per job cost a fifth of Redis's time): reap.lua deletes succeeded
 -- records in batches once they are older than the retention.
+-- Each ack also records the attempt in the job's history (lib.lua): one
+-- LPUSH, the fields read in the same HMGET.
 local now = istr(now_ms())
 zsets_ok('active', 'succeeded')
 local out, done = {}, {}
 for i = 1, #ARGV, 3 do
   local id, token, result = ARGV[i], ARGV[i + 1], ARGV[i + 2]
   local jk = jobkey(id)
-  local f = hmget(jk, 'token', 'watch', 'cancel', 'done_token', 'done_reply', 'batch')
+  local f = hmget(jk, 'token', 'watch', 'cancel', 'done_token', 'done_reply', 'batch', 'attempt',
+    'worker', 'started_at')
   if not f then -- the key is no hash
     out[#out + 1] = 0
   elseif not token_holds(f[1], token) then
@@ -40,6 +43,7 @@ for i = 1, #ARGV, 3 do
     if f[6] then
       batch_count(f[6], 'succeeded')
     end
+    history(id, f[7], f[8], f[9], now, 'succeeded', nil, 0)
     done[#done + 1] = id
     out[#out + 1] = 1
   end

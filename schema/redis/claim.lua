@@ -21,7 +21,8 @@
 -- dead with the reason, without running; an entry with no job hash behind it
 -- is removed from its set and reported as 'dropped'. Both are checked before
 -- anything is written, so a bad entry never makes the call fail half-way.
--- Cost per claimed job: one HMGET and one HSET.
+-- Cost per claimed job: one HMGET and one HSET (and one EXISTS per call,
+-- for the pause flag).
 local now = now_ms()
 local nows = istr(now)
 local worker, lease = ARGV[1], tonumber(ARGV[2])
@@ -29,6 +30,12 @@ local until_s = istr(now + lease)
 local n, promote = tonumber(ARGV[3]), tonumber(ARGV[4])
 local env_max = tonumber(ARGV[5]) or 0
 local ttl_dead = ARGV[6] or '0'
+-- A paused queue (pause.lua) hands out nothing and promotes nothing; jobs
+-- already leased run on. The reply is that of an empty queue with nothing
+-- scheduled, so workers wait for resume's wake-up.
+if redis.call('EXISTS', P .. 'paused') == 1 then
+  return { -1, {} }
+end
 zsets_ok('scheduled', 'ready', 'active', 'dead')
 
 local notes = {}

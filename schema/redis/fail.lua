@@ -17,6 +17,8 @@
 --          attempts (dead). -1, -2, -3: this token's failure was applied
 --          already with that reply (a re-send after a lost reply;
 --          'done_token' and 'done_reply' remember it).
+-- Each failure is recorded in the job's history (lib.lua), outcome
+-- 'failed' (retry scheduled), 'dead' or 'canceled', with the error's tail.
 local now = now_ms()
 local nows = istr(now)
 local ttl = ARGV[1]
@@ -29,7 +31,7 @@ for i = 3, #ARGV, 5 do
   local given_max = ARGV[i + 4]
   local jk = jobkey(id)
   local f = hmget(jk, 'token', 'watch', 'attempt', 'max', 'cancel', 'done_token',
-    'done_reply', 'checkpoint', 'noprog', 'ck_mark')
+    'done_reply', 'checkpoint', 'noprog', 'ck_mark', 'worker', 'started_at')
   -- An attempt count that is no number counts as out of attempts.
   local attempt = f and int_in(f[3] or 0, 0, COUNT_MAX) or COUNT_MAX
   how = how or -1
@@ -42,17 +44,21 @@ for i = 3, #ARGV, 5 do
     if how == -2 or f[5] == '1' then
       finish(id, jk, 'canceled', nows, ttl, 'error', err, 'done_token', token, 'done_reply', 'f3')
       notify(id, f[2], 'canceled')
+      history(id, f[3], f[11], f[12], nows, 'canceled', err, ttl)
       canceled = canceled + 1
       out[#out + 1] = 3
     elseif how < 0 or attempt >= max_attempts(f[4], given_max) then
       finish(id, jk, 'dead', nows, ttl, 'error', err, 'done_token', token, 'done_reply', 'f2')
       notify(id, f[2], 'dead')
+      history(id, f[3], f[11], f[12], nows, 'dead', err, ttl)
       dead = dead + 1
       out[#out + 1] = 2
     elseif no_progress(jk, f[8], f[9], f[10], poison) then
       finish(id, jk, 'dead', nows, ttl, 'error', 'no progress in ' .. poison .. ' attempts: ' ..
         err, 'done_token', token, 'done_reply', 'f2')
       notify(id, f[2], 'dead')
+      history(id, f[3], f[11], f[12], nows, 'dead', 'no progress in ' .. poison .. ' attempts: ' ..
+        err, ttl)
       dead = dead + 1
       out[#out + 1] = 2
     else
@@ -63,6 +69,7 @@ for i = 3, #ARGV, 5 do
         'done_token', token, 'done_reply', 'f1')
       redis.call('HDEL', jk, 'token', 'lease_until')
       notify(id, f[2], 'scheduled')
+      history(id, f[3], f[11], f[12], nows, 'failed', err, 0)
       out[#out + 1] = 1
     end
   end

@@ -349,3 +349,71 @@ local function enqueue_one(id, env, prio, max, now, ...)
   wake_if(was_empty)
   return true
 end
+
+-- ---- the console: per-attempt history, deleting records ----
+
+-- PREFIX:{Q}:hist:ID, a list of the job's last HISTORY_MAX attempts, newest
+-- first. Not "job:ID:history": a job id may hold ':', so that name could be
+-- another job's record.
+local HISTORY_MAX, ERROR_TAIL = 20, 2048
+
+local function histkey(id)
+  return P .. 'hist:' .. id
+end
+
+-- The last n bytes of s, starting on a UTF-8 character boundary.
+local function utf8_tail(s, n)
+  if #s <= n then
+    return s
+  end
+  local i = #s - n + 1
+  while i <= #s and string.byte(s, i) >= 0x80 and string.byte(s, i) < 0xC0 do
+    i = i + 1
+  end
+  return string.sub(s, i)
+end
+
+-- Records the end of an attempt: one JSON object {attempt, worker,
+-- started_at, ended_at (ms), outcome, error (its last 2 KiB)} pushed on the
+-- job's history, trimmed to HISTORY_MAX; the history expires with the record
+-- (ttl_ms > 0). A history key of another type (damaged) is replaced.
+local function history(id, attempt, worker, started, ended, outcome, err, ttl_ms)
+  -- Only numbers in range: cjson cannot encode inf or nan (an attempt
+  -- "1e999" written by hand), and the call must not fail after its writes.
+  local e = { attempt = int_in(attempt, 0, COUNT_MAX) or 0, worker = worker or '',
+    started_at = int_in(started, 0, 1e15) or 0, ended_at = int_in(ended, 0, 1e15) or 0,
+    outcome = outcome }
+  if err and err ~= '' then
+    e.error = utf8_tail(err, ERROR_TAIL)
+  end
+  local hk, v = histkey(id), cjson.encode(e)
+  local n = redis.pcall('LPUSH', hk, v)
+  if type(n) == 'table' then
+    data_error(n)
+    redis.call('DEL', hk)
+    n = redis.call('LPUSH', hk, v)
+  end
+  if n > HISTORY_MAX then
+    redis.call('LTRIM', hk, 0, HISTORY_MAX - 1)
+  end
+  if (tonumber(ttl_ms) or 0) > 0 then
+    redis.call('PEXPIRE', hk, ttl_ms)
+  end
+end
+
+-- Deletes job id's record, its history and its idempotency key (if that
+-- key still names this job). env is the stored envelope (or nil). The
+-- caller removes it from the state sets.
+local function forget(id, env)
+  if env then
+    local key = string.match(env, ',"idempotency_key":"([^"\\]*)"[,}]')
+    if key then
+      local ik = P .. 'idem:' .. key
+      local held = redis.pcall('GET', ik)
+      if held == id then
+        redis.call('DEL', ik)
+      end
+    end
+  end
+  redis.call('DEL', jobkey(id), histkey(id))
+end

@@ -41,6 +41,9 @@
 -- request ends canceled. Its old token is void either way. A job that sets no
 -- max_attempts counts against the default here (the reaper does not know the
 -- handler of a job another worker held).
+-- Each expired lease is recorded in the job's history (lib.lua), outcome
+-- 'lease_expired' (queued again), 'dead' or 'canceled'; the trim deletes a
+-- record's history with it.
 local now = now_ms()
 local nows = istr(now)
 local ttl_ok, ttl_dead = tonumber(ARGV[2]), tonumber(ARGV[3])
@@ -79,7 +82,7 @@ end
 for _, id in ipairs(expired) do
   local jk = jobkey(id)
   local f, kind = hmget(jk, 'attempt', 'max', 'cancel', 'score', 'watch', 'state', 'checkpoint',
-    'noprog', 'ck_mark')
+    'noprog', 'ck_mark', 'worker', 'started_at')
   if f and not f[6] and not f[4] then
     kind = redis.call('TYPE', jk).ok -- 'none': the record is gone
   end
@@ -94,6 +97,7 @@ for _, id in ipairs(expired) do
   elseif f[3] == '1' then
     finish(id, jk, 'canceled', nows, ttl_dead)
     notify(id, f[5], 'canceled')
+    history(id, f[1], f[10], f[11], nows, 'canceled', 'lease expired', ttl_dead)
     canceled = canceled + 1
   elseif not attempt then
     local why = 'job record is corrupt: attempt is ' .. shown(f[1]) .. ', not a count'
@@ -104,18 +108,22 @@ for _, id in ipairs(expired) do
     notes[#notes + 1] = why
     dead = dead + 1
   elseif attempt >= max_attempts(f[2], 0) then
-    finish(id, jk, 'dead', nows, ttl_dead,
-      'error', 'lease expired on attempt ' .. istr(attempt) .. ' of ' .. max_attempts(f[2], 0))
+    local why = 'lease expired on attempt ' .. istr(attempt) .. ' of ' .. max_attempts(f[2], 0)
+    finish(id, jk, 'dead', nows, ttl_dead, 'error', why)
     notify(id, f[5], 'dead')
+    history(id, f[1], f[10], f[11], nows, 'dead', why, ttl_dead)
     dead = dead + 1
   elseif no_progress(jk, f[7], f[8], f[9], poison) then
     finish(id, jk, 'dead', nows, ttl_dead, 'error', 'no progress in ' .. poison ..
       ' attempts: lease expired on attempt ' .. istr(attempt))
     notify(id, f[5], 'dead')
+    history(id, f[1], f[10], f[11], nows, 'dead', 'no progress in ' .. poison .. ' attempts', ttl_dead)
     dead = dead + 1
   else
     requeue(id, jk, f[4], nows)
     notify(id, f[5], 'queued')
+    history(id, f[1], f[10], f[11], nows, 'lease_expired',
+      'lease expired: worker ' .. (f[10] or '?') .. ' stopped renewing it', 0)
     requeued = requeued + 1
   end
 end
@@ -135,8 +143,9 @@ local function trim(set, ttl)
     return
   end
   local keys = {}
-  for i, id in ipairs(old) do
-    keys[i] = jobkey(id)
+  for _, id in ipairs(old) do
+    keys[#keys + 1] = jobkey(id)
+    keys[#keys + 1] = histkey(id)
   end
   for i = 1, #keys, SLICE do
     redis.call('DEL', unpack(keys, i, math.min(i + SLICE - 1, #keys)))

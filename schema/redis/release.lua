@@ -11,6 +11,8 @@
 --          is no hash); -1 or -3: this token's release was applied already
 --          with that reply (a re-send after a lost reply; see 'done_token').
 --          A damaged score is made anew (requeue in lib.lua).
+-- Each release is recorded in the job's history (lib.lua) with the attempt
+-- number the claim gave it, outcome 'released' or 'canceled'.
 local now = istr(now_ms())
 local ttl = ARGV[1]
 zsets_ok('active', 'ready', 'canceled')
@@ -21,7 +23,7 @@ for i = 2, #ARGV, 4 do
   local id, token, ckpt, progress = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3]
   local jk = jobkey(id)
   local f = hmget(jk, 'token', 'watch', 'score', 'cancel', 'attempt', 'done_token',
-    'done_reply')
+    'done_reply', 'worker', 'started_at')
   if not f then -- the key is no hash
     out[#out + 1] = 0
   elseif not token_holds(f[1], token) then
@@ -39,6 +41,7 @@ for i = 2, #ARGV, 4 do
     if f[4] == '1' then
       finish(id, jk, 'canceled', now, ttl, unpack(extra))
       notify(id, f[2], 'canceled')
+      history(id, f[5], f[8], f[9], now, 'canceled', nil, ttl)
       canceled = canceled + 1
       out[#out + 1] = 3
     else
@@ -46,6 +49,7 @@ for i = 2, #ARGV, 4 do
       local attempt = math.max((int_in(f[5], 0, COUNT_MAX) or 1) - 1, 0)
       requeue(id, jk, f[3], now, 'attempt', istr(attempt), unpack(extra))
       notify(id, f[2], 'queued')
+      history(id, f[5], f[8], f[9], now, 'released', nil, 0)
       released = released + 1
       out[#out + 1] = 1
     end

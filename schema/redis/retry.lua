@@ -51,6 +51,7 @@ while moved < limit do
       local prio = int_in(f[1], 0, SCORE_MAX) and score_prio(f[1]) or 5
       local score = ready_score(prio, next_seq(1) + 1)
       redis.call('PERSIST', jk)
+      redis.call('PERSIST', histkey(id))
       redis.call('HSET', jk, 'state', 'queued', 'attempt', '0', 'score', score, 'ready_at', now)
       redis.call('HDEL', jk, 'finished_at')
       redis.call('ZADD', P .. 'ready', score, id)

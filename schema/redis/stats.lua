@@ -3,7 +3,9 @@
 -- KEYS[1]  queue prefix
 -- Reply:   {queued, scheduled, active, succeeded, dead, canceled,
 --           ms since the oldest queued job became ready (-1: none),
---           counters as a flat field/value array}
+--           counters as a flat field/value array,
+--           ms since the queue was paused (pause.lua; -1: not paused, 0: the
+--           flag holds no time)}
 -- Read only, and it reads around garbage: a state set that is no sorted
 -- set counts -1, a queued job whose record is unreadable is not aged, a
 -- stats key that is no hash gives no counters.
@@ -33,4 +35,11 @@ end
 out[#out + 1] = oldest
 local c = redis.pcall('HGETALL', P .. 'stats')
 out[#out + 1] = (c.err and data_error(c)) and {} or c
+local pz = redis.pcall('GET', P .. 'paused')
+if pz == false then
+  out[#out + 1] = -1
+else
+  local at = type(pz) == 'string' and int_in(pz, 0, now)
+  out[#out + 1] = at and now - at or 0
+end
 return out

@@ -107,7 +107,7 @@ static int http_port(const char *log)
 /* The value of metric name in /metrics (-1: missing or no answer). */
 static long long metric(int port, const char *name)
 {
-    static const char req[] = "GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n";
+    static const char req[] = "GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
     char *resp = exchange(port, req, sizeof req - 1);
     long long v = -1;
     char needle[256];
@@ -121,7 +121,7 @@ static long long metric(int port, const char *name)
 /* Polls GET /health/live until it answers 200; returns 0, or -1 after ms. */
 static int wait_live(int port, int64_t ms)
 {
-    static const char req[] = "GET /health/live HTTP/1.1\r\nHost: x\r\n\r\n";
+    static const char req[] = "GET /health/live HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
     int64_t deadline = test_now_ms() + ms;
     for (;;) {
         char *resp = exchange(port, req, sizeof req - 1);
@@ -271,12 +271,12 @@ TEST(http_methods_head_and_limits)
     pid_t pid = test_jobd_start(log, NULL, "hm", "state", NULL, NULL);
     int port = http_port(log);
 
-    static const char get[] = "GET /health/live HTTP/1.1\r\nHost: x\r\n\r\n";
+    static const char get[] = "GET /health/live HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
     char *g = exchange(port, get, sizeof get - 1);
     ASSERT_EQ(status_of(g), 200);
     ASSERT_CONTAINS(g, "\r\n\r\n{\"live\":true}\n");
 
-    static const char head[] = "HEAD /health/live HTTP/1.1\r\nHost: x\r\n\r\n";
+    static const char head[] = "HEAD /health/live HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
     char *h = exchange(port, head, sizeof head - 1);
     ASSERT_EQ(status_of(h), 200);
     ASSERT_CONTAINS(h, "Content-Type: application/json\r\n");
@@ -286,7 +286,7 @@ TEST(http_methods_head_and_limits)
     free(g);
     free(h);
 
-    static const char post[] = "POST /health/live HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n";
+    static const char post[] = "POST /health/live HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
     char *p = exchange(port, post, sizeof post - 1);
     ASSERT_EQ(status_of(p), 405);
     ASSERT_CONTAINS(p, "\r\nAllow: GET, HEAD\r\n");

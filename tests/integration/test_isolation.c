@@ -69,7 +69,7 @@ static char *http_get(int port, const char *path)
     int fd = tcp_connect(port);
     if (fd < 0) return NULL;
     char req[256];
-    int n = snprintf(req, sizeof req, "GET %s HTTP/1.1\r\nHost: x\r\n\r\n", path);
+    int n = snprintf(req, sizeof req, "GET %s HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", path);
     if (write(fd, req, (size_t)n) != n) {
         close(fd);
         return NULL;

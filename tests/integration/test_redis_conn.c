@@ -40,7 +40,7 @@ static int http_get(int port, const char *path, char **body)
     struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
     inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
     char buf[8192];
-    int n = snprintf(buf, sizeof buf, "GET %s HTTP/1.1\r\nHost: x\r\n\r\n", path);
+    int n = snprintf(buf, sizeof buf, "GET %s HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", path);
     if (connect(fd, (struct sockaddr *)&a, sizeof a) < 0 || write(fd, buf, (size_t)n) != n) {
         close(fd);
         return -1;
