@@ -71,7 +71,7 @@ typedef void (*rq_message_cb)(rq_t *rq, const char *channel, const char *message
 
 #define RQ_MAX_CHANNELS 64
 
-typedef struct {
+typedef struct rq_conn {
     rq_t *rq;
     int is_sub;
     int is_node;         /* a cluster primary's command connection */

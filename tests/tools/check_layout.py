@@ -25,9 +25,8 @@ PUMP = {"lease", "claim", "run", "outbox", "resources", "reap", "drain"}
 ALLOWED = {("claim", "lease"), ("run", "lease"), ("outbox", "lease"), ("resources", "lease")}
 INCLUDE = re.compile(r'^\s*#\s*include\s+"([^"]+)"', re.M)
 STATIC_FN = re.compile(r'^static\s[^=;(]*?\b([a-z][a-z0-9]*)_([a-z0-9_]+)\s*\(', re.M)
-# rq.c is being reworked elsewhere (Redis Cluster): its log_failure is
-# renamed there.
-KNOWN_BORROWERS = {("rq", "log_failure")}
+# Static functions allowed to borrow another module's prefix (none now).
+KNOWN_BORROWERS = set()
 
 
 def modules(src):
