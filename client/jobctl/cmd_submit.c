@@ -158,15 +158,68 @@ static int read_payload_file(const char *path, char **out)
     return 0;
 }
 
+/* The options that set the job's own fields. Returns CTL_CONTINUE, an exit
+ * code, or NOT_JOB_OPT when opt is none of them. */
+#define NOT_JOB_OPT (-1000)
+static int job_opt(const ctl_cmd_t *cmd, int opt, jobd_job_spec_t *s, int *have_delay)
+{
+    long v;
+    switch (opt) {
+    case OPT_PRIORITY:
+        if (ctl_parse_long(optarg, 0, 9, &v) < 0)
+            return ctl_usage_error(cmd, "--priority: '%s' is not an integer in 0..9", optarg);
+        s->priority = (int)v;
+        break;
+    case OPT_DELAY:
+    case OPT_AT:
+        if ((*have_delay)++) return ctl_usage_error(cmd, "give --delay or --at, not both");
+        if (opt == OPT_DELAY) {
+            if ((s->delay_ms = ctl_parse_duration(cmd, "--delay", optarg)) < 0) return CTL_EUSAGE;
+        } else if ((s->run_at_ms = jobd_parse_rfc3339_ms(optarg)) < 0) {
+            return ctl_usage_error(
+                cmd, "--at: '%s' is not an RFC 3339 time (like 2026-11-24T10:00:00Z)", optarg);
+        } else if (s->run_at_ms == 0) {
+            s->run_at_ms = 1; /* 0 means "now" to libjobd; the epoch is in the past anyway */
+        }
+        break;
+    case OPT_MAX_ATTEMPTS:
+        if (ctl_parse_long(optarg, 1, 1000, &v) < 0)
+            return ctl_usage_error(cmd, "--max-attempts: '%s' is not an integer in 1..1000",
+                                   optarg);
+        s->max_attempts = (int)v;
+        break;
+    case OPT_TIMEOUT: {
+        int64_t ms = ctl_parse_duration(cmd, "--timeout", optarg);
+        if (ms < 0) return CTL_EUSAGE;
+        s->timeout_s = (ms + 999) / 1000; /* whole seconds, never rounded to "none" */
+        break;
+    }
+    case OPT_RETRY_BASE:
+        if ((s->retry_base_ms = ctl_parse_duration(cmd, "--retry-base", optarg)) < 0)
+            return CTL_EUSAGE;
+        break;
+    case OPT_RETRY_CAP:
+        if ((s->retry_cap_ms = ctl_parse_duration(cmd, "--retry-cap", optarg)) < 0)
+            return CTL_EUSAGE;
+        break;
+    default:
+        return NOT_JOB_OPT;
+    }
+    return CTL_CONTINUE;
+}
+
 static int parse_opts(ctl_t *ctl, const ctl_cmd_t *cmd, int argc, char **argv, submit_opts_t *o)
 {
     jobd_job_spec_t *s = &o->spec;
     int have_delay = 0, opt, rc;
-    long v;
     while ((opt = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
         if (opt != OPT_WAIT && opt != OPT_WAIT_TIMEOUT && opt != OPT_BATCH && opt != OPT_NAME &&
             opt != OPT_ON_COMPLETE && opt >= OPT_FIRST_CMD)
             o->per_job_flags++;
+        if ((rc = job_opt(cmd, opt, s, &have_delay)) != NOT_JOB_OPT) {
+            if (rc != CTL_CONTINUE) return rc;
+            continue;
+        }
         switch (opt) {
         case OPT_PAYLOAD:
             if (o->payload_file)
@@ -177,44 +230,6 @@ static int parse_opts(ctl_t *ctl, const ctl_cmd_t *cmd, int argc, char **argv, s
             if (s->payload_json)
                 return ctl_usage_error(cmd, "give --payload or --payload-file, not both");
             o->payload_file = optarg;
-            break;
-        case OPT_PRIORITY:
-            if (ctl_parse_long(optarg, 0, 9, &v) < 0)
-                return ctl_usage_error(cmd, "--priority: '%s' is not an integer in 0..9", optarg);
-            s->priority = (int)v;
-            break;
-        case OPT_DELAY:
-        case OPT_AT:
-            if (have_delay++) return ctl_usage_error(cmd, "give --delay or --at, not both");
-            if (opt == OPT_DELAY) {
-                if ((s->delay_ms = ctl_parse_duration(cmd, "--delay", optarg)) < 0)
-                    return CTL_EUSAGE;
-            } else if ((s->run_at_ms = jobd_parse_rfc3339_ms(optarg)) < 0) {
-                return ctl_usage_error(
-                    cmd, "--at: '%s' is not an RFC 3339 time (like 2026-11-24T10:00:00Z)", optarg);
-            } else if (s->run_at_ms == 0) {
-                s->run_at_ms = 1; /* 0 means "now" to libjobd; the epoch is in the past anyway */
-            }
-            break;
-        case OPT_MAX_ATTEMPTS:
-            if (ctl_parse_long(optarg, 1, 1000, &v) < 0)
-                return ctl_usage_error(cmd, "--max-attempts: '%s' is not an integer in 1..1000",
-                                       optarg);
-            s->max_attempts = (int)v;
-            break;
-        case OPT_TIMEOUT: {
-            int64_t ms = ctl_parse_duration(cmd, "--timeout", optarg);
-            if (ms < 0) return CTL_EUSAGE;
-            s->timeout_s = (ms + 999) / 1000; /* whole seconds, never rounded to "none" */
-            break;
-        }
-        case OPT_RETRY_BASE:
-            if ((s->retry_base_ms = ctl_parse_duration(cmd, "--retry-base", optarg)) < 0)
-                return CTL_EUSAGE;
-            break;
-        case OPT_RETRY_CAP:
-            if ((s->retry_cap_ms = ctl_parse_duration(cmd, "--retry-cap", optarg)) < 0)
-                return CTL_EUSAGE;
             break;
         case OPT_KEY:
             s->idempotency_key = optarg;

@@ -258,7 +258,8 @@ static json_t *queue_stats(const redisReply *r)
     json_object_set_new(o, "counters", counters);
     long long paused = r->elements > 8 ? r->element[8]->integer : -1;
     json_object_set_new(o, "paused", json_boolean(paused >= 0));
-    json_object_set_new(o, "paused_for_s", paused < 0 ? json_null() : json_real(paused / 1000.0));
+    json_object_set_new(o, "paused_for_s",
+                        paused < 0 ? json_null() : json_real((double)paused / 1000.0));
     return o;
 }
 
