@@ -33,7 +33,7 @@ from jobd.schema import schema_dir, script
 root = sys.argv[1]
 assert jobd.__file__.startswith(sys.prefix), jobd.__file__
 assert schema_dir().startswith(sys.prefix), schema_dir()
-for name in ("enqueue", "watch", "claim"):
+for name in ("enqueue", "watch", "claim", "batch"):
     want = open(root + "/schema/redis/lib.lua", "rb").read() + \
         open(root + "/schema/redis/%s.lua" % name, "rb").read()
     assert script(name).text == want, name

@@ -17,6 +17,9 @@ from typing import TYPE_CHECKING, Any
 
 from .envelope import DEFAULT_PRIORITY, PAYLOAD_MAX, STATES, TERMINAL_STATES, Event, JobStatus
 from .errors import (
+    BatchError,
+    BatchExists,
+    BatchNotFound,
     ConfigError,
     InvalidJob,
     JobdError,
@@ -45,6 +48,9 @@ __all__ = [
     "PayloadTooLarge",
     "JobNotFound",
     "JobStateError",
+    "BatchError",
+    "BatchExists",
+    "BatchNotFound",
     "WaitTimeout",
     "RedisUnavailable",
     "SchemaMismatch",

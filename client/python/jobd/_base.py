@@ -3,8 +3,9 @@ arguments or batch items into checked job specs."""
 from __future__ import annotations
 
 import os
-from typing import Any, Dict, Iterable, List, Mapping, Optional
+from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Tuple
 
+from . import _batch as B
 from . import envelope as E
 from .errors import InvalidJob
 from .url import RedisURL, parse_url
@@ -78,10 +79,11 @@ class BaseClient:
             out[name] = v
         return out
 
-    def _specs(self, jobs: Iterable[Mapping[str, Any]], defaults: Mapping[str, Any]
-               ) -> List[E.JobSpec]:
+    def _specs(self, jobs: Iterable[Mapping[str, Any]], defaults: Mapping[str, Any],
+               check: Optional[Callable[[E.JobSpec], None]] = None) -> List[E.JobSpec]:
         """Checks every job before anything is sent: one bad job fails the
-        batch, naming its index, with nothing written."""
+        batch, naming its index, with nothing written. check(spec) may
+        refuse more (raising InvalidJob)."""
         base = self._fields(defaults)
         out = []
         for i, job in enumerate(jobs):
@@ -93,7 +95,33 @@ class BaseClient:
                 queue = kw.pop("queue", None)
                 type_ = kw.pop("type", None)
                 payload = kw.pop("payload", None)
-                out.append(self._spec(queue, type_, payload, **kw))  # type: ignore[arg-type]
+                spec = self._spec(queue, type_, payload, **kw)  # type: ignore[arg-type]
+                if check is not None:
+                    check(spec)
+                out.append(spec)
             except InvalidJob as e:
                 raise e.at(i) from None
         return out
+
+    def _batch_specs(self, jobs: Iterable[Mapping[str, Any]], batch: Any, on_complete: Any,
+                     defaults: Mapping[str, Any]
+                     ) -> Tuple[str, Optional[str], str, List[E.JobSpec]]:
+        """A named batch's checks (jobd_batch_submit's, before anything is
+        written): (name, completion type or None, completion queue, specs)."""
+        name = B.check_name(batch)
+        on_type, on_queue = B.split_on_complete(on_complete)
+        specs = self._specs(jobs, defaults, B.check_spec)
+        if not specs:
+            raise InvalidJob("jobs", "a batch needs at least one job")
+        return name, on_type, on_queue or specs[0].queue, specs
+
+    @staticmethod
+    def _no_batch(on_complete: Any) -> None:
+        if on_complete is not None:
+            raise InvalidJob("on_complete", "goes with batch=NAME (a named batch)")
+
+    @staticmethod
+    def _batch_name(name: Any) -> str:
+        if not isinstance(name, str):
+            raise InvalidJob("batch", "must be a string")
+        return name

@@ -38,7 +38,7 @@ BATCH_CHUNK = 500  # JOBD_BATCH_CHUNK: jobs per enqueue call
 SUBMIT_WINDOW = 8  # CLIENT_SUBMIT_WINDOW: enqueue calls in flight
 RETRY_SLICE = 1000  # dead jobs moved per retry.lua call
 # The scripts a client runs (jobd runs the others).
-CLIENT_SCRIPTS = ("enqueue", "cancel", "retry", "watch", "stats")
+CLIENT_SCRIPTS = ("enqueue", "cancel", "retry", "watch", "stats", "batch")
 
 
 def queue_prefix(prefix: str, queue: str) -> str:

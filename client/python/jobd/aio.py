@@ -28,10 +28,12 @@ from typing import (Any, AsyncIterator, Deque, Dict, Iterable, List, Mapping, Op
 import redis.asyncio as aredis
 import redis.exceptions as rexc
 
+from . import _batch as B
 from . import _proto as P
 from . import envelope as E
 from ._base import BaseClient
-from .errors import InvalidJob, JobdError, JobNotFound, RedisUnavailable, WaitTimeout
+from .errors import (BatchExists, BatchNotFound, InvalidJob, JobdError, JobNotFound,
+                     RedisUnavailable, WaitTimeout)
 from .schema import script
 
 __all__ = ["AsyncClient"]
@@ -273,11 +275,34 @@ class AsyncClient(BaseClient):
         spec = self._spec(queue, type, payload, **options)
         return (await self._submit([spec]))[0][0]
 
-    async def submit_many(self, jobs: Iterable[Mapping[str, Any]], **defaults: Any
-                          ) -> List[str]:
-        """Submits many jobs, pipelined. See :meth:`jobd.Client.submit_many`."""
-        specs = self._specs(jobs, defaults)
-        return (await self._submit(specs))[0] if specs else []
+    async def submit_many(self, jobs: Iterable[Mapping[str, Any]], *,
+                          batch: Optional[str] = None, on_complete: Optional[str] = None,
+                          **defaults: Any) -> List[str]:
+        """Submits many jobs, pipelined, or with ``batch=NAME`` (and
+        ``on_complete``) as a named batch. See
+        :meth:`jobd.Client.submit_many`."""
+        if batch is None:
+            self._no_batch(on_complete)
+            specs = self._specs(jobs, defaults)
+            return (await self._submit(specs))[0] if specs else []
+        name, on_type, on_queue, specs = self._batch_specs(jobs, batch, on_complete, defaults)
+        await self.connect()
+        key = B.record_key(self.prefix, name)
+        async with self._op("batch record"):
+            # The record first, claimed with HSETNX: a name is used once.
+            if not await self._r.hsetnx(key, "created_at", E.now_ms()):
+                raise BatchExists(name)
+            await self._r.execute_command("HSET", key, *B.record_fields(specs, on_type, on_queue))
+        ids: List[str] = [""] * len(specs)
+        qkey = P.global_key(self.prefix, "queues")
+        for first, count in B.chunks(specs):
+            queue = specs[first].queue
+            async with self._op("SADD"):
+                await self._r.sadd(qkey, queue)
+            reply = await self._eval("batch", queue,
+                                     *B.chunk_args(name, specs, first, count, ids))
+            B.chunk_result(name, reply, first, count, ids)
+        return ids
 
     async def _submit(self, specs: Sequence[E.JobSpec]) -> Tuple[List[str], List[bool]]:
         await self.connect()
@@ -365,6 +390,32 @@ class AsyncClient(BaseClient):
             if moved == 0:
                 break
         return total
+
+    async def batch_status(self, name: str) -> Dict[str, Any]:
+        """A named batch, as ``jobctl batch status NAME --json``. See
+        :meth:`jobd.Client.batch_status`. Raises BatchNotFound."""
+        name = self._batch_name(name)
+        await self.connect()
+        async with self._op("batch status"):
+            qtext, cq = await self._r.hmget(B.record_key(self.prefix, name), "queues",
+                                            "on_complete_queue")
+            queues = B.record_queues(qtext)
+            if queues is None:
+                raise BatchNotFound(name)
+            parts = []
+            for q in queues:
+                if not isinstance(q, str):
+                    continue
+                ids = await self._r.lrange(B.part_key(self.prefix, q, name) + ":ids", 0, -1)
+                pipe = self._r.pipeline(transaction=False)
+                for i in ids:
+                    pipe.hmget(P.job_key(self.prefix, q, P.text(i)), "state", "progress")
+                parts.append(await pipe.execute() if ids else [])
+            completion = None
+            if cq:
+                completion = await self._r.hget(B.part_key(self.prefix, P.text(cq), name),
+                                                "completion")
+        return B.summary(name, queues, parts, completion)
 
     async def queues(self) -> List[str]:
         await self.connect()

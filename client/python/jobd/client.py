@@ -15,10 +15,11 @@ from typing import Any, Dict, Iterable, Iterator, List, Mapping, Optional, Seque
 import redis
 import redis.exceptions as rexc
 
+from . import _batch as B
 from . import _proto as P
 from . import envelope as E
 from ._base import BaseClient
-from .errors import InvalidJob, JobdError, JobNotFound, WaitTimeout
+from .errors import BatchExists, BatchNotFound, InvalidJob, JobdError, JobNotFound, WaitTimeout
 from .schema import script
 
 __all__ = ["Client"]
@@ -147,7 +148,8 @@ class Client(BaseClient):
         spec = self._spec(queue, type, payload, **options)
         return self._submit([spec])[0][0]
 
-    def submit_many(self, jobs: Iterable[Mapping[str, Any]], **defaults: Any) -> List[str]:
+    def submit_many(self, jobs: Iterable[Mapping[str, Any]], *, batch: Optional[str] = None,
+                    on_complete: Optional[str] = None, **defaults: Any) -> List[str]:
         """Submits many jobs, pipelined: enqueue calls of up to 500 jobs of
         one queue, 8 in flight. Each job is a mapping with ``queue``,
         ``type``, ``payload`` and any option of :meth:`submit` (or its name
@@ -156,9 +158,40 @@ class Client(BaseClient):
         that does not set them. Returns the ids in order.
 
         Every job is checked before anything is sent: one bad job raises
-        :class:`InvalidJob` naming its index, and nothing is written."""
-        specs = self._specs(jobs, defaults)
-        return self._submit(specs)[0] if specs else []
+        :class:`InvalidJob` naming its index, and nothing is written.
+
+        ``batch=NAME`` makes them a named batch (``jobctl submit --batch
+        FILE --name NAME``), which may span queues; see
+        :meth:`batch_status`. A name is used once: a reused one raises
+        :class:`BatchExists` and writes nothing. Its jobs take no
+        idempotency key (the name is the key: InvalidJob). ``on_complete``
+        (``"TYPE"`` or ``"TYPE:QUEUE"``, the queue defaulting to the first
+        job's): once every job of the batch has ended, jobd enqueues one
+        job of that type, exactly once, whose payload is the summary
+        ``{"batch", "total", "counts": {"succeeded", "dead", "canceled"},
+        "ids", "ids_truncated"}``. A named batch is sent one call per 500
+        jobs, not pipelined. A job whose chosen ``id`` exists raises
+        :class:`BatchError`; the chunks before it stay written."""
+        if batch is None:
+            self._no_batch(on_complete)
+            specs = self._specs(jobs, defaults)
+            return self._submit(specs)[0] if specs else []
+        name, on_type, on_queue, specs = self._batch_specs(jobs, batch, on_complete, defaults)
+        key = B.record_key(self.prefix, name)
+        with self._op("batch record"):
+            # The record first, claimed with HSETNX: a name is used once.
+            if not self._r.hsetnx(key, "created_at", E.now_ms()):
+                raise BatchExists(name)
+            self._r.execute_command("HSET", key, *B.record_fields(specs, on_type, on_queue))
+        ids: List[str] = [""] * len(specs)
+        qkey = P.global_key(self.prefix, "queues")
+        for first, count in B.chunks(specs):
+            queue = specs[first].queue
+            with self._op("SADD"):
+                self._r.sadd(qkey, queue)
+            reply = self._eval("batch", queue, *B.chunk_args(name, specs, first, count, ids))
+            B.chunk_result(name, reply, first, count, ids)
+        return ids
 
     def _submit(self, specs: Sequence[E.JobSpec]) -> Tuple[List[str], List[bool]]:
         n = len(specs)
@@ -254,6 +287,34 @@ class Client(BaseClient):
             if moved == 0:
                 break
         return total
+
+    def batch_status(self, name: str) -> Dict[str, Any]:
+        """A named batch: what ``jobctl batch status NAME --json`` prints,
+        ``{"name", "total", "counts": {state: n}, "progress" (the mean of
+        its jobs', 0..1), "done" (every job ended), "completion" (the
+        completion job's id once jobd enqueued it, else None), "queues"}``.
+        Raises :class:`BatchNotFound`."""
+        name = self._batch_name(name)
+        with self._op("batch status"):
+            qtext, cq = self._r.hmget(B.record_key(self.prefix, name), "queues",
+                                      "on_complete_queue")
+            queues = B.record_queues(qtext)
+            if queues is None:
+                raise BatchNotFound(name)
+            parts = []
+            for q in queues:
+                if not isinstance(q, str):
+                    continue
+                ids = self._r.lrange(B.part_key(self.prefix, q, name) + ":ids", 0, -1)
+                pipe = self._r.pipeline(transaction=False)
+                for i in ids:
+                    pipe.hmget(P.job_key(self.prefix, q, P.text(i)), "state", "progress")
+                parts.append(pipe.execute() if ids else [])
+            completion = None
+            if cq:
+                completion = self._r.hget(B.part_key(self.prefix, P.text(cq), name),
+                                          "completion")
+        return B.summary(name, queues, parts, completion)
 
     def queues(self) -> List[str]:
         """Names of the queues that ever received a job."""

@@ -11,6 +11,9 @@ InvalidJob                  JOBD_EINVAL/EJSON 2 (usage)
 PayloadTooLarge             JOBD_ETOOBIG      2 (usage)
 JobNotFound                 JOBD_ENOTFOUND    3
 JobStateError               JOBD_ESTATE       1
+BatchExists                 JOBD_ESTATE       1
+BatchError                  JOBD_ESTATE       1
+BatchNotFound               JOBD_ENOTFOUND    3
 WaitTimeout                 JOBD_ETIMEDOUT    4
 RedisUnavailable            JOBD_ECONN        69
 SchemaMismatch              JOBD_ESCHEMA      69
@@ -20,7 +23,7 @@ ConfigError                 JOBD_EINVAL (URL) 2
 """
 from __future__ import annotations
 
-from typing import Optional
+from typing import Optional, Sequence
 
 __all__ = [
     "JobdError",
@@ -28,6 +31,9 @@ __all__ = [
     "PayloadTooLarge",
     "JobNotFound",
     "JobStateError",
+    "BatchError",
+    "BatchExists",
+    "BatchNotFound",
     "WaitTimeout",
     "RedisUnavailable",
     "SchemaMismatch",
@@ -81,6 +87,35 @@ class JobStateError(JobdError):
         self.job_id = job_id
         self.state = state
         super().__init__(message)
+
+
+class BatchError(JobdError):
+    """A named batch ran into what Redis holds: its name is taken
+    (:class:`BatchExists`, nothing written), or jobs with chosen ids that
+    exist already (``job_ids``; the batch's earlier chunks were written and
+    the rest was not, as libjobd's ``jobd_batch_submit``). ``name`` is the
+    batch's name."""
+
+    def __init__(self, name: str, message: str, job_ids: Sequence[str] = ()) -> None:
+        self.name = name
+        self.job_ids = list(job_ids)
+        super().__init__(message)
+
+
+class BatchExists(BatchError):
+    """A batch of this name was submitted before: a name is used once.
+    Nothing was written."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(name, 'batch "%s" exists already' % name)
+
+
+class BatchNotFound(JobdError, LookupError):
+    """No batch of this name (or its record was deleted)."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        super().__init__('no batch named "%s"' % name)
 
 
 class WaitTimeout(JobdError, TimeoutError):
