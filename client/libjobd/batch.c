@@ -110,6 +110,10 @@ int jobd_batch_submit(jobd_client_t *c, const char *name, const jobd_job_spec_t 
     freeReplyObject(r);
     char qkey[KEYS_MAX];
     keys_global(qkey, c->prefix, "queues");
+    if (on_complete_type) { /* the completion job's queue is listed like any other */
+        if ((rc = client_command(c, qkey, &r, "SADD %s %s", qkey, cq)) < 0) return rc;
+        freeReplyObject(r);
+    }
     for (size_t i = 0; i < n;) {
         size_t count = 1;
         while (i + count < n && count < BATCH_CHUNK &&

@@ -56,9 +56,10 @@ def test_batch_across_queues_completes_once(client, env, raw, prefix):
     assert st["done"] and st["completion"] == done[0]
     assert (st["counts"]["succeeded"], st["counts"]["dead"]) == (6, 1)
     assert st["progress"] == pytest.approx(6 / 7)
-    # (Read from its record: nothing registers the completion queue in
-    # PREFIX:{:global}:queues, so status by id finds it only once some
-    # client submitted to that queue -- libjobd as well.)
+    # The completion queue is registered at submit, so status by id finds
+    # the completion job, from Python and from jobctl alike.
+    assert client.status(done[0]).state == "queued"
+    assert "bdone" in raw.smembers(prefix + ":{:global}:queues")
     h = raw.hgetall("%s:{bdone}:job:%s" % (prefix, done[0]))
     comp = json.loads(h["env"])
     assert (comp["queue"], comp["type"], h["state"]) == ("bdone", "batch.done", "queued")

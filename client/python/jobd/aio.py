@@ -295,6 +295,9 @@ class AsyncClient(BaseClient):
             await self._r.execute_command("HSET", key, *B.record_fields(specs, on_type, on_queue))
         ids: List[str] = [""] * len(specs)
         qkey = P.global_key(self.prefix, "queues")
+        if on_type:  # the completion job's queue is listed like any other
+            async with self._op("SADD"):
+                await self._r.sadd(qkey, on_queue)
         for first, count in B.chunks(specs):
             queue = specs[first].queue
             async with self._op("SADD"):

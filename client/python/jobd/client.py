@@ -185,6 +185,9 @@ class Client(BaseClient):
             self._r.execute_command("HSET", key, *B.record_fields(specs, on_type, on_queue))
         ids: List[str] = [""] * len(specs)
         qkey = P.global_key(self.prefix, "queues")
+        if on_type:  # the completion job's queue is listed like any other
+            with self._op("SADD"):
+                self._r.sadd(qkey, on_queue)
         for first, count in B.chunks(specs):
             queue = specs[first].queue
             with self._op("SADD"):
