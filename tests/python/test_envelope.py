@@ -137,8 +137,21 @@ def test_urls_as_libjobd_reads_them(tmp_path, monkeypatch):
     monkeypatch.setenv("JOBD_REDIS_PASSWORD_FILE", str(pw))
     assert parse_url("unix:///s.sock").password == "from-file"
     assert parse_url("redis://u:inurl@h").password == "inurl"  # the URL wins
+    u = parse_url("redis+cluster://ops@10.0.0.1:7000,10.0.0.2:7001")
+    assert (u.kind, u.hosts, u.user, u.password, u.db) == (
+        "redis+cluster", [("10.0.0.1", 7000), ("10.0.0.2", 7001)], "ops", "from-file", 0)
+    assert u.describe() == "redis+cluster://ops:***@10.0.0.1:7000,10.0.0.2:7001/0"
+    assert u.connection_kwargs() == {"username": "ops", "password": "from-file"}
+    u = parse_url("redis+sentinel://:pw@s1,s2:5000/mymaster/2")
+    assert (u.kind, u.hosts, u.master, u.db, u.password) == (
+        "redis+sentinel", [("s1", 26379), ("s2", 5000)], "mymaster", 2, "pw")
+    assert u.describe() == "redis+sentinel://***@s1:26379,s2:5000/mymaster/2"
+    assert u.connection_kwargs() == {"db": 2, "password": "pw"}
     for bad in ("http://h", "redis://h:0", "redis://h:99999", "redis://h/x", "redis://h:1x",
-                "unix://relative.sock", "unix:///s.sock?database=1", "redis+sentinel://h:1/m"):
+                "unix://relative.sock", "unix:///s.sock?database=1", "redis://a,b",
+                "redis+sentinel://h:1", "redis+sentinel://h:1/", "redis+sentinel://h/m/x",
+                "redis+cluster://h:1/1", "redis+cluster://h:1,h:x", "rediss://h",
+                "redis+cluster://" + ",".join(["h:1"] * 9)):
         with pytest.raises(jobd.ConfigError):
             parse_url(bad)
     monkeypatch.setenv("JOBD_REDIS_PASSWORD_FILE", str(tmp_path / "missing"))

@@ -20,6 +20,7 @@ it is the truth); only if Redis stays away does a watch raise
 from __future__ import annotations
 
 import asyncio
+import random
 from collections import deque
 from contextlib import asynccontextmanager
 from typing import (Any, AsyncIterator, Deque, Dict, Iterable, List, Mapping, Optional,
@@ -27,6 +28,8 @@ from typing import (Any, AsyncIterator, Deque, Dict, Iterable, List, Mapping, Op
 
 import redis.asyncio as aredis
 import redis.exceptions as rexc
+from redis.asyncio.cluster import ClusterNode, RedisCluster
+from redis.asyncio.sentinel import Sentinel, SentinelConnectionPool
 
 from . import _batch as B
 from . import _proto as P
@@ -35,8 +38,24 @@ from ._base import BaseClient
 from .errors import (BatchExists, BatchNotFound, InvalidJob, JobdError, JobNotFound,
                      RedisUnavailable, WaitTimeout)
 from .schema import script
+from .url import CLUSTER, SENTINEL
 
 __all__ = ["AsyncClient"]
+
+
+class _BlockingSentinelPool(SentinelConnectionPool, aredis.BlockingConnectionPool):
+    """The primary's connections, found through Sentinel, in a pool whose
+    callers wait for a free connection (as on a single Redis)."""
+
+    async def disconnect(self, inuse_connections: bool = True) -> None:
+        # (Sentinel's pool drops the idle connections when the primary
+        # changed: those waiting in the queue, not those in use.)
+        if inuse_connections:
+            await aredis.BlockingConnectionPool.disconnect(self)
+            return
+        for conn in list(self.pool._queue):  # type: ignore[attr-defined]
+            if conn is not None:
+                await _quietly(conn.disconnect())
 
 _LOST = object()  # put in a watch's queue when the pub/sub connection broke
 _RESUBSCRIBE_DELAYS = (0.05, 0.2, 0.5, 1.0, 2.0)  # then RedisUnavailable
@@ -45,8 +64,11 @@ _RESUBSCRIBE_DELAYS = (0.05, 0.2, 0.5, 1.0, 2.0)  # then RedisUnavailable
 class _Subscriber:
     """One pub/sub connection shared by the watches of a client."""
 
-    def __init__(self, redis_client: "aredis.Redis", where: str) -> None:
+    def __init__(self, redis_client: Any, where: str) -> None:
+        # An aredis.Redis, or a callable making one per connection (a
+        # cluster: any node will do, PUBLISH reaching every node).
         self._redis = redis_client
+        self._made: Optional["aredis.Redis"] = None
         self._where = where
         self._ps: Optional[Any] = None
         self._task: Optional["asyncio.Task[None]"] = None
@@ -63,7 +85,12 @@ class _Subscriber:
             self._lock = asyncio.Lock()
         async with self._lock:
             if self._ps is None:
-                self._ps = self._redis.pubsub()
+                r = self._redis
+                if callable(r):
+                    if self._made is not None:
+                        await _quietly(self._made.connection_pool.disconnect())
+                    r = self._made = r()
+                self._ps = r.pubsub()
                 self._listeners, self._pending = {}, {}
             ps = self._ps
             fut: "asyncio.Future[None]" = asyncio.get_running_loop().create_future()
@@ -154,6 +181,9 @@ class _Subscriber:
             for q in ls:
                 q.put_nowait(_LOST)
         self._listeners, self._pending = {}, {}
+        if self._made is not None:
+            await _quietly(self._made.connection_pool.disconnect())
+            self._made = None
 
 
 async def _quietly(aw: Any) -> None:
@@ -176,18 +206,51 @@ class AsyncClient(BaseClient):
 
     def __init__(self, url: Optional[str] = None, **options: Any) -> None:
         super().__init__(url, **options)
-        cls = (aredis.UnixDomainSocketConnection if self.url.is_unix
-               else aredis.Connection)
-        self._pool = aredis.BlockingConnectionPool(
-            connection_class=cls, max_connections=self.max_connections,
-            timeout=self.timeout, socket_timeout=self.timeout, **self._conn_kwargs)
-        self._r = aredis.Redis(connection_pool=self._pool)
-        # The pub/sub connection waits as long as a watch lasts: no read timeout.
-        self._sub_pool = aredis.ConnectionPool(connection_class=cls, socket_timeout=None,
-                                               max_connections=4, **self._conn_kwargs)
-        self._subscriber = _Subscriber(aredis.Redis(connection_pool=self._sub_pool), self._where)
+        self._cluster = self.url.kind == CLUSTER
+        self._pool: Any = None
+        self._sub_pool: Any = None
+        if self._cluster:
+            # Each script call touches one slot (a queue's hash tag, or
+            # {:global}): RedisCluster routes EVALSHA by its KEYS.
+            self._r: Any = RedisCluster(
+                startup_nodes=[ClusterNode(h, p) for h, p in self.url.hosts],
+                socket_timeout=self.timeout, **self._conn_kwargs)
+            self._subscriber = _Subscriber(self._sub_node, self._where)
+        elif self.url.kind == SENTINEL:
+            sentinel = Sentinel(self.url.hosts, sentinel_kwargs={
+                "socket_timeout": self.timeout, "socket_connect_timeout": self.timeout})
+            self._r = sentinel.master_for(
+                self.url.master, connection_pool_class=_BlockingSentinelPool,
+                max_connections=self.max_connections, timeout=self.timeout,
+                socket_timeout=self.timeout, **self._conn_kwargs)
+            self._pool = self._r.connection_pool
+            sub = sentinel.master_for(self.url.master, socket_timeout=None,
+                                      max_connections=4, **self._conn_kwargs)
+            self._sub_pool = sub.connection_pool
+            self._subscriber = _Subscriber(sub, self._where)
+        else:
+            cls = (aredis.UnixDomainSocketConnection if self.url.is_unix
+                   else aredis.Connection)
+            self._pool = aredis.BlockingConnectionPool(
+                connection_class=cls, max_connections=self.max_connections,
+                timeout=self.timeout, socket_timeout=self.timeout, **self._conn_kwargs)
+            self._r = aredis.Redis(connection_pool=self._pool)
+            # The pub/sub connection waits as long as a watch lasts: no read timeout.
+            self._sub_pool = aredis.ConnectionPool(connection_class=cls, socket_timeout=None,
+                                                   max_connections=4, **self._conn_kwargs)
+            self._subscriber = _Subscriber(aredis.Redis(connection_pool=self._sub_pool),
+                                           self._where)
         self._ready = False
         self._connect_lock: Optional[asyncio.Lock] = None
+
+    def _sub_node(self) -> "aredis.Redis":
+        """A connection for the watches on a cluster: PUBLISH is broadcast
+        to every node, so one node hears every job's channel. A node the
+        cluster knows now (the first seed before the first command)."""
+        nodes = self._r.get_primaries() if not self._r._initialize else []
+        n = random.choice(nodes) if nodes else None  # (after a failure: likely another)
+        host, port = (n.host, n.port) if n else random.choice(self.url.hosts)
+        return aredis.Redis(host=host, port=port, socket_timeout=None, **self._conn_kwargs)
 
     @classmethod
     def from_env(cls, **options: Any) -> "AsyncClient":
@@ -212,16 +275,23 @@ class AsyncClient(BaseClient):
                     _, value = await pipe.execute()
                     P.schema_result(key, value)
             async with self._op("SCRIPT LOAD"):
-                pipe = self._r.pipeline(transaction=False)
-                for name in P.CLIENT_SCRIPTS:
-                    pipe.script_load(script(name).text)
-                await pipe.execute()
+                if self._cluster:  # SCRIPT LOAD goes to every primary
+                    for name in P.CLIENT_SCRIPTS:
+                        await self._r.script_load(script(name).text)
+                else:
+                    pipe = self._r.pipeline(transaction=False)
+                    for name in P.CLIENT_SCRIPTS:
+                        pipe.script_load(script(name).text)
+                    await pipe.execute()
             self._ready = True
         return self
 
     async def close(self) -> None:
         """Ends every watch and closes every connection."""
         await self._subscriber.close()
+        if self._cluster:
+            await self._r.close()
+            return
         await self._pool.disconnect()
         await self._sub_pool.disconnect()
 
@@ -309,6 +379,8 @@ class AsyncClient(BaseClient):
 
     async def _submit(self, specs: Sequence[E.JobSpec]) -> Tuple[List[str], List[bool]]:
         await self.connect()
+        if self._cluster:
+            return await self._submit_cluster(specs)
         n = len(specs)
         ids: List[str] = [""] * n
         created: List[bool] = [False] * n
@@ -356,6 +428,37 @@ class AsyncClient(BaseClient):
                 if not ok:  # replies may be left unread: that connection goes
                     await conn.disconnect()
                 await self._pool.release(conn)
+        return ids, created
+
+    async def _submit_cluster(self, specs: Sequence[E.JobSpec]
+                              ) -> Tuple[List[str], List[bool]]:
+        """_submit on a Redis Cluster: cluster pipelines of SUBMIT_WINDOW
+        calls, each sent to its queue's node (see Client._submit_cluster)."""
+        n = len(specs)
+        ids: List[str] = [""] * n
+        created: List[bool] = [False] * n
+        qkey = P.global_key(self.prefix, "queues")
+        async with self._op("enqueue"):
+            runs = list(P.plan(specs))
+            for w in range(0, len(runs), P.SUBMIT_WINDOW):
+                pipe = self._r.pipeline()
+                sent = []
+                for first, count in runs[w:w + P.SUBMIT_WINDOW]:
+                    if count:
+                        args = P.enqueue_command(self.prefix, specs, first, count, ids)
+                    else:
+                        args = ["SADD", qkey, specs[first].queue]
+                    pipe.execute_command(*args)
+                    sent.append((first, count, args))
+                replies = await pipe.execute(raise_on_error=False)
+                for (first, count, args), reply in zip(sent, replies):
+                    if isinstance(reply, Exception):
+                        if not (count and P.is_noscript(reply)):
+                            raise reply
+                        await self._r.script_load(script("enqueue").text)
+                        reply = await self._r.execute_command(*args)
+                    if count:
+                        created[first:first + count] = P.enqueue_reply(reply, first, count, ids)
         return ids, created
 
     # ---- inspecting and managing ----

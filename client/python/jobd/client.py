@@ -14,6 +14,8 @@ from typing import Any, Dict, Iterable, Iterator, List, Mapping, Optional, Seque
 
 import redis
 import redis.exceptions as rexc
+from redis.cluster import ClusterNode, RedisCluster
+from redis.sentinel import Sentinel, SentinelConnectionPool
 
 from . import _batch as B
 from . import _proto as P
@@ -21,20 +23,40 @@ from . import envelope as E
 from ._base import BaseClient
 from .errors import BatchExists, BatchNotFound, InvalidJob, JobdError, JobNotFound, WaitTimeout
 from .schema import script
+from .url import CLUSTER, SENTINEL
 
 __all__ = ["Client"]
+
+
+class _BlockingSentinelPool(SentinelConnectionPool, redis.BlockingConnectionPool):
+    """The primary's connections, found through Sentinel, in a pool whose
+    callers wait for a free connection (as on a single Redis)."""
+
+    def disconnect(self, inuse_connections: bool = True) -> None:
+        # (Sentinel's pool drops the idle connections when the primary
+        # changed; the blocking pool knows no such argument.)
+        if inuse_connections:
+            redis.BlockingConnectionPool.disconnect(self)
+            return
+        for conn in list(self.pool.queue):
+            if conn is not None:
+                conn.disconnect()
 
 
 class Client(BaseClient):
     """A blocking jobd client.
 
-    ``url``: ``redis://[USER[:PASSWORD]@]HOST[:PORT][/DB]`` or
-    ``unix://[USER[:PASSWORD]@]/path.sock[?db=N]`` (None: the default,
-    ``redis://127.0.0.1:6379/0``). ``password_file``: read when the URL has
+    ``url``: ``redis://[USER[:PASSWORD]@]HOST[:PORT][/DB]``,
+    ``unix://[USER[:PASSWORD]@]/path.sock[?db=N]``,
+    ``redis+cluster://[USER[:PASSWORD]@]HOST:PORT[,HOST:PORT...]`` (a Redis
+    Cluster through any of these nodes) or
+    ``redis+sentinel://[USER[:PASSWORD]@]HOST[:PORT][,...]/MASTER[/DB]``
+    (None: the default, ``redis://127.0.0.1:6379/0``). ``password_file``: read when the URL has
     no password (default ``$JOBD_REDIS_PASSWORD_FILE``). ``prefix``: the key
     prefix (jobctl's ``--prefix``). ``timeout``: seconds for connecting and
     for each command. ``max_connections``: the pool's size; a caller waits
-    (up to ``timeout``) for a free connection. ``payload_max``: the payload
+    (up to ``timeout``) for a free connection (on a cluster, redis-py keeps
+    a pool per node that grows as needed). ``payload_max``: the payload
     limit in bytes (1 MiB, as jobd's default).
 
     Connects at once: checks the layout version under ``PREFIX:{:global}:schema`` and
@@ -44,15 +66,38 @@ class Client(BaseClient):
 
     def __init__(self, url: Optional[str] = None, **options: Any) -> None:
         super().__init__(url, **options)
-        cls = redis.UnixDomainSocketConnection if self.url.is_unix else redis.Connection
-        self._pool = redis.BlockingConnectionPool(
-            connection_class=cls, max_connections=self.max_connections, timeout=self.timeout,
-            socket_timeout=self.timeout, **self._conn_kwargs)
-        self._r = redis.Redis(connection_pool=self._pool)
-        # Subscribers block for as long as a wait lasts: no read timeout.
-        self._sub_pool = redis.ConnectionPool(connection_class=cls, socket_timeout=None,
-                                              **self._conn_kwargs)
-        self._sub = redis.Redis(connection_pool=self._sub_pool)
+        self._cluster = self.url.kind == CLUSTER
+        if self._cluster:
+            # Every key of a queue carries its hash tag and the global keys
+            # {:global}, so each script call touches one slot: RedisCluster
+            # routes EVALSHA by its KEYS and follows MOVED itself.
+            self._r = RedisCluster(
+                startup_nodes=[ClusterNode(h, p) for h, p in self.url.hosts],
+                socket_timeout=self.timeout, **self._conn_kwargs)
+            self._pool = None
+            self._sub = self._r  # its pubsub() subscribes through one node
+            self._sub_pool = None
+        elif self.url.kind == SENTINEL:
+            sentinel = Sentinel(self.url.hosts, sentinel_kwargs={
+                "socket_timeout": self.timeout, "socket_connect_timeout": self.timeout})
+            self._r = sentinel.master_for(
+                self.url.master, connection_pool_class=_BlockingSentinelPool,
+                max_connections=self.max_connections, timeout=self.timeout,
+                socket_timeout=self.timeout, **self._conn_kwargs)
+            self._pool = self._r.connection_pool
+            self._sub = sentinel.master_for(self.url.master, socket_timeout=None,
+                                            **self._conn_kwargs)
+            self._sub_pool = self._sub.connection_pool
+        else:
+            cls = redis.UnixDomainSocketConnection if self.url.is_unix else redis.Connection
+            self._pool = redis.BlockingConnectionPool(
+                connection_class=cls, max_connections=self.max_connections,
+                timeout=self.timeout, socket_timeout=self.timeout, **self._conn_kwargs)
+            self._r = redis.Redis(connection_pool=self._pool)
+            # Subscribers block for as long as a wait lasts: no read timeout.
+            self._sub_pool = redis.ConnectionPool(connection_class=cls, socket_timeout=None,
+                                                  **self._conn_kwargs)
+            self._sub = redis.Redis(connection_pool=self._sub_pool)
         try:
             self._connect()
         except BaseException:
@@ -67,6 +112,9 @@ class Client(BaseClient):
 
     def close(self) -> None:
         """Closes every connection. The client cannot be used afterwards."""
+        if self._cluster:
+            self._r.close()
+            return
         self._pool.disconnect()
         self._sub_pool.disconnect()
 
@@ -95,7 +143,13 @@ class Client(BaseClient):
                 pipe.get(key)
                 _, value = pipe.execute()
                 P.schema_result(key, value)
+        # (One pipeline per key: on a cluster the two keys sit on different
+        # nodes, and a cluster pipeline sends each key's pair to its node.)
         with self._op("SCRIPT LOAD"):
+            if self._cluster:  # SCRIPT LOAD goes to every primary
+                for name in P.CLIENT_SCRIPTS:
+                    self._r.script_load(script(name).text)
+                return
             pipe = self._r.pipeline(transaction=False)
             for name in P.CLIENT_SCRIPTS:
                 pipe.script_load(script(name).text)
@@ -197,6 +251,8 @@ class Client(BaseClient):
         return ids
 
     def _submit(self, specs: Sequence[E.JobSpec]) -> Tuple[List[str], List[bool]]:
+        if self._cluster:
+            return self._submit_cluster(specs)
         n = len(specs)
         ids: List[str] = [""] * n
         created: List[bool] = [False] * n
@@ -250,6 +306,39 @@ class Client(BaseClient):
                 if not ok:
                     conn.disconnect()
                 self._pool.release(conn)
+        return ids, created
+
+    def _submit_cluster(self, specs: Sequence[E.JobSpec]) -> Tuple[List[str], List[bool]]:
+        """_submit on a Redis Cluster: per queue, a cluster pipeline of its
+        enqueue calls (all to the queue's node), SUBMIT_WINDOW calls at a time;
+        the queue's registration goes first, to the {:global} node."""
+        n = len(specs)
+        ids: List[str] = [""] * n
+        created: List[bool] = [False] * n
+        qkey = P.global_key(self.prefix, "queues")
+        with self._op("enqueue"):
+            runs = list(P.plan(specs))
+            for w in range(0, len(runs), P.SUBMIT_WINDOW):
+                window = runs[w:w + P.SUBMIT_WINDOW]
+                pipe = self._r.pipeline()
+                sent = []
+                for first, count in window:
+                    if count:
+                        args = P.enqueue_command(self.prefix, specs, first, count, ids)
+                    else:
+                        args = ["SADD", qkey, specs[first].queue]
+                    pipe.execute_command(*args)
+                    sent.append((first, count, args))
+                replies = pipe.execute(raise_on_error=False)
+                for (first, count, args), reply in zip(sent, replies):
+                    if isinstance(reply, Exception):
+                        if not (count and P.is_noscript(reply)):
+                            raise reply
+                        # The node's script cache was flushed: load, resend.
+                        self._r.script_load(script("enqueue").text)
+                        reply = self._r.execute_command(*args)
+                    if count:
+                        created[first:first + count] = P.enqueue_reply(reply, first, count, ids)
         return ids, created
 
     # ---- inspecting and managing ----

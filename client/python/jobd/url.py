@@ -2,29 +2,38 @@
 
     redis://[USER[:PASSWORD]@]HOST[:PORT][/DB]
     unix://[USER[:PASSWORD]@]/path.sock[?db=N]
+    redis+cluster://[USER[:PASSWORD]@]HOST:PORT[,HOST:PORT...]
+        a Redis Cluster, reached through any of the nodes listed (seeds)
+    redis+sentinel://[USER[:PASSWORD]@]HOST[:PORT][,HOST[:PORT]...]/MASTER[/DB]
+        the primary the Sentinels listed (port 26379 by default) name MASTER;
+        the credentials are the primary's (Sentinels are asked without AUTH)
 
 USER is a Redis ACL user (none: the default user); ``%XX`` escapes in the
 user and password are decoded. A password file (``password_file=``, else
 ``$JOBD_REDIS_PASSWORD_FILE``) supplies the password of the URL's user, its
-first line, when the URL has none. Sentinel and Cluster URLs are refused
-until jobd and libjobd speak them.
+first line, when the URL has none. ``rediss://`` (TLS) is refused, as by
+jobd and libjobd built on hiredis 0.14.
 """
 from __future__ import annotations
 
 import os
 import re
 from dataclasses import dataclass, field
-from typing import Any, Dict, Optional
+from typing import Any, Dict, List, Optional, Tuple
 
 from .errors import ConfigError
 
-__all__ = ["RedisURL", "parse_url", "DEFAULT_URL"]
+__all__ = ["RedisURL", "parse_url", "DEFAULT_URL", "SINGLE", "CLUSTER", "SENTINEL"]
 
 DEFAULT_URL = "redis://127.0.0.1:6379/0"
 _USAGE = (
-    "bad Redis URL (want redis://[USER[:PASSWORD]@]HOST[:PORT][/DB] or "
-    "unix://[USER[:PASSWORD]@]/path.sock[?db=N])"
+    "bad Redis URL (want redis://[USER[:PASSWORD]@]HOST[:PORT][/DB], "
+    "unix://[USER[:PASSWORD]@]/path.sock[?db=N], "
+    "redis+cluster://[USER[:PASSWORD]@]HOST:PORT[,HOST:PORT...] or "
+    "redis+sentinel://[USER[:PASSWORD]@]HOST[:PORT][,...]/MASTER[/DB])"
 )
+MAX_HOSTS = 8  # REDIS_URL_MAX_HOSTS
+SINGLE, CLUSTER, SENTINEL = "redis", "redis+cluster", "redis+sentinel"
 _PCT = re.compile(r"%([0-9A-Fa-f]{2})")
 
 
@@ -37,6 +46,9 @@ class RedisURL:
     port: int = 6379
     db: int = 0
     path: Optional[str] = None  # set for unix://
+    kind: str = SINGLE  # SINGLE, CLUSTER or SENTINEL
+    hosts: List[Tuple[str, int]] = field(default_factory=list)  # seeds or Sentinels
+    master: str = ""  # Sentinel: the primary's name
     user: str = ""
     password: str = field(default="", repr=False)
 
@@ -53,14 +65,18 @@ class RedisURL:
             who = "***@"
         if self.is_unix:
             return "unix://%s%s?db=%d" % (who, self.path, self.db)
-        return "redis://%s%s:%d/%d" % (who, self.host, self.port, self.db)
+        hosts = ",".join("%s:%d" % hp for hp in self.hosts or [(self.host, self.port)])
+        if self.kind == SENTINEL:
+            return "%s://%s%s/%s/%d" % (self.kind, who, hosts, self.master, self.db)
+        return "%s://%s%s/%d" % (self.kind, who, hosts, self.db)
 
     def connection_kwargs(self) -> Dict[str, Any]:
-        """Keyword arguments for redis-py's connection classes."""
-        kw: Dict[str, Any] = {"db": self.db}
+        """Keyword arguments for redis-py's connection classes (for a cluster
+        or Sentinel URL: those of the nodes or primary, without the address)."""
+        kw: Dict[str, Any] = {} if self.kind == CLUSTER else {"db": self.db}
         if self.is_unix:
             kw["path"] = self.path
-        else:
+        elif self.kind == SINGLE:
             kw["host"] = self.host
             kw["port"] = self.port
         # An ACL user authenticates with its password (empty for a nopass
@@ -106,6 +122,38 @@ def _int_in(s: str, lo: int, hi: int) -> int:
     return v
 
 
+def _host_port(s: str, default_port: int) -> Tuple[str, int]:
+    host, colon, port = s.partition(":")
+    return host or "127.0.0.1", _int_in(port, 1, 65535) if colon else default_port
+
+
+def _parse_tcp(u: RedisURL, kind: str, rest: str) -> None:
+    """The TCP forms (redis_url.c parse_tcp): userinfo, hosts, then the path."""
+    u.kind = kind
+    # The last '@': neither host, port nor path holds one, while an
+    # unencoded password might.
+    at = rest.rfind("@")
+    if at >= 0:
+        _userinfo(u, rest[:at])
+        rest = rest[at + 1:]
+    hosts, slash, path = rest.partition("/")
+    parts = hosts.split(",")
+    if len(parts) > MAX_HOSTS:
+        raise ConfigError("bad Redis URL: more than %d hosts" % MAX_HOSTS)
+    if kind == SINGLE and len(parts) > 1:
+        raise ConfigError(_USAGE)
+    u.hosts = [_host_port(p, 26379 if kind == SENTINEL else 6379) for p in parts]
+    u.host, u.port = u.hosts[0]
+    if kind == SENTINEL:  # "/MASTER[/DB]"
+        u.master, _, path = path.partition("/")
+        if not slash or not u.master:
+            raise ConfigError(_USAGE)
+    if path:
+        u.db = _int_in(path, 0, 65535)
+    if kind == CLUSTER and u.db != 0:
+        raise ConfigError("bad Redis URL: a Redis Cluster has only database 0")
+
+
 def parse_url(
     url: Optional[str] = None, password_file: Optional[str] = None, *, env: bool = True
 ) -> RedisURL:
@@ -116,29 +164,9 @@ def parse_url(
     if not url:
         url = DEFAULT_URL
     u = RedisURL()
-    if url.startswith("redis://"):
-        rest = url[len("redis://"):]
-        # The last '@': neither host, port nor db holds one, while an
-        # unencoded password might.
-        at = rest.rfind("@")
-        if at >= 0:
-            _userinfo(u, rest[:at])
-            rest = rest[at + 1:]
-        m = re.match(r"[^:/]*", rest)
-        host = m.group(0) if m else ""
-        u.host = host or "127.0.0.1"
-        rest = rest[len(host):]
-        if rest.startswith(":"):
-            m = re.match(r":(\d+)", rest)
-            if not m:
-                raise ConfigError(_USAGE)
-            u.port = _int_in(m.group(1), 1, 65535)
-            rest = rest[m.end():]
-        if rest.startswith("/"):
-            if rest[1:]:
-                u.db = _int_in(rest[1:], 0, 65535)
-        elif rest:
-            raise ConfigError(_USAGE)
+    kind = next((k for k in (SINGLE, CLUSTER, SENTINEL) if url.startswith(k + "://")), None)
+    if kind is not None:
+        _parse_tcp(u, kind, url[len(kind) + 3:])
     elif url.startswith("unix://"):
         rest = url[len("unix://"):]
         # The path starts with '/', so "@/" ends the userinfo.
@@ -156,11 +184,10 @@ def parse_url(
             if not query.startswith("db="):
                 raise ConfigError(_USAGE)
             u.db = _int_in(query[3:], 0, 65535)
-    elif url.startswith(("redis+sentinel://", "redis+cluster://", "rediss://")):
+    elif url.startswith("rediss://"):
         raise ConfigError(
-            "%s URLs are not supported yet (jobd and libjobd speak redis:// and unix://)"
-            % url.split("://", 1)[0]
-        )
+            "rediss:// (TLS): jobd is not built with TLS; run a TLS sidecar such as stunnel "
+            "and point redis:// at it (deploy/redis/README.md)")
     else:
         raise ConfigError(_USAGE)
     if password_file is None and env:
