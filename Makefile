@@ -4,6 +4,10 @@ BUILD      ?= build
 ASAN_BUILD ?= build-asan
 JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
 CTEST_ARGS ?=
+# A failed test runs once more before it counts: two tests are known to fail
+# now and then on a loaded 2-core machine (README, "Tests"); a test that
+# fails twice fails the run. `make test RETRY=` turns this off.
+RETRY      ?= --repeat until-pass:2
 
 .PHONY: all deps deps-run build test test-unit test-asan run bench format lint clean image
 
@@ -22,14 +26,14 @@ build: deps $(BUILD)/CMakeCache.txt
 	cmake --build $(BUILD) -j $(JOBS)
 
 test: build
-	cd $(BUILD) && ctest --output-on-failure -j $(JOBS) $(CTEST_ARGS)
+	cd $(BUILD) && ctest --output-on-failure -j $(JOBS) $(RETRY) $(CTEST_ARGS)
 
 test-asan: deps
 	cmake -S . -B $(ASAN_BUILD) -DCMAKE_BUILD_TYPE=Debug -DJOBD_SANITIZE=address,undefined
 	cmake --build $(ASAN_BUILD) -j $(JOBS)
 	cd $(ASAN_BUILD) && JOBD_TEST_TIMEOUT_MULTIPLIER=4 \
 	  ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
-	  ctest --output-on-failure -j $(JOBS) $(CTEST_ARGS)
+	  ctest --output-on-failure -j $(JOBS) $(RETRY) $(CTEST_ARGS)
 
 run: deps-run $(BUILD)/CMakeCache.txt
 	cmake --build $(BUILD) -j $(JOBS) --target jobd jobctl
