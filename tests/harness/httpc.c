@@ -171,6 +171,16 @@ int httpc_request(int port, const char *method, const char *path, const char *he
     return out->status;
 }
 
+char *httpc_get_body(int port, const char *path)
+{
+    httpc_resp_t r = {0};
+    httpc_request(port, "GET", path, NULL, NULL, test_ms(10000), &r);
+    char *body = r.status >= 0 ? r.body : NULL;
+    if (body) r.body = NULL;
+    httpc_resp_free(&r);
+    return body;
+}
+
 char *httpc_header(const httpc_resp_t *r, const char *name)
 {
     if (!r->head) return NULL;

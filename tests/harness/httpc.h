@@ -32,6 +32,10 @@ int httpc_write_all(int fd, const char *buf, size_t len);
 int httpc_request(int port, const char *method, const char *path, const char *headers,
                   const char *body, int64_t ms, httpc_resp_t *out);
 
+/* GET path on a fresh connection (10 s deadline, scaled like test_ms):
+ * the body (malloc'd, NUL-terminated), or NULL if there was no answer. */
+char *httpc_get_body(int port, const char *path);
+
 /* Reads one answer (by Content-Length, else to EOF) from fd within ms.
  * Bytes read beyond it are kept for the next call on the same fd (one fd
  * at a time). Returns the status (-1: none). */

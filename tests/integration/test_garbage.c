@@ -17,6 +17,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "httpc.h"
 #include "testlib.h"
 
 #define IDSZ (JOBD_ID_LEN + 1)
@@ -99,46 +100,6 @@ static double ready_score_of(const char *queue, const char *id)
     double s = strtod(r->str, NULL);
     freeReplyObject(r);
     return s;
-}
-
-/* GET path on 127.0.0.1:port; the body (malloc'd) or NULL. */
-static char *http_get(int port, const char *path)
-{
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
-    inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
-    if (connect(fd, (struct sockaddr *)&a, sizeof a) < 0) {
-        close(fd);
-        return NULL;
-    }
-    char req[256];
-    int n =
-        snprintf(req, sizeof req, "GET %s HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", path);
-    if (write(fd, req, (size_t)n) != n) {
-        close(fd);
-        return NULL;
-    }
-    size_t cap = 1 << 16, len = 0;
-    char *buf = malloc(cap);
-    ssize_t r;
-    while ((r = read(fd, buf + len, cap - len - 1)) > 0) {
-        len += (size_t)r;
-        if (len + 1 == cap) buf = realloc(buf, cap *= 2);
-    }
-    close(fd);
-    buf[len] = '\0';
-    return buf;
-}
-
-static int logged_port(const char *log)
-{
-    ASSERT_EQ(test_wait_log(log, test_ms(10000), "HTTP on", NULL), 0);
-    char *s = test_read_file(log);
-    const char *p = strstr(s, "(port ");
-    int port = p ? atoi(p + 6) : -1;
-    free(s);
-    ASSERT_GT(port, 0);
-    return port;
 }
 
 /* The value of the metric line starting with name (labels included), -1. */
@@ -234,7 +195,8 @@ TEST(garbage_beside_good_jobs_all_good_jobs_run)
 
     pid_t pid =
         test_jobd_start(log, NULL, q, "state", (const char *[]){"--concurrency", "4", NULL}, NULL);
-    int port = logged_port(log);
+    int port = httpc_jobd_port(log, test_ms(10000));
+    ASSERT_GT(port, 0);
     int64_t deadline = test_now_ms() + test_ms(20000);
     while (!all_ended(q, good, dead)) {
         if (test_now_ms() >= deadline || waitpid(pid, NULL, WNOHANG) != 0) {
@@ -272,7 +234,7 @@ TEST(garbage_beside_good_jobs_all_good_jobs_run)
     ASSERT_EQ(test_zcard(q, "succeeded"), GOOD + SCHED);
     ASSERT_EQ(test_zcard(q, "dead"), NDEAD);
     ASSERT_EQ(test_stat_counter(q, "dropped"), NDROP);
-    char *body = http_get(port, "/metrics");
+    char *body = httpc_get_body(port, "/metrics");
     char name[256];
     snprintf(name, sizeof name, "jobd_garbage_entries_total{queue=\"%s\",action=\"dropped\"} ", q);
     ASSERT_EQ(metric(body, name), NDROP);

@@ -12,53 +12,18 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "httpc.h"
 #include "testlib.h"
 
 /* GET path on 127.0.0.1:port. Returns the status code (-1: no answer) and
  * the body in *body (malloc'd). */
 static int http_get(int port, const char *path, char **body)
 {
-    *body = NULL;
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
-    inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
-    if (connect(fd, (struct sockaddr *)&a, sizeof a) < 0) {
-        close(fd);
-        return -1;
-    }
-    char req[256];
-    int n = snprintf(req, sizeof req, "GET %s HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", path);
-    if (write(fd, req, (size_t)n) != n) {
-        close(fd);
-        return -1;
-    }
-    size_t cap = 1 << 16, len = 0;
-    char *buf = malloc(cap);
-    ssize_t r;
-    while ((r = read(fd, buf + len, cap - len - 1)) > 0) {
-        len += (size_t)r;
-        if (len + 1 == cap) buf = realloc(buf, cap *= 2);
-    }
-    close(fd);
-    buf[len] = '\0';
-    int code = -1;
-    sscanf(buf, "HTTP/1.1 %d", &code);
-    char *b = strstr(buf, "\r\n\r\n");
-    *body = strdup(b ? b + 4 : "");
-    free(buf);
+    httpc_resp_t r;
+    int code = httpc_request(port, "GET", path, NULL, NULL, test_ms(10000), &r);
+    *body = strdup(r.body ? r.body : "");
+    httpc_resp_free(&r);
     return code;
-}
-
-/* Reads the port jobd logged ("HTTP on ... (port N)"). */
-static int logged_port(const char *log)
-{
-    ASSERT_EQ(test_wait_log(log, test_ms(10000), "HTTP on", NULL), 0);
-    char *s = test_read_file(log);
-    const char *p = strstr(s, "(port ");
-    int port = p ? atoi(p + 6) : -1;
-    free(s);
-    ASSERT_GT(port, 0);
-    return port;
 }
 
 /* Polls until GET path answers want (deadline-bound). */
@@ -109,7 +74,8 @@ TEST(http_health_and_metrics)
                           "30",
                           NULL};
     pid_t pid = test_spawn(argv, NULL, log);
-    int port = logged_port(log);
+    int port = httpc_jobd_port(log, test_ms(10000));
+    ASSERT_GT(port, 0);
     char *body;
     ASSERT_EQ(http_get(port, "/health/live", &body), 200);
     free(body);

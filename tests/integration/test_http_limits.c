@@ -21,6 +21,7 @@
 #include <sys/time.h>
 #include <unistd.h>
 
+#include "httpc.h"
 #include "testlib.h"
 
 #define HEADER_TIMEOUT_MS 500
@@ -90,18 +91,6 @@ static int status_of(const char *resp)
     int code = -1;
     if (resp) sscanf(resp, "HTTP/1.1 %d", &code);
     return code;
-}
-
-/* The port jobd logged ("HTTP on ... (port N)"). */
-static int http_port(const char *log)
-{
-    CHECK_OR_DUMP(test_wait_log(log, test_ms(10000), "HTTP on", NULL) == 0, log, "no HTTP line");
-    char *s = test_read_file(log);
-    const char *p = strstr(s, "(port ");
-    int port = p ? atoi(p + 6) : -1;
-    free(s);
-    ASSERT_GT(port, 0);
-    return port;
 }
 
 /* The value of metric name in /metrics (-1: missing or no answer). */
@@ -185,7 +174,8 @@ TEST(http_idle_flood_does_not_starve)
     const char *env[] = {"JOBD_HTTP_HEADER_TIMEOUT_MS=1000", NULL};
     pid_t pid = test_spawn(argv, env, log);
     test_track(pid);
-    int port = http_port(log);
+    int port = httpc_jobd_port(log, test_ms(10000));
+    CHECK_OR_DUMP(port > 0, log, "no HTTP line");
 
     static int fds[IDLE_CONNS];
     int opened = 0;
@@ -227,7 +217,8 @@ TEST(http_slow_heads_time_out)
     snprintf(envbuf, sizeof envbuf, "JOBD_HTTP_HEADER_TIMEOUT_MS=%d", HEADER_TIMEOUT_MS);
     const char *env[] = {envbuf, NULL};
     pid_t pid = test_jobd_start(log, NULL, "hs", "state", NULL, env);
-    int port = http_port(log);
+    int port = httpc_jobd_port(log, test_ms(10000));
+    CHECK_OR_DUMP(port > 0, log, "no HTTP line");
 
     static const char head[] = "GET /health/live HTTP/1.1\r\n";
     int fds[SLOW_CONNS], open_n = 0;
@@ -269,7 +260,8 @@ TEST(http_methods_head_and_limits)
 {
     const char *log = test_tmp_path("jobd.log");
     pid_t pid = test_jobd_start(log, NULL, "hm", "state", NULL, NULL);
-    int port = http_port(log);
+    int port = httpc_jobd_port(log, test_ms(10000));
+    CHECK_OR_DUMP(port > 0, log, "no HTTP line");
 
     static const char get[] = "GET /health/live HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
     char *g = exchange(port, get, sizeof get - 1);
@@ -286,7 +278,8 @@ TEST(http_methods_head_and_limits)
     free(g);
     free(h);
 
-    static const char post[] = "POST /health/live HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
+    static const char post[] =
+        "POST /health/live HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
     char *p = exchange(port, post, sizeof post - 1);
     ASSERT_EQ(status_of(p), 405);
     ASSERT_CONTAINS(p, "\r\nAllow: GET, HEAD\r\n");

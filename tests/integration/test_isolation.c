@@ -16,6 +16,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "httpc.h"
 #include "testlib.h"
 
 /* A handlers file with the isolation fixtures besides the harness's own. */
@@ -38,18 +39,6 @@ static pid_t start_jobd(const char *log, const char *q, const char *st)
     return test_jobd_start(log, NULL, q, st, extra, NULL);
 }
 
-/* The HTTP port jobd logged ("HTTP on ... (port N)"). */
-static int logged_port(const char *log)
-{
-    ASSERT_EQ(test_wait_log(log, test_ms(10000), "HTTP on", NULL), 0);
-    char *s = test_read_file(log);
-    const char *p = strstr(s, "(port ");
-    int port = p ? atoi(p + 6) : -1;
-    free(s);
-    ASSERT_GT(port, 0);
-    return port;
-}
-
 /* A TCP connection to 127.0.0.1:port, or -1. */
 static int tcp_connect(int port)
 {
@@ -63,33 +52,10 @@ static int tcp_connect(int port)
     return fd;
 }
 
-/* GET path; returns the whole response (malloc'd), NULL if no answer. */
-static char *http_get(int port, const char *path)
-{
-    int fd = tcp_connect(port);
-    if (fd < 0) return NULL;
-    char req[256];
-    int n = snprintf(req, sizeof req, "GET %s HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", path);
-    if (write(fd, req, (size_t)n) != n) {
-        close(fd);
-        return NULL;
-    }
-    size_t cap = 1 << 16, len = 0;
-    char *buf = malloc(cap);
-    ssize_t r;
-    while ((r = read(fd, buf + len, cap - len - 1)) > 0) {
-        len += (size_t)r;
-        if (len + 1 == cap) buf = realloc(buf, cap *= 2);
-    }
-    close(fd);
-    buf[len] = '\0';
-    return buf;
-}
-
 /* The value of an unlabelled metric on jobd's /metrics; -1 if absent. */
 static long long metric(int port, const char *name)
 {
-    char *m = http_get(port, "/metrics");
+    char *m = httpc_get_body(port, "/metrics");
     long long v = -1;
     char needle[128];
     snprintf(needle, sizeof needle, "\n%s ", name);
@@ -103,7 +69,8 @@ TEST(isolation_handler_inherits_only_stdio)
 {
     const char *q = "iso-fd", *log = test_tmp_path("jobd.log");
     pid_t pid = start_jobd(log, q, "st");
-    int port = logged_port(log);
+    int port = httpc_jobd_port(log, test_ms(10000));
+    ASSERT_GT(port, 0);
     /* Wait for every connection jobd keeps: the pub/sub one subscribed to
      * the queue's wake-up channel, the command one ready. */
     char channel[512];
@@ -124,9 +91,9 @@ TEST(isolation_handler_inherits_only_stdio)
     int held = tcp_connect(port);
     ASSERT_GE(held, 0);
     ASSERT_EQ(write(held, "GET /health/live HTTP/1.1\r\n", 27), 27);
-    char *ready = http_get(port, "/health/ready");
-    ASSERT_CONTAINS(ready, "200");
-    free(ready);
+    httpc_resp_t ready;
+    ASSERT_EQ(httpc_request(port, "GET", "/health/ready", NULL, NULL, test_ms(10000), &ready), 200);
+    httpc_resp_free(&ready);
 
     jobd_client_t *c = test_client();
     char id[JOBD_ID_LEN + 1];
@@ -206,7 +173,8 @@ TEST(isolation_orphans_reaped)
     const char *q = "iso-orphan", *log = test_tmp_path("jobd.log"),
                *pidfile = test_tmp_path("gc.pid");
     pid_t pid = start_jobd(log, q, "st");
-    int port = logged_port(log);
+    int port = httpc_jobd_port(log, test_ms(10000));
+    ASSERT_GT(port, 0);
     jobd_client_t *c = test_client();
     char id[JOBD_ID_LEN + 1], payload[1024];
     snprintf(payload, sizeof payload, "{\"pidfile\":\"%s\"}", pidfile);

@@ -18,6 +18,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "httpc.h"
 #include "testlib.h"
 
 /* ---- helpers ---- */
@@ -89,50 +90,10 @@ static int wait_log_job(const char *path, const char *id, const char *needle, in
     return 0;
 }
 
-/* GET path on 127.0.0.1:port; the body (malloc'd) or NULL. */
-static char *http_body(int port, const char *path)
-{
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
-    inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
-    char req[256];
-    int n =
-        snprintf(req, sizeof req, "GET %s HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", path);
-    if (connect(fd, (struct sockaddr *)&a, sizeof a) < 0 || write(fd, req, (size_t)n) != n) {
-        close(fd);
-        return NULL;
-    }
-    size_t cap = 1 << 16, len = 0;
-    char *buf = malloc(cap);
-    ssize_t r;
-    while ((r = read(fd, buf + len, cap - len - 1)) > 0) {
-        len += (size_t)r;
-        if (len + 1 == cap) buf = realloc(buf, cap *= 2);
-    }
-    close(fd);
-    buf[len] = '\0';
-    char *b = strstr(buf, "\r\n\r\n");
-    char *body = b ? strdup(b + 4) : NULL;
-    free(buf);
-    return body;
-}
-
-/* The HTTP port jobd logged ("HTTP on ... (port N)"). */
-static int logged_port(const char *log)
-{
-    ASSERT_EQ(test_wait_log(log, test_ms(10000), "HTTP on", NULL), 0);
-    char *s = test_read_file(log);
-    const char *p = s ? strstr(s, "(port ") : NULL;
-    int port = p ? atoi(p + 6) : -1;
-    free(s);
-    ASSERT_GT(port, 0);
-    return port;
-}
-
 /* A counter from jobd's /metrics (name followed by a space); -1 if absent. */
 static long long metric(int port, const char *name)
 {
-    char *body = http_body(port, "/metrics");
+    char *body = httpc_get_body(port, "/metrics");
     long long v = -1;
     char want[128];
     snprintf(want, sizeof want, "\n%s ", name);
@@ -435,7 +396,8 @@ TEST(outage_lease_lost_counted_once)
     const char *fb[] = {"--lease",         "2", "--worker-id", "B", "--concurrency", "1",
                         "--drain-timeout", "0", NULL};
     pid_t a = test_jobd_start(log_a, url, q, "state-a", fa, NULL);
-    int port = logged_port(log_a);
+    int port = httpc_jobd_port(log_a, test_ms(10000));
+    ASSERT_GT(port, 0);
     ASSERT_EQ(test_wait_log(log_a, test_ms(10000), "Redis ready", NULL), 0);
     jobd_client_t *c = test_client_at(url);
     char p[800];
@@ -531,7 +493,8 @@ TEST(outage_resent_outcome_already_applied)
     /* A restarts on the same state directory and reports the journal's
      * outcome again: already applied, which is success. */
     pid_t a2 = test_jobd_start(log_a2, url, q, state, fa, NULL);
-    int port = logged_port(log_a2);
+    int port = httpc_jobd_port(log_a2, test_ms(10000));
+    ASSERT_GT(port, 0);
     CHECK_OR_DUMP(wait_log_job(log_a2, id, "job succeeded", test_ms(10000)) == 0, log_a2,
                   "the re-sent outcome was not taken as applied");
     ASSERT_EQ(test_log_has_job(log_a2, id, "stale"), 0);

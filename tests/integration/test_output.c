@@ -19,57 +19,15 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "httpc.h"
 #include "testlib.h"
 
 /* ---- helpers ---- */
 
-/* The body of GET path on 127.0.0.1:port (malloc'd), or NULL. */
-static char *http_body(int port, const char *path)
-{
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
-    inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
-    if (connect(fd, (struct sockaddr *)&a, sizeof a) < 0) {
-        close(fd);
-        return NULL;
-    }
-    char req[256];
-    int n = snprintf(req, sizeof req, "GET %s HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", path);
-    if (write(fd, req, (size_t)n) != n) {
-        close(fd);
-        return NULL;
-    }
-    size_t cap = 1 << 16, len = 0;
-    char *buf = malloc(cap);
-    ssize_t r;
-    while ((r = read(fd, buf + len, cap - len - 1)) > 0) {
-        len += (size_t)r;
-        if (len + 1 == cap) buf = realloc(buf, cap *= 2);
-    }
-    close(fd);
-    buf[len] = '\0';
-    char *b = strstr(buf, "\r\n\r\n");
-    char *body = b ? strdup(b + 4) : NULL;
-    free(buf);
-    return body;
-}
-
-/* The port jobd logged ("HTTP on ... (port N)"). */
-static int jobd_port(const char *log)
-{
-    ASSERT_EQ(test_wait_log(log, test_ms(10000), "HTTP on", NULL), 0);
-    char *s = test_read_file(log);
-    const char *p = strstr(s, "(port ");
-    int port = p ? atoi(p + 6) : -1;
-    free(s);
-    ASSERT_GT(port, 0);
-    return port;
-}
-
 /* The value of a metric line "name value" on /metrics; -1 if absent. */
 static long long metric(int port, const char *name)
 {
-    char *body = http_body(port, "/metrics");
+    char *body = httpc_get_body(port, "/metrics");
     long long v = -1;
     char want[128];
     snprintf(want, sizeof want, "\n%s ", name);
@@ -186,7 +144,8 @@ TEST(output_invalid_lines_warned_once)
                 1, 0, b);
     pid_t pid =
         test_jobd_start(log, NULL, q, "state", (const char *[]){"--concurrency", "1", NULL}, NULL);
-    int port = jobd_port(log);
+    int port = httpc_jobd_port(log, test_ms(10000));
+    ASSERT_GT(port, 0);
     wait_state(q, a, "succeeded", log);
     wait_state(q, b, "succeeded", log);
     ASSERT_FIELD(q, a, "result", "1");

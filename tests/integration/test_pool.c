@@ -17,6 +17,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "httpc.h"
 #include "testlib.h"
 #include <sqlite3.h>
 
@@ -121,43 +122,6 @@ static long long held_rows(const char *statedir, const char *id)
     }
     sqlite3_close(db);
     return n;
-}
-
-/* ---- HTTP, for readiness ---- */
-
-static int logged_port(const char *log)
-{
-    ASSERT_EQ(test_wait_log(log, test_ms(10000), "HTTP on", NULL), 0);
-    char *s = test_read_file(log);
-    const char *p = strstr(s, "(port ");
-    int port = p ? atoi(p + 6) : -1;
-    free(s);
-    return port;
-}
-
-static char *http_get(int port, const char *path)
-{
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
-    inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
-    if (connect(fd, (struct sockaddr *)&a, sizeof a) < 0) {
-        close(fd);
-        return NULL;
-    }
-    char req[256];
-    int n = snprintf(req, sizeof req, "GET %s HTTP/1.1\r\nHost: x\r\n\r\n", path);
-    if (write(fd, req, (size_t)n) != n) {
-        close(fd);
-        return NULL;
-    }
-    size_t cap = 1 << 16, len = 0;
-    char *buf = malloc(cap);
-    ssize_t r;
-    while ((r = read(fd, buf + len, cap - len - 1)) > 0)
-        len += (size_t)r;
-    close(fd);
-    buf[len] = '\0';
-    return buf;
 }
 
 /* ====================================================================== */
@@ -348,14 +312,15 @@ TEST(pool_crash_loop_fails_readiness)
                           "\"processes\": 1}}\n");
     pid_t pid =
         test_jobd_start(log, NULL, q, "st", (const char *const[]){"--handlers", path, NULL}, NULL);
-    int port = logged_port(log);
+    int port = httpc_jobd_port(log, test_ms(10000));
+    ASSERT_GT(port, 0);
     CHECK_OR_DUMP(test_wait_log(log, test_ms(20000), "crash loop", NULL) == 0, log,
                   "no crash loop logged");
-    char *ready = http_get(port, "/health/ready");
-    ASSERT_CONTAINS(ready, "503");
-    ASSERT_CONTAINS(ready, "handler p: crash loop");
-    free(ready);
-    char *m = http_get(port, "/metrics");
+    httpc_resp_t ready;
+    ASSERT_EQ(httpc_request(port, "GET", "/health/ready", NULL, NULL, test_ms(10000), &ready), 503);
+    ASSERT_CONTAINS(ready.body, "handler p: crash loop");
+    httpc_resp_free(&ready);
+    char *m = httpc_get_body(port, "/metrics");
     ASSERT_CONTAINS(m, "jobd_pool_process_crashes_total{type=\"p\"}");
     free(m);
     kill(pid, SIGTERM);

@@ -15,6 +15,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "httpc.h"
 #include "testlib.h"
 
 /* A loopback TCP port nothing listens on (bound, read, closed). */
@@ -35,39 +36,11 @@ static int free_port(void)
  * (malloc'd) in *body. */
 static int http_get(int port, const char *path, char **body)
 {
-    *body = NULL;
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
-    inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
-    char buf[8192];
-    int n = snprintf(buf, sizeof buf, "GET %s HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", path);
-    if (connect(fd, (struct sockaddr *)&a, sizeof a) < 0 || write(fd, buf, (size_t)n) != n) {
-        close(fd);
-        return -1;
-    }
-    size_t len = 0;
-    ssize_t r;
-    while (len + 1 < sizeof buf && (r = read(fd, buf + len, sizeof buf - len - 1)) > 0)
-        len += (size_t)r;
-    close(fd);
-    buf[len] = '\0';
-    int code = -1;
-    sscanf(buf, "HTTP/1.1 %d", &code);
-    char *b = strstr(buf, "\r\n\r\n");
-    *body = strdup(b ? b + 4 : "");
+    httpc_resp_t r;
+    int code = httpc_request(port, "GET", path, NULL, NULL, test_ms(10000), &r);
+    *body = strdup(r.body ? r.body : "");
+    httpc_resp_free(&r);
     return code;
-}
-
-/* The HTTP port jobd logged ("HTTP on ... (port N)"). */
-static int logged_port(const char *log)
-{
-    ASSERT_EQ(test_wait_log(log, test_ms(10000), "HTTP on", NULL), 0);
-    char *s = test_read_file(log);
-    const char *p = s ? strstr(s, "(port ") : NULL;
-    int port = p ? atoi(p + 6) : -1;
-    free(s);
-    ASSERT_GT(port, 0);
-    return port;
 }
 
 /* Polls /health/ready until its body contains needle; returns the body. */
@@ -91,7 +64,8 @@ TEST(redis_conn_refused_backs_off)
     snprintf(url, sizeof url, "redis://127.0.0.1:%d/0", free_port());
     const char *log = test_tmp_path("jobd.log");
     pid_t pid = test_jobd_start(log, url, "q", "st", NULL, NULL);
-    int port = logged_port(log);
+    int port = httpc_jobd_port(log, test_ms(10000));
+    ASSERT_GT(port, 0);
 
     /* Under the backoff the fifth failed attempt comes 0.75 to 1.5 s after
      * the first, and each attempt up to then is one backoff step: one line
@@ -205,7 +179,8 @@ TEST(redis_conn_acl_user_password_file)
     const char *log2 = test_tmp_path("jobd2.log");
     const char *envd2[] = {envbad, NULL};
     pid = test_jobd_start(log2, tcpurl, "acl", "st2", NULL, envd2);
-    int port = logged_port(log2);
+    int port = httpc_jobd_port(log2, test_ms(10000));
+    ASSERT_GT(port, 0);
     char *body = wait_ready_body(port, "auth failed", log2);
     ASSERT_CONTAINS(body, "WRONGPASS");
     free(body);
@@ -279,7 +254,8 @@ TEST(redis_conn_loading_waits_quietly)
     snprintf(url, sizeof url, "unix://%s", sock);
     const char *log = test_tmp_path("jobd.log");
     pid_t pid = test_jobd_start(log, url, "q", "st", NULL, NULL);
-    int port = logged_port(log);
+    int port = httpc_jobd_port(log, test_ms(10000));
+    ASSERT_GT(port, 0);
     char *body = wait_ready_body(port, "loading its data set", log);
     free(body);
     /* A few more attempts meet the loading Redis (the third comes 0.15 to
