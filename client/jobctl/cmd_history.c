@@ -22,22 +22,8 @@ static const char usage[] =
 
 static int run(ctl_t *ctl, const ctl_cmd_t *cmd, int argc, char **argv)
 {
-    int json, rc;
-    if ((rc = ctl_parse_json_only(ctl, cmd, argc, argv, 1, &json)) != CTL_CONTINUE) return rc;
-    const char *id = argv[optind];
-    if (ctl_check_id(cmd, id) < 0) return CTL_EUSAGE;
-    jobd_client_t *c;
-    int status = ctl_connect(ctl, &c);
-    if (status != CTL_OK) return status;
-    json_t *h;
-    if ((rc = jobd_history(c, id, &h)) < 0) {
-        status = ctl_fail(c, rc);
-    } else {
-        status = ctl_show(h, json, out_history_text);
-        json_decref(h);
-    }
-    jobd_client_free(c);
-    return status;
+    static const ctl_query_t q = {.fetch_id = jobd_history, .text = out_history_text};
+    return ctl_run_query(ctl, cmd, argc, argv, &q);
 }
 
 const ctl_cmd_t ctl_cmd_history = {

@@ -42,20 +42,8 @@ static void text(const json_t *arr)
 
 static int run(ctl_t *ctl, const ctl_cmd_t *cmd, int argc, char **argv)
 {
-    int json, rc;
-    if ((rc = ctl_parse_json_only(ctl, cmd, argc, argv, 0, &json)) != CTL_CONTINUE) return rc;
-    jobd_client_t *c;
-    int status = ctl_connect(ctl, &c);
-    if (status != CTL_OK) return status;
-    json_t *all;
-    if ((rc = jobd_schedules(c, &all)) < 0) {
-        status = ctl_fail(c, rc);
-    } else {
-        status = ctl_show(all, json, text);
-        json_decref(all);
-    }
-    jobd_client_free(c);
-    return status;
+    static const ctl_query_t q = {.fetch = jobd_schedules, .text = text};
+    return ctl_run_query(ctl, cmd, argc, argv, &q);
 }
 
 const ctl_cmd_t ctl_cmd_schedules = {

@@ -18,20 +18,8 @@ static const char usage[] =
 
 static int run(ctl_t *ctl, const ctl_cmd_t *cmd, int argc, char **argv)
 {
-    int json, rc;
-    if ((rc = ctl_parse_json_only(ctl, cmd, argc, argv, 0, &json)) != CTL_CONTINUE) return rc;
-    jobd_client_t *c;
-    int status = ctl_connect(ctl, &c);
-    if (status != CTL_OK) return status;
-    json_t *workers;
-    if ((rc = jobd_workers(c, &workers)) < 0) {
-        status = ctl_fail(c, rc);
-    } else {
-        status = ctl_show(workers, json, out_workers_text);
-        json_decref(workers);
-    }
-    jobd_client_free(c);
-    return status;
+    static const ctl_query_t q = {.fetch = jobd_workers, .text = out_workers_text};
+    return ctl_run_query(ctl, cmd, argc, argv, &q);
 }
 
 const ctl_cmd_t ctl_cmd_workers = {

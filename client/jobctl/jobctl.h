@@ -79,6 +79,17 @@ int ctl_parse_json_only(ctl_t *ctl, const ctl_cmd_t *cmd, int argc, char **argv,
 /* Prints v as JSON (json set) or with text(v); returns CTL_OK. */
 int ctl_show(const json_t *v, int json, void (*text)(const json_t *v));
 
+/* The body of a read-only subcommand taking --json and no operand (fetch)
+ * or one job id (fetch_id; exactly one of the two is set): parses the
+ * options, connects, fetches a new value, shows it with ctl_show. Returns
+ * the exit status. */
+typedef struct {
+    int (*fetch)(jobd_client_t *c, json_t **out);
+    int (*fetch_id)(jobd_client_t *c, const char *id, json_t **out);
+    void (*text)(const json_t *v);
+} ctl_query_t;
+int ctl_run_query(ctl_t *ctl, const ctl_cmd_t *cmd, int argc, char **argv, const ctl_query_t *q);
+
 /* Resets getopt for a subcommand's argv (argv[0] is the subcommand). */
 void ctl_getopt_reset(void);
 

@@ -13,10 +13,10 @@
 #include "jobd/version.h"
 
 static const ctl_cmd_t *const commands[] = {
-    &ctl_cmd_submit, &ctl_cmd_status, &ctl_cmd_wait,    &ctl_cmd_cancel,  &ctl_cmd_list,
-    &ctl_cmd_stats,  &ctl_cmd_retry,  &ctl_cmd_workers, &ctl_cmd_migrate, &ctl_cmd_schedules,
-    &ctl_cmd_batch,
-    &ctl_cmd_pause,  &ctl_cmd_resume, &ctl_cmd_purge,   &ctl_cmd_delete,  &ctl_cmd_history,
+    &ctl_cmd_submit,  &ctl_cmd_status,    &ctl_cmd_wait,   &ctl_cmd_cancel,
+    &ctl_cmd_list,    &ctl_cmd_stats,     &ctl_cmd_retry,  &ctl_cmd_workers,
+    &ctl_cmd_migrate, &ctl_cmd_schedules, &ctl_cmd_batch,  &ctl_cmd_pause,
+    &ctl_cmd_resume,  &ctl_cmd_purge,     &ctl_cmd_delete, &ctl_cmd_history,
 };
 #define NCOMMANDS (sizeof commands / sizeof commands[0])
 
@@ -147,6 +147,28 @@ int ctl_show(const json_t *v, int json, void (*text)(const json_t *v))
     else
         text(v);
     return CTL_OK;
+}
+
+int ctl_run_query(ctl_t *ctl, const ctl_cmd_t *cmd, int argc, char **argv, const ctl_query_t *q)
+{
+    int json, rc;
+    if ((rc = ctl_parse_json_only(ctl, cmd, argc, argv, q->fetch_id != NULL, &json)) !=
+        CTL_CONTINUE)
+        return rc;
+    const char *id = q->fetch_id ? argv[optind] : NULL;
+    if (id && ctl_check_id(cmd, id) < 0) return CTL_EUSAGE;
+    jobd_client_t *c;
+    int status = ctl_connect(ctl, &c);
+    if (status != CTL_OK) return status;
+    json_t *v;
+    if ((rc = id ? q->fetch_id(c, id, &v) : q->fetch(c, &v)) < 0) {
+        status = ctl_fail(c, rc);
+    } else {
+        status = ctl_show(v, json, q->text);
+        json_decref(v);
+    }
+    jobd_client_free(c);
+    return status;
 }
 
 int ctl_common_opt(ctl_t *ctl, const ctl_cmd_t *cmd, int opt, char **argv)
