@@ -21,6 +21,8 @@
 
 #include "builtins.h"
 
+#define FTS_BUSY_MS 30000 /* longest wait for another connection's lock */
+
 typedef struct {
     sqlite3 *db;
     sqlite3_stmt *ins, *save;
@@ -34,7 +36,12 @@ static int fts_open(fts_t *f, const char *path, jobd_job_t *job)
         "CREATE VIRTUAL TABLE IF NOT EXISTS docs USING fts5(doc_id UNINDEXED, title, body);"
         "CREATE TABLE IF NOT EXISTS jobd_progress (job TEXT PRIMARY KEY, offset INTEGER, "
         "docs INTEGER, skipped INTEGER);";
+    /* Others may use the index meanwhile (a search service reading it,
+     * opening it in WAL mode): their locks are waited for, up to
+     * FTS_BUSY_MS, instead of failing the attempt with "database is
+     * locked". */
     if (sqlite3_open(path, &f->db) != SQLITE_OK ||
+        sqlite3_busy_timeout(f->db, FTS_BUSY_MS) != SQLITE_OK ||
         sqlite3_exec(f->db, schema, NULL, NULL, NULL) != SQLITE_OK ||
         sqlite3_prepare_v2(f->db, "INSERT INTO docs (doc_id, title, body) VALUES (?1, ?2, ?3)", -1,
                            &f->ins, NULL) != SQLITE_OK ||

@@ -952,6 +952,45 @@ TEST(journal_index_fts_stopped_three_times_equals_one_run)
     jobd_client_free(c);
 }
 
+/* index.fts shares its index with others (a search service reading it, a
+ * test polling its progress): a lock held for a moment is waited for, not
+ * a failed attempt ("database is locked" used to fail it now and then). */
+TEST(journal_index_fts_waits_for_a_locked_index)
+{
+    test_install_abort_handler();
+    enum { N = 2000 };
+    const char *q = "jftslock", *src = test_tmp_path("docs.jsonl");
+    const char *index = test_tmp_path("index.db"), *log = test_tmp_path("jobd.log");
+    write_docs(src, N);
+    sqlite3 *holder = NULL;
+    ASSERT_EQ(sqlite3_open(index, &holder), SQLITE_OK);
+    ASSERT_EQ(sqlite3_exec(holder,
+                           "PRAGMA journal_mode=WAL; CREATE TABLE other (x);"
+                           "BEGIN IMMEDIATE; INSERT INTO other VALUES (1);",
+                           NULL, NULL, NULL),
+              SQLITE_OK);
+    jobd_client_t *c = test_client();
+    char payload[2000], id[JOBD_ID_LEN + 1];
+    snprintf(payload, sizeof payload, "{\"source\":\"%s\",\"index\":\"%s\",\"batch\":100}", src,
+             index);
+    test_submit(c, q, "index.fts", payload, 3, 0, id);
+    pid_t pid = test_jobd_start(log, NULL, q, test_tmp_path("state"),
+                                (const char *[]){"--concurrency", "1", "--once", NULL}, NULL);
+    /* The write lock stays held for a while after the handler started: its
+     * first write meets it. */
+    CHECK_OR_DUMP(test_wait_field_set(q, id, "started_at", test_ms(20000)) == 0, log,
+                  "the job never started");
+    test_pause_ms(500);
+    ASSERT_EQ(sqlite3_exec(holder, "COMMIT", NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(holder);
+    ASSERT_EXIT(pid, test_ms(60000), log, 0);
+    ASSERT_FIELD(q, id, "state", "succeeded");
+    ASSERT_FIELD(q, id, "attempt", "1");
+    ASSERT_EQ(test_log_has_job(log, id, "locked"), 0);
+    ASSERT_EQ(json_field_int(q, id, "result", "docs"), N);
+    jobd_client_free(c);
+}
+
 /* ======================================================================
  * 7. A state dir jobd cannot use: exit 78 with a clear message, no crash.
  * ====================================================================== */
