@@ -13,7 +13,7 @@
 #include "orphans.h"
 #include "pools.h"
 
-#define HOUSEKEEPING_MS 5000 /* queue depths for /metrics; the safety-net look */
+#define HOUSEKEEPING_MS HEALTH_POLL_MS /* queue depths for /metrics; the safety-net look */
 
 static void kick(void *arg);
 
@@ -32,7 +32,7 @@ static void snapshot(void *arg, stats_snapshot_t *s)
     s->journal_commits = journal_commits(d->jn);
     s->redis_commands = d->rq.commands_sent;
     s->orphans_reaped = orphans_reaped(d->orphans);
-    s->durations = &d->run.durations;
+    s->jobs = &d->jm;
     memcpy(s->queues, d->claim.garbage, sizeof s->queues);
     http_get_stats(&d->http, &s->http);
 }
@@ -62,6 +62,25 @@ static void publish(daemon_t *d)
     stats_snapshot_t s;
     snapshot(d, &s);
     registry_publish(&d->registry, &s, running_jobs(d));
+}
+
+/* notify_status_fn: what systemd shows as the unit's status. */
+static void status_text(void *arg, char *buf, size_t len)
+{
+    const daemon_t *d = arg;
+    const char *what = d->drain.state != DRAIN_RUNNING ? "draining: "
+                       : !rq_ready(&d->rq)             ? "redis unreachable: "
+                                                       : "";
+    size_t n = (size_t)snprintf(buf, len, "%srunning %d of %d, queues ", what, d->claim.running,
+                                d->cfg->concurrency);
+    for (int i = 0; i < d->cfg->nqueues && n < len; i++)
+        n += (size_t)snprintf(buf + n, len - n, "%s%s", i ? "," : "", d->cfg->queues[i].name);
+}
+
+/* READY=1 to systemd the first time /health/ready would answer 200. */
+static void maybe_ready(daemon_t *d)
+{
+    if (!notify_ready_sent(&d->notify) && health_ready(&d->health)) notify_ready(&d->notify);
 }
 
 /* http_cbs_t.not_ready: health's reasons. */
@@ -119,11 +138,14 @@ static void on_claimed_job(void *arg, job_t *j)
 {
     daemon_t *d = arg;
     run_start(&d->run, j);
+    notify_changed(&d->notify);
 }
 
 static void on_handler_ended(void *arg, job_t *j, job_outcome_t o)
 {
     daemon_t *d = arg;
+    jobmetrics_ran(&d->jm, j, o);
+    notify_changed(&d->notify);
     claim_slot_free(&d->claim, j->qidx);
     resources_release(&d->res, j);
     outbox_put(&d->outbox, j, o);
@@ -196,6 +218,7 @@ static void on_drain_begin(void *arg)
     log_warn("draining: not ready, no new claims; %d jobs in flight, drain timeout %lld ms",
              d->claim.running, (long long)d->cfg->drain_timeout_ms);
     d->run.draining = 1;
+    notify_stopping(&d->notify);
     if (rq_ready(&d->rq)) publish(d);
     kick(d);
 }
@@ -226,6 +249,7 @@ static void close_all(void *arg)
     uv_close((uv_handle_t *)&d->housekeeping, NULL);
     uv_close((uv_handle_t *)&d->sigterm, NULL);
     uv_close((uv_handle_t *)&d->sigint, NULL);
+    notify_close(&d->notify);
     claim_close(&d->claim);
     reap_close(&d->reap);
     schedule_close(&d->sched);
@@ -269,6 +293,7 @@ static void on_heartbeat(uv_timer_t *t)
     lease_extend_all(&d->lease);
     publish(d);
     resources_renew_all(&d->res);
+    maybe_ready(d); /* had a handler pool been in a crash loop at connect */
 }
 
 static void on_housekeeping(uv_timer_t *t)
@@ -314,11 +339,14 @@ static void on_rq_state(rq_t *rq, rq_state_t st, void *arg)
         health_poll_depths(&d->health);
         schedule_start(&d->sched); /* catch up what was missed meanwhile */
         batches_check(&d->batches);
+        maybe_ready(d);
+        notify_changed(&d->notify);
         kick(d);
         return;
     case RQ_DOWN:
         claim_redis_down(&d->claim);
         d->redis_down_ms = jobd_now_ms();
+        notify_changed(&d->notify);
         return;
     }
 }
@@ -341,7 +369,7 @@ static void wire(daemon_t *d)
     const config_t *cfg = d->cfg;
     claim_init(&d->claim, loop, cfg, &d->rq, &d->lease, &d->stats,
                &(claim_cbs_t){on_claimed_job, on_checked_empty, kick, d});
-    outbox_init(&d->outbox, cfg, &d->rq, &d->lease, &d->stats,
+    outbox_init(&d->outbox, cfg, &d->rq, &d->lease, &d->stats, &d->jm,
                 &(outbox_cbs_t){on_requeued, kick, d});
     resources_init(&d->res, cfg, &d->rq, &d->lease,
                    &(resources_cbs_t){on_resources_held, on_resources_busy, d});
@@ -351,6 +379,7 @@ static void wire(daemon_t *d)
     health_init(&d->health, cfg, &d->rq, snapshot, d);
     registry_init(&d->registry, cfg, &d->rq, d->started_ms);
     batches_init(&d->batches, cfg, &d->rq);
+    notify_init(&d->notify, loop, status_text, d);
     uv_idle_init(loop, &d->pump);
     uv_timer_init(loop, &d->heartbeat);
     uv_timer_init(loop, &d->housekeeping);
@@ -377,6 +406,8 @@ int daemon_init(daemon_t *d, uv_loop_t *loop, const config_t *cfg, const handler
     if (redis_url_password_file(&url, cfg->redis_password_file, err, errlen) < 0) goto fail_url;
     /* What can fail comes first, before any handle is open on the loop. */
     if (schedule_init(&d->sched, loop, cfg, &d->rq, err, errlen) < 0) goto fail_url;
+    rc = jobmetrics_init(&d->jm, cfg, handlers);
+    if (rc < 0) goto fail_jm;
     rc = run_init(&d->run, loop, cfg, handlers, &d->lease, &d->stats,
                   &(run_cbs_t){on_handler_ended, on_needs_resources, kick, d});
     if (rc < 0) goto fail_run;
@@ -390,6 +421,8 @@ int daemon_init(daemon_t *d, uv_loop_t *loop, const config_t *cfg, const handler
 fail_lease:
     run_free(&d->run);
 fail_run:
+    jobmetrics_free(&d->jm);
+fail_jm:
     schedule_free(&d->sched);
     snprintf(err, errlen, "out of memory");
 fail_url:
@@ -438,6 +471,7 @@ int daemon_start(daemon_t *d, char *err, size_t errlen)
     reap_start(&d->reap);
     lease_start(&d->lease);
     drain_start(&d->drain);
+    notify_start(&d->notify);
     log_info("jobd started: worker %s, queues %d, concurrency %d, lease %lld ms", c->worker_id,
              c->nqueues, c->concurrency, (long long)c->lease_ms);
     return 0;
@@ -463,6 +497,7 @@ void daemon_free(daemon_t *d)
     lease_commit(&d->lease);
     lease_free(&d->lease);
     run_free(&d->run);
+    jobmetrics_free(&d->jm);
     schedule_free(&d->sched);
     console_free(d->console);
     d->console = NULL;

@@ -36,8 +36,10 @@
 #include "handlers.h"
 #include "health.h"
 #include "http.h"
+#include "jobmetrics.h"
 #include "journal.h"
 #include "lease.h"
+#include "notify.h"
 #include "outbox.h"
 #include "reap.h"
 #include "registry.h"
@@ -68,6 +70,8 @@ typedef struct {
     batches_t batches; /* named batches: the completion job, once */
     drain_t drain;
     health_t health;
+    jobmetrics_t jm; /* outcomes and run times by queue and type, for /metrics */
+    notify_t notify; /* sd_notify: READY=1, STATUS=, STOPPING=1, WATCHDOG=1 */
     registry_t registry;
     http_t http;
     struct console *console; /* the operator's console (console.h); NULL without --http */

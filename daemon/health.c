@@ -6,8 +6,11 @@
 
 #include "health.h"
 #include "jobd/client.h"
+#include "jobd/version.h"
+#include "jobmetrics.h"
 #include "ops.h"
 #include "pools.h"
+#include "procmetrics.h"
 
 typedef struct {
     health_t *h;
@@ -21,14 +24,17 @@ void health_init(health_t *h, const config_t *cfg, rq_t *rq, stats_snapshot_fn s
     h->rq = rq;
     h->snapshot = snapshot;
     h->arg = arg;
-    memset(h->depth, 0xff, sizeof h->depth); /* -1: not polled yet */
+    memset(h->depth, 0xff, sizeof h->depth);   /* -1: not polled yet */
+    memset(h->oldest, 0xff, sizeof h->oldest); /* -1: not polled yet */
 }
 
 static void on_depth(rq_t *rq, redisReply *r, void *arg)
 {
     (void)rq;
     depth_req_t *d = arg;
-    ops_stats_reply(r, d->h->depth[d->qidx]); /* kept as they were if not a reply */
+    /* Kept as they were if not a reply. */
+    if (ops_stats_reply(r, d->h->depth[d->qidx]) == 0)
+        d->h->oldest[d->qidx] = ops_stats_oldest_ms(r);
     free(d);
 }
 
@@ -69,6 +75,14 @@ void health_not_ready(void *arg, metrics_buf_t *b)
     pools_not_ready(b, sep); /* persistent handlers in a crash loop */
 }
 
+int health_ready(health_t *h)
+{
+    metrics_buf_t b = {0};
+    health_not_ready(h, &b);
+    free(b.buf);
+    return b.len == 0;
+}
+
 static void counter(metrics_buf_t *b, const char *name, const char *help, long long v)
 {
     metrics_printf(b, "# HELP %s %s\n# TYPE %s counter\n%s %lld\n", name, help, name, name, v);
@@ -85,16 +99,14 @@ void health_metrics(void *arg, metrics_buf_t *b)
     stats_snapshot_t snap;
     h->snapshot(h->arg, &snap);
     const stats_t *s = &snap.counters;
+    metrics_printf(b,
+                   "# HELP jobd_build_info The jobd version serving these metrics.\n"
+                   "# TYPE jobd_build_info gauge\njobd_build_info{version=\"%s\"} 1\n",
+                   JOBD_VERSION);
+    gauge(b, "jobd_ready", "1 when /health/ready answers 200.", health_ready(h));
     counter(b, "jobd_jobs_claimed_total", "Jobs claimed from Redis.", s->claimed);
-    metrics_printf(b, "# HELP jobd_jobs_finished_total Job outcomes confirmed by Redis.\n"
-                      "# TYPE jobd_jobs_finished_total counter\n");
-    const char *names[] = {"succeeded", "retried", "dead", "canceled", "released"};
-    long long vals[] = {s->succeeded, s->retried, s->dead, s->canceled, s->released};
-    for (int i = 0; i < 5; i++)
-        metrics_printf(b, "jobd_jobs_finished_total{outcome=\"%s\"} %lld\n", names[i], vals[i]);
+    jobmetrics_render(snap.jobs, b);
     gauge(b, "jobd_jobs_in_flight", "Handlers running now.", snap.running);
-    metrics_hist_render(b, "jobd_job_duration_seconds", "Handler run time per attempt.",
-                        snap.durations);
     counter(b, "jobd_checkpoints_total", "Checkpoints reported by handlers.", s->checkpoints);
     counter(b, "jobd_handler_invalid_lines_total",
             "Handler output lines that looked like protocol messages but were invalid.",
@@ -137,12 +149,25 @@ void health_metrics(void *arg, metrics_buf_t *b)
     counter(b, "jobd_http_streams_slow_total", "HTTP event streams closed for falling behind.",
             hs.streams_slow);
     pools_metrics(b);
-    metrics_printf(b, "# HELP jobd_queue_depth Jobs per queue and state (polled every 5 s).\n"
-                      "# TYPE jobd_queue_depth gauge\n");
+    metrics_printf(b,
+                   "# HELP jobd_queue_depth Jobs per queue and state (sampled every %d s).\n"
+                   "# TYPE jobd_queue_depth gauge\n",
+                   HEALTH_POLL_MS / 1000);
     for (int qi = 0; qi < h->cfg->nqueues; qi++)
         for (int st = 0; st < 6; st++)
             if (h->depth[qi][st] >= 0)
                 metrics_printf(b, "jobd_queue_depth{queue=\"%s\",state=\"%s\"} %lld\n",
                                h->cfg->queues[qi].name, jobd_state_name((jobd_state_t)st),
                                h->depth[qi][st]);
+    metrics_printf(b,
+                   "# HELP jobd_queue_oldest_age_seconds How long the oldest job waiting to be "
+                   "claimed has been ready, 0 when none waits (sampled every %d s).\n"
+                   "# TYPE jobd_queue_oldest_age_seconds gauge\n",
+                   HEALTH_POLL_MS / 1000);
+    for (int qi = 0; qi < h->cfg->nqueues; qi++)
+        if (h->depth[qi][0] >= 0) /* polled */
+            metrics_printf(b, "jobd_queue_oldest_age_seconds{queue=\"%s\"} %.3f\n",
+                           h->cfg->queues[qi].name,
+                           h->oldest[qi] > 0 ? (double)h->oldest[qi] / 1000.0 : 0.0);
+    procmetrics_render(b);
 }

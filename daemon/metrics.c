@@ -8,8 +8,11 @@
 
 void metrics_hist_init(metrics_hist_t *h)
 {
-    static const double b[METRICS_BUCKETS] = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
-                                              1,     2.5,  5,     10,   60,  600,  3600};
+    /* Up to 10 s as the Prometheus clients' defaults, then minutes: the
+     * duration alert's threshold (1800 s) is a bound, so whether p99 passes
+     * it is read off the buckets, not interpolated. */
+    static const double b[METRICS_BUCKETS] = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,  1,   2.5,
+                                              5,     10,   30,    60,   300, 600,  1800, 3600};
     memset(h, 0, sizeof *h);
     memcpy(h->bounds, b, sizeof b);
 }
@@ -49,15 +52,14 @@ void metrics_printf(metrics_buf_t *b, const char *fmt, ...)
     }
 }
 
-void metrics_hist_render(metrics_buf_t *b, const char *name, const char *help,
-                         const metrics_hist_t *h)
+void metrics_hist_render_series(metrics_buf_t *b, const char *name, const char *labels,
+                                const metrics_hist_t *h)
 {
-    metrics_printf(b, "# HELP %s %s\n# TYPE %s histogram\n", name, help, name);
     long long cum = 0;
     for (int i = 0; i < METRICS_BUCKETS; i++) {
         cum += h->counts[i];
-        metrics_printf(b, "%s_bucket{le=\"%g\"} %lld\n", name, h->bounds[i], cum);
+        metrics_printf(b, "%s_bucket{%s,le=\"%g\"} %lld\n", name, labels, h->bounds[i], cum);
     }
-    metrics_printf(b, "%s_bucket{le=\"+Inf\"} %lld\n%s_sum %.6f\n%s_count %lld\n", name, h->count,
-                   name, h->sum, name, h->count);
+    metrics_printf(b, "%s_bucket{%s,le=\"+Inf\"} %lld\n%s_sum{%s} %.6f\n%s_count{%s} %lld\n", name,
+                   labels, h->count, name, labels, h->sum, name, labels, h->count);
 }

@@ -1,14 +1,14 @@
 /* metrics.h - counters, gauges and histograms in Prometheus text format.
  *
- * The daemon owns the numbers (stats.h); this module
- * renders them, plus the job duration histogram it keeps, and the queue
- * depths health.c polls from Redis every few seconds. Loop thread only. */
+ * The daemon owns the numbers (stats.h, jobmetrics.h); this module gives
+ * them the text buffer and the histogram type they render with. Loop
+ * thread only. */
 #ifndef JOBD_METRICS_H
 #define JOBD_METRICS_H
 
 #include <stddef.h>
 
-#define METRICS_BUCKETS 14
+#define METRICS_BUCKETS 17
 
 typedef struct {
     double bounds[METRICS_BUCKETS];
@@ -17,7 +17,7 @@ typedef struct {
     double sum;
 } metrics_hist_t;
 
-/* Sets up the job duration buckets (5 ms .. 1 h). */
+/* Sets up the job duration buckets (5 ms .. 1 h, then +Inf). */
 void metrics_hist_init(metrics_hist_t *h);
 void metrics_hist_observe(metrics_hist_t *h, double seconds);
 
@@ -27,7 +27,10 @@ typedef struct {
 } metrics_buf_t;
 
 void metrics_printf(metrics_buf_t *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-void metrics_hist_render(metrics_buf_t *b, const char *name, const char *help,
-                         const metrics_hist_t *h);
+/* Appends the series of one histogram with labels ("k=\"v\",...", not
+ * empty): its buckets, sum and count; the family's HELP and TYPE are the
+ * caller's. */
+void metrics_hist_render_series(metrics_buf_t *b, const char *name, const char *labels,
+                                const metrics_hist_t *h);
 
 #endif

@@ -18,13 +18,14 @@ static int max_attempts(const job_t *j)
 }
 
 void outbox_init(outbox_t *o, const config_t *cfg, rq_t *rq, lease_t *lease, stats_t *stats,
-                 const outbox_cbs_t *cbs)
+                 jobmetrics_t *jm, const outbox_cbs_t *cbs)
 {
     memset(o, 0, sizeof *o);
     o->cfg = cfg;
     o->rq = rq;
     o->lease = lease;
     o->stats = stats;
+    o->jm = jm;
     o->cbs = *cbs;
 }
 
@@ -55,25 +56,37 @@ int outbox_busy(const outbox_t *o)
 
 /* ---- answers ---- */
 
+/* Counts j's confirmed outcome (Redis answered res): in the daemon's
+ * totals and in its queue and type's series. */
 static void count(outbox_t *o, const job_t *j, long long res)
 {
+    long long *c = jobmetrics_cell(o->jm, j->qidx, j->handler)->count;
     switch (j->outcome) {
     case OUT_ACK:
         o->stats->succeeded++;
-        break;
+        c[JM_SUCCEEDED]++;
+        return;
     case OUT_RELEASE:
         o->stats->released++;
-        break;
+        c[JM_RELEASED]++;
+        return;
     case OUT_DEFER:
-        if (res == 1) o->stats->deferred++;
-        if (res == 2) o->stats->dead++;
-        if (res == 3) o->stats->canceled++;
         break;
     default:
         o->stats->failed++;
-        if (res == 1) o->stats->retried++;
-        if (res == 2) o->stats->dead++;
-        if (res == 3) o->stats->canceled++;
+    }
+    if (res == 1 && j->outcome == OUT_DEFER) {
+        o->stats->deferred++;
+        c[JM_DEFERRED]++;
+    } else if (res == 1) {
+        o->stats->retried++;
+        c[JM_RETRIED]++;
+    } else if (res == 2) {
+        o->stats->dead++;
+        c[JM_DEAD]++;
+    } else if (res == 3) {
+        o->stats->canceled++;
+        c[JM_CANCELED]++;
     }
 }
 

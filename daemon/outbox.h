@@ -19,6 +19,7 @@
 
 #include "config.h"
 #include "job.h"
+#include "jobmetrics.h"
 #include "lease.h"
 #include "rq.h"
 #include "stats.h"
@@ -35,15 +36,16 @@ typedef struct {
 
 typedef struct {
     const config_t *cfg;
-    rq_t *rq;       /* borrowed */
-    lease_t *lease; /* borrowed */
-    stats_t *stats; /* borrowed */
+    rq_t *rq;         /* borrowed */
+    lease_t *lease;   /* borrowed */
+    stats_t *stats;   /* borrowed */
+    jobmetrics_t *jm; /* borrowed: the same counts by queue and type */
     outbox_cbs_t cbs;
     int inflight; /* report calls out */
 } outbox_t;
 
 void outbox_init(outbox_t *o, const config_t *cfg, rq_t *rq, lease_t *lease, stats_t *stats,
-                 const outbox_cbs_t *cbs);
+                 jobmetrics_t *jm, const outbox_cbs_t *cbs);
 /* Records that j ended with outcome o (before charging): OUT_DROP retires
  * j at once; anything else waits for the next flush. */
 void outbox_put(outbox_t *o, job_t *j, job_outcome_t oc);

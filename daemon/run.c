@@ -49,7 +49,6 @@ int run_init(run_t *r, uv_loop_t *loop, const config_t *cfg, const handlers_t *h
     r->lease = lease;
     r->stats = stats;
     r->cbs = *cbs;
-    metrics_hist_init(&r->durations);
     r->child_env_base = env_allow_list();
     return r->child_env_base ? 0 : JOBD_ENOMEM;
 }
@@ -94,7 +93,6 @@ static void finish(run_t *r, job_t *j, job_outcome_t o)
 {
     if (!j->running) return;
     j->running = 0;
-    metrics_hist_observe(&r->durations, (double)(jobd_now_ms() - j->started_ms) / 1000.0);
     disarm(j);
     r->cbs.on_ended(r->cbs.arg, j, o);
 }

@@ -50,9 +50,8 @@ typedef struct run {
     lease_t *lease; /* borrowed: journal rows, checkpoints, the held list */
     stats_t *stats; /* borrowed */
     run_cbs_t cbs;
-    int draining;             /* no more spawn retries: release instead */
-    metrics_hist_t durations; /* handler run time per attempt */
-    char **child_env_base;    /* allow-listed variables of our own environment */
+    int draining;          /* no more spawn retries: release instead */
+    char **child_env_base; /* allow-listed variables of our own environment */
 } run_t;
 
 /* Sets r up. Returns 0 or JOBD_ENOMEM. */

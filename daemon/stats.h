@@ -3,7 +3,8 @@
  * DESIGN: each module adds to its own counters in one stats_t (claim to
  * claimed, outbox to the outcomes, lease and outbox to lease_lost, run to
  * checkpoints and invalid_lines); daemon.c owns the struct and lends it to
- * them. Nobody outside those modules reads the live struct or any module's
+ * them. The same outcomes by queue and job type, and the run times, are
+ * jobmetrics.h's. Nobody outside those modules reads the live struct or any module's
  * state: registry (jobctl workers) and health (/health/ready, /metrics) get
  * a stats_snapshot_t that daemon.c fills, a copy taken on the loop thread
  * when they ask. Loop thread only. */
@@ -13,6 +14,8 @@
 #include "config.h"
 #include "http.h"
 #include "metrics.h"
+
+struct jobmetrics;
 
 typedef struct {
     long long claimed, succeeded, failed, retried, dead, canceled, released;
@@ -33,7 +36,7 @@ typedef struct {
     int journal_ok;     /* the journal is open */
     char why_down[512]; /* why Redis is not ready, JSON-safe; "" when it is */
     long long journal_commits, redis_commands, orphans_reaped;
-    const metrics_hist_t *durations; /* borrowed: handler run time per attempt */
+    const struct jobmetrics *jobs; /* borrowed: outcomes and run times by queue and type */
     stats_queue_t queues[CONFIG_MAX_QUEUES];
     http_stats_t http;
 } stats_snapshot_t;

@@ -4,8 +4,9 @@
 set -euo pipefail
 # `install-deps.sh run` installs what `make run` needs; with no argument (or
 # `test`) also what the test suite, the sanitizer run and `make lint` need.
+# libsystemd-dev: sd_notify (READY=1, STATUS=, STOPPING=1, WATCHDOG=1).
 pkgs=(build-essential cmake pkg-config libuv1-dev libhiredis-dev libsqlite3-dev
-      libjansson-dev libhttp-parser-dev redis-server redis-tools python3 tzdata)
+      libjansson-dev libhttp-parser-dev libsystemd-dev redis-server redis-tools python3 tzdata)
 if [ "${1:-test}" != run ]; then
   # The Python package (client/python) and its tests: redis-py, pytest, the
   # envelope schema check, the FastAPI example and its HTTP client; venv,

@@ -191,3 +191,10 @@ int ops_stats_reply(const redisReply *r, long long depth[6])
         depth[i] = r->element[i]->integer;
     return 0;
 }
+
+long long ops_stats_oldest_ms(const redisReply *r)
+{
+    if (!is(r, REDIS_REPLY_ARRAY) || r->elements < 7 || !is(r->element[6], REDIS_REPLY_INTEGER))
+        return -1;
+    return r->element[6]->integer;
+}

@@ -132,5 +132,8 @@ int ops_reap_reply(const redisReply *r, ops_reap_t *out);
 /* The queue's depth per state, in jobd_state_t order (queued, scheduled,
  * active, succeeded, dead, canceled). Returns 0 or -1. */
 int ops_stats_reply(const redisReply *r, long long depth[6]);
+/* The ms since the queue's oldest waiting job became ready; -1 when none
+ * waits or the reply is not stats.lua's. */
+long long ops_stats_oldest_ms(const redisReply *r);
 
 #endif

@@ -88,20 +88,24 @@ TEST(http_health_and_metrics)
     int64_t deadline = test_now_ms() + test_ms(10000);
     for (;;) {
         ASSERT_EQ(http_get(port, "/metrics", &body), 200);
-        if (strstr(body, "jobd_jobs_finished_total{outcome=\"succeeded\"} 1")) break;
+        if (strstr(body,
+                   "jobd_jobs_finished_total{queue=\"hq\",type=\"noop\",outcome=\"succeeded\"} 1"))
+            break;
         ASSERT(test_now_ms() < deadline);
         free(body);
         test_pause_ms(20);
     }
-    static const char *const names[] = {"jobd_jobs_claimed_total 1",
-                                        "jobd_jobs_in_flight 0",
-                                        "jobd_job_duration_seconds_bucket",
-                                        "jobd_job_duration_seconds_count 1",
-                                        "jobd_checkpoints_total",
-                                        "jobd_lease_lost_total 0",
-                                        "jobd_redis_up 1",
-                                        "jobd_draining 0",
-                                        "# TYPE jobd_queue_depth gauge"};
+    static const char *const names[] = {
+        "jobd_jobs_claimed_total 1",
+        "jobd_jobs_in_flight 0",
+        "jobd_job_duration_seconds_bucket",
+        "jobd_job_duration_seconds_count{queue=\"hq\",type=\"noop\"} 1",
+        "jobd_checkpoints_total",
+        "jobd_lease_lost_total 0",
+        "jobd_redis_up 1",
+        "jobd_draining 0",
+        "jobd_ready 1",
+        "# TYPE jobd_queue_depth gauge"};
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
         ASSERT_CONTAINS(body, names[i]);
     free(body);
@@ -115,6 +119,7 @@ TEST(http_health_and_metrics)
     free(body);
     ASSERT_EQ(http_get(port, "/metrics", &body), 200);
     ASSERT_CONTAINS(body, "jobd_redis_up 0");
+    ASSERT_CONTAINS(body, "jobd_ready 0");
     free(body);
 
     /* Back again: ready again. */

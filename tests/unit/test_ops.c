@@ -183,5 +183,11 @@ TEST(ops_unit_results_and_reap)
     ASSERT_EQ(ops_stats_reply(r, depth), 0);
     ASSERT_EQ(depth[0], 3);
     ASSERT_EQ(depth[4], -1);
+    ASSERT_EQ(ops_stats_oldest_ms(r), -1);
+    r->element[6]->integer = 1500;
+    ASSERT_EQ(ops_stats_oldest_ms(r), 1500);
+    r->elements = 6; /* too short to say */
+    ASSERT_EQ(ops_stats_oldest_ms(r), -1);
+    r->elements = 8;
     freeReplyObject(r);
 }
