@@ -20,6 +20,11 @@
 #    its checkpoint and no attempt charged.
 # JOBD_IMAGE_TOOL picks docker or podman; JOBD_IMAGE_RUN_ARGS adds `run`
 # arguments (e.g. "--cgroups=disabled" for podman in a nested container).
+# In a VM that may not raise rlimits and mounts cgroup v1 and v2 side by
+# side, podman runs it with CONTAINERS_CONF naming a file that says
+#   [containers] default_ulimits = ["nofile=N:N", "nproc=M:M"]  (at most
+#                the current hard limits)
+#   [engine] runtime = "runc"  and  cgroup_manager = "cgroupfs"
 # Exit 0 when every check passed; each step is printed.
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -63,10 +68,15 @@ chmod 0755 "$tmp/redis"
 export JOBD_REDIS_URL=unix://$tmp/redis/redis.sock JOBD_REDIS_PASSWORD_FILE=$tmp/redis-password
 
 step "run $IMAGE with $tool (read-only root, no capabilities, port 127.0.0.1:$port)"
+# The state dir is a tmpfs, as an emptyDir in a pod. Under runc it takes
+# the image directory's owner and mode (jobd, 0750) only when podman is told
+# to chown it (U); docker applies mode=1777.
+state_opts=rw,mode=1777
+[ "$tool" = podman ] && state_opts=$state_opts,U
 # shellcheck disable=SC2086
 "$tool" run -d --name "$name" ${JOBD_IMAGE_RUN_ARGS:-} \
   --read-only --cap-drop ALL --security-opt no-new-privileges \
-  --tmpfs /tmp:rw,mode=1777 --tmpfs /var/lib/jobd/state:rw,mode=1777 \
+  --tmpfs /tmp:rw,mode=1777 --tmpfs "/var/lib/jobd/state:$state_opts" \
   -v "$tmp/redis:/run/redis" -v "$tmp/redis-password:/run/secrets/jobd/redis-password:ro" \
   -e JOBD_REDIS_URL=unix:///run/redis/redis.sock \
   -e JOBD_REDIS_PASSWORD_FILE=/run/secrets/jobd/redis-password \
