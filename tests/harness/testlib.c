@@ -268,6 +268,21 @@ void test_write_file(const char *path, const char *text)
     fclose(f);
 }
 
+const char *test_script_handlers(const char *type, const char *body)
+{
+    char name[96], text[4096], handlers[1200];
+    snprintf(name, sizeof name, "%s.sh", type);
+    const char *script = test_tmp_path(name);
+    snprintf(text, sizeof text, "#!/bin/sh\n%s", body);
+    test_write_file(script, text);
+    if (chmod(script, 0755) != 0) test_fail(__FILE__, __LINE__, "chmod %s", script);
+    snprintf(handlers, sizeof handlers, "{\"%s\": {\"exec\": [\"%s\"]}}", type, script);
+    snprintf(name, sizeof name, "%s-handlers.json", type);
+    const char *hfile = test_tmp_path(name);
+    test_write_file(hfile, handlers);
+    return hfile;
+}
+
 /* ---- processes we started: killed if the test aborts ---- */
 
 #define MAX_TRACKED 64

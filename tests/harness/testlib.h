@@ -66,6 +66,10 @@ void test_redis_stop(const char *dir);
 char *test_read_file(const char *path);
 /* Writes text to path. */
 void test_write_file(const char *path, const char *text);
+/* Writes body (a shell script's text after "#!/bin/sh\n") to an executable
+ * file under test_tmpdir(), and a handlers file whose one type, type, runs
+ * it. Returns the handlers file's path (one of test_tmp_path's buffers). */
+const char *test_script_handlers(const char *type, const char *body);
 
 /* The helpers below: keys are "<test_prefix()>:{<queue>}:<suffix>", as jobd
  * writes them. Polling helpers (test_wait_*) check their condition every

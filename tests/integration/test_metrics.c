@@ -74,18 +74,11 @@ static const char *series(char *out, size_t len, const char *name, const char *q
  * first time and succeeds the next. Returns its path. */
 static const char *rel_handlers(void)
 {
-    const char *script = test_tmp_path("rel.sh"), *mark = test_tmp_path("rel.mark");
+    const char *mark = test_tmp_path("rel.mark");
     char text[1024];
-    snprintf(text, sizeof text,
-             "#!/bin/sh\nread line\nif [ -e '%s' ]; then exit 0; fi\n: > '%s'\nexit 75\n", mark,
-             mark);
-    test_write_file(script, text);
-    ASSERT_EQ(chmod(script, 0755), 0);
-    char handlers[1200];
-    snprintf(handlers, sizeof handlers, "{\"rel\": {\"exec\": [\"%s\"]}}", script);
-    const char *hfile = test_tmp_path("h.json");
-    test_write_file(hfile, handlers);
-    return hfile;
+    snprintf(text, sizeof text, "read line\nif [ -e '%s' ]; then exit 0; fi\n: > '%s'\nexit 75\n",
+             mark, mark);
+    return test_script_handlers("rel", text);
 }
 
 static pid_t start(const char *q, const char *log, int *port)

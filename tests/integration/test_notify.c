@@ -95,15 +95,9 @@ TEST(notify_ready_status_watchdog_stopping)
     unsetenv("WATCHDOG_PID"); /* the watchdog is meant for whichever process reads it */
 
     /* A handler that writes its environment down. */
-    const char *script = test_tmp_path("dump-env.sh");
     char text[1024];
-    snprintf(text, sizeof text, "#!/bin/sh\nread line\nenv > '%s'\n", envout);
-    test_write_file(script, text);
-    ASSERT_EQ(chmod(script, 0755), 0);
-    char handlers[1200];
-    snprintf(handlers, sizeof handlers, "{\"dump\": {\"exec\": [\"%s\"]}}", script);
-    const char *hfile = test_tmp_path("h.json");
-    test_write_file(hfile, handlers);
+    snprintf(text, sizeof text, "read line\nenv > '%s'\n", envout);
+    const char *hfile = test_script_handlers("dump", text);
 
     const char *env[] = {sockenv, "WATCHDOG_USEC=200000", NULL};
     const char *argv[] = {test_env("JOBD_BIN"),

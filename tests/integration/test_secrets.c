@@ -103,15 +103,9 @@ TEST(secrets_not_in_handler_environment)
     /* The handler is a script that writes its environment to a file; jobd
      * itself runs with the Redis URL, password included, in its own. */
     const char *q = "sec", *log = test_tmp_path("jobd.log"), *out = test_tmp_path("env.out");
-    const char *script = test_tmp_path("dump-env.sh");
     char text[1024];
-    snprintf(text, sizeof text, "#!/bin/sh\nenv > '%s'\n", out);
-    test_write_file(script, text);
-    ASSERT_EQ(chmod(script, 0755), 0);
-    char handlers[1200];
-    snprintf(handlers, sizeof handlers, "{\"dump\": {\"exec\": [\"%s\"]}}", script);
-    const char *hfile = test_tmp_path("h.json");
-    test_write_file(hfile, handlers);
+    snprintf(text, sizeof text, "env > '%s'\n", out);
+    const char *hfile = test_script_handlers("dump", text);
 
     jobd_client_t *c = test_client();
     char id[JOBD_ID_LEN + 1];
