@@ -461,6 +461,7 @@ int daemon_start(daemon_t *d, char *err, size_t errlen)
     /* After recovery: what an earlier run left of the pools is killed first. */
     pools_start(d->loop, d->handlers, c->concurrency, c->kill_grace_ms, (size_t)c->max_output_bytes,
                 d->run.child_env_base, d->jn);
+    procs_forget_old(journal_procs(d->jn)); /* recovery is done with the old records */
     subscribe_wakeups(d);
     rq_start(&d->rq);
     uv_signal_start(&d->sigterm, on_signal, SIGTERM);

@@ -15,6 +15,7 @@ job_t *job_new(void)
     if (!j) return NULL;
     pthread_mutex_init(&j->mu, NULL);
     pthread_cond_init(&j->cv, NULL);
+    j->proc_slot = -1;
     return j;
 }
 

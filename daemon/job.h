@@ -43,7 +43,8 @@ struct job {
     uint64_t held_since; /* uv_now() when it was added */
     int young;           /* in the young list */
     int retired;         /* out of the list and hash; freed by the pump */
-    int journaled;       /* a row in the journal exists for it */
+    int journaled;       /* a row in the journal exists for it (lease.h's ROW_*) */
+    int proc_slot;       /* its handler's record in procs.h's table, -1: none */
     int lease_lost;      /* counted in jobd_lease_lost_total (once per job) */
 
     int qidx; /* index of its queue in the config */

@@ -11,6 +11,7 @@
 #include "jobd/client.h"
 #include "journal.h"
 #include "log.h"
+#include "procs.h"
 
 enum {
     S_HELD,
@@ -20,10 +21,8 @@ enum {
     S_BEGIN,
     S_COMMIT,
     S_LOAD,
-    S_PGID,
     S_PARK,
     S_PARKED,
-    S_PROC,
     S_PROC_DELETE,
     S_PROC_LOAD,
     NSTMT
@@ -42,12 +41,9 @@ static const char *const sql[NSTMT] = {
     [S_COMMIT] = "COMMIT",
     [S_LOAD] = "SELECT id, queue, token, attempt, claimed_at, ckpt_seq, checkpoint, progress, "
                "outcome, result, error, retry_ms, pgid, pgid_start, ended_at FROM held",
-    [S_PGID] = "UPDATE held SET pgid = ?2, pgid_start = ?3 WHERE id = ?1",
     [S_PARK] = "UPDATE held SET outcome = 'parked', token = '', ended_at = ?2 "
                "WHERE id = ?1 AND checkpoint IS NOT NULL",
     [S_PARKED] = "SELECT checkpoint FROM held WHERE id = ?1 AND outcome = 'parked'",
-    [S_PROC] = "INSERT OR REPLACE INTO pool_procs (pid, pid_start, type, started_at) "
-               "VALUES (?1, ?2, ?3, ?4)",
     [S_PROC_DELETE] = "DELETE FROM pool_procs WHERE pid = ?1",
     [S_PROC_LOAD] = "SELECT pid, pid_start, type FROM pool_procs",
 };
@@ -57,6 +53,7 @@ struct journal {
     sqlite3_stmt *st[NSTMT];
     int in_tx;
     long long commits;
+    procs_t *procs;
     char path[1024];
 };
 
@@ -122,6 +119,7 @@ int journal_open(journal_t **out, const char *state_dir, char *err, size_t errle
         sqlite3_exec(j->db, "PRAGMA synchronous=FULL", NULL, NULL, NULL) != SQLITE_OK)
         goto bad_open;
     if (migrate(j, err, errlen) < 0) goto fail_close;
+    if (procs_open(&j->procs, state_dir, err, errlen) < 0) goto fail_close;
     for (int i = 0; i < NSTMT; i++)
         if (sqlite3_prepare_v2(j->db, sql[i], -1, &j->st[i], NULL) != SQLITE_OK) goto bad_open;
     /* Prove it is writable now, not at the first checkpoint. */
@@ -135,6 +133,7 @@ fail_close:
     for (int i = 0; i < NSTMT; i++)
         sqlite3_finalize(j->st[i]);
     sqlite3_close(j->db);
+    procs_close(j->procs);
     free(j);
     return -1;
 }
@@ -146,7 +145,13 @@ void journal_close(journal_t *j)
     for (int i = 0; i < NSTMT; i++)
         sqlite3_finalize(j->st[i]);
     sqlite3_close(j->db);
+    procs_close(j->procs);
     free(j);
+}
+
+procs_t *journal_procs(journal_t *j)
+{
+    return j ? j->procs : NULL;
 }
 
 static int step(journal_t *j, sqlite3_stmt *st, const char *what)
@@ -242,16 +247,6 @@ int journal_put_outcome(journal_t *j, const char *id, const char *outcome, const
     return step(j, st, "recording an outcome");
 }
 
-int journal_put_pgid(journal_t *j, const char *id, int pgid, int64_t start)
-{
-    if (begin(j) < 0) return -1;
-    sqlite3_stmt *st = j->st[S_PGID];
-    bind_text(st, 1, id);
-    sqlite3_bind_int(st, 2, pgid);
-    sqlite3_bind_int64(st, 3, start);
-    return step(j, st, "recording a handler's process group");
-}
-
 int journal_park(journal_t *j, const char *id)
 {
     if (begin(j) < 0) return -1;
@@ -281,17 +276,6 @@ int journal_delete(journal_t *j, const char *id)
     sqlite3_stmt *st = j->st[S_DELETE];
     bind_text(st, 1, id);
     return step(j, st, "forgetting a job");
-}
-
-int journal_put_proc(journal_t *j, int pid, int64_t start, const char *type)
-{
-    if (begin(j) < 0) return -1;
-    sqlite3_stmt *st = j->st[S_PROC];
-    sqlite3_bind_int(st, 1, pid);
-    sqlite3_bind_int64(st, 2, start);
-    bind_text(st, 3, type);
-    sqlite3_bind_int64(st, 4, jobd_now_ms());
-    return step(j, st, "recording a handler process");
 }
 
 int journal_delete_proc(journal_t *j, int pid)

@@ -9,15 +9,22 @@
  * it) and is freed by lease_free_retired, which only the pump calls: never
  * inside a loop over the list, never while a handle of the job is open.
  *
- * Durability (Guarantees 3, 5, 6): a job's lease, exec process group,
- * checkpoints and outcome go into the journal; lease_commit is the group
- * commit (once per loop iteration, from the pump). A built-in that
- * checkpoints waits in jobd_job_checkpoint until that commit: lease_commit
- * wakes it with ckpt_durable on success, ckpt_failed when the commit
- * failed (its rows are rolled back; the held rows are written again), and
- * lease_close sets ckpt_closing so no thread waits on a loop that is gone.
- * A job held for a second without a journal row gets one (it is then worth
- * resuming after a crash). Every lease/3 lease_extend_all renews every held
+ * Durability (Guarantees 3, 5, 6): a job's lease, checkpoints and outcome
+ * go into the journal; lease_commit is the group commit (once per loop
+ * iteration, from the pump). A built-in that checkpoints waits in
+ * jobd_job_checkpoint until that commit: lease_commit wakes it with
+ * ckpt_durable on success, ckpt_failed when the commit failed (its rows
+ * are rolled back; the held rows are written again), and lease_close sets
+ * ckpt_closing so no thread waits on a loop that is gone. A job held for a
+ * second without a journal row gets one (it is then worth resuming after a
+ * crash); before that ("young") it has none, whatever its handler kind, so
+ * a short job costs the journal nothing unless it checkpoints or Redis is
+ * away (its outcome is journaled then). A process-per-job handler's
+ * process group and lease go into the handler process table instead
+ * (lease_record_proc, procs.h: no fsync), so its input is sent at once; a
+ * restarted jobd stops that group and releases that lease (lease_recover)
+ * even when the journal has no row for it. The slot is cleared when the
+ * job is retired. Every lease/3 lease_extend_all renews every held
  * lease in one extend.lua call per queue; every sync interval lease_sync
  * sends changed checkpoints to Redis; a stale token reported by either goes
  * up through on_lost (once per job), a cancel request through on_cancel.
@@ -34,6 +41,9 @@
 #include "proto.h"
 #include "rq.h"
 #include "stats.h"
+
+/* job_t.journaled: no row, written in the open transaction, committed. */
+enum { ROW_NONE = 0, ROW_WRITTEN, ROW_COMMITTED };
 
 typedef struct {
     void (*on_lost)(void *arg, job_t *j);   /* Redis says its token is stale */
@@ -88,6 +98,11 @@ void lease_count_lost(lease_t *l, job_t *j);
 
 /* Makes sure j has a journal row (its lease survives a crash). */
 void lease_journal(lease_t *l, job_t *j);
+/* Records j's just-spawned handler process group pid with j's lease in
+ * the handler process table (procs.h), written at once, no fsync. Returns
+ * 0, or -1 (logged) when it could not: the caller then journals j and waits
+ * for the group commit before it lets the handler run. */
+int lease_record_proc(lease_t *l, job_t *j, int pid);
 /* Journals j's newest checkpoint if it is newer than the journal's. */
 void lease_journal_checkpoint(lease_t *l, job_t *j);
 /* Journals j's outcome (Guarantee 6: kept until Redis takes it). */
@@ -103,10 +118,12 @@ void lease_commit(lease_t *l);
 /* The handle built-ins wake the loop with; NULL without a journal. */
 uv_async_t *lease_ckpt_async(lease_t *l);
 
-/* Reads the journal of an earlier run (Guarantee 5): every job it holds
- * becomes a held job with an outcome to report (a release with the newest
- * checkpoint for a lease without one); process groups it names that still
- * run are killed first. */
+/* Reads what an earlier run left (Guarantee 5; in lease_recover.c): the
+ * process-per-job handler groups of the handler process table that still
+ * run are killed first; every job the journal holds becomes a held job with
+ * an outcome to report (a release with the newest checkpoint for a lease
+ * without one), and so does every job of the table the journal lacks (a
+ * release, journaled now). */
 void lease_recover(lease_t *l);
 
 /* Renews every held lease: one extend.lua call per queue. */

@@ -25,6 +25,7 @@ typedef struct proc {
     struct proc *next;
     exec_t *e; /* NULL once exec reported its exit */
     int pid;
+    int slot; /* its record in procs.h's table, -1: none */
     proc_state_t state;
     int expected_exit;      /* jobd asked it to go: not a crash */
     const char *why_killed; /* why jobd killed it (static text), for the job */
@@ -185,7 +186,7 @@ static void on_proc_exit(void *arg, const exec_exit_t *x)
     pool_t *p = pr->pool;
     pr->e = NULL;
     uv_timer_stop(&pr->timer);
-    if (p->o.jn) journal_delete_proc(p->o.jn, pr->pid);
+    procs_clear(p->o.procs, pr->slot);
     char what[128];
     if (x->term_signal)
         snprintf(what, sizeof what, "killed by signal %d", x->term_signal);
@@ -323,16 +324,12 @@ static void on_stderr(void *arg, const char *buf, size_t len)
     exec_tail_add(&pr->err_tail, buf, len);
 }
 
-/* Records the process durably before it can get a job (pool.h). */
+/* Records the process before it can get a job (pool.h): one pwrite. */
 static void record_proc(pool_t *p, proc_t *pr)
 {
-    if (!p->o.jn) return;
-    int was_dirty = journal_dirty(p->o.jn);
-    if (journal_put_proc(p->o.jn, pr->pid, exec_start_time(pr->pid), p->type) < 0) return;
-    /* Nothing else pending: nobody waits on this commit but us. Otherwise
-     * the writer of the pending rows kicks the worker, whose group commit
-     * in this loop iteration takes ours too. */
-    if (!was_dirty) journal_commit(p->o.jn);
+    procs_rec_t r = {.pid = pr->pid, .start = exec_start_time(pr->pid)};
+    snprintf(r.type, sizeof r.type, "%s", p->type);
+    if (p->o.procs) pr->slot = procs_put(p->o.procs, -1, &r);
 }
 
 static int start_proc(pool_t *p)
@@ -340,6 +337,7 @@ static int start_proc(pool_t *p)
     proc_t *pr = calloc(1, sizeof *pr);
     if (!pr) return UV_ENOMEM;
     pr->pool = p;
+    pr->slot = -1;
     exec_opts_t eo = {
         .argv = p->argv,
         .env = p->env,

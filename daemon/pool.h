@@ -23,12 +23,12 @@
  * recycled (stdin closed, SIGTERM, SIGKILL after the grace) once it has run
  * max_jobs jobs or its RSS passed max_rss_mb, and replaced at once.
  *
- * Crash recovery: each process is journaled (pid and start time) when it
- * starts, durably before it gets a job: the pool commits its row at once
- * when the journal holds nothing else, and otherwise the pump's group
- * commit, due in the same loop iteration, does, before the loop reads the
- * process's ready line. pools_start (pools.h) kills every process an
- * earlier jobd journaled before it starts its own pools.
+ * Crash recovery: each process is recorded (pid and start time) in the
+ * handler process table (procs.h) when it starts, before it can get a job:
+ * one pwrite, no fsync (a crash of jobd leaves the record in the page
+ * cache; a crash of the machine takes the process with it). pools_start
+ * (pools.h) kills every process an earlier jobd recorded before it starts
+ * its own pools.
  *
  * Lifetimes: a pool_job_t is owned by the pool from pool_submit until its
  * on_done returns (exactly once, never from inside pool_submit or
@@ -43,8 +43,8 @@
 #include "exec.h"
 #include "handlers.h"
 #include "hproto.h"
-#include "journal.h"
 #include "metrics.h"
+#include "procs.h"
 
 typedef struct pool pool_t;
 typedef struct pool_job pool_job_t;
@@ -77,7 +77,7 @@ typedef struct {
 } pool_cbs_t;
 
 typedef struct {
-    const char *type;             /* the job type it serves (logs, journal) */
+    const char *type;             /* the job type it serves (logs, the process table) */
     char *const *argv;            /* copied */
     char *const *env;             /* copied; the pool adds JOBD_PROTOCOL and JOBD_JOB_TYPE */
     int processes;                /* >= 1 */
@@ -85,7 +85,7 @@ typedef struct {
     int64_t start_timeout_ms;
     int64_t kill_grace_ms;
     size_t max_value;   /* bound on a result or checkpoint */
-    journal_t *jn;      /* NULL: no journal */
+    procs_t *procs;     /* where its processes are recorded; NULL: nowhere */
     int64_t backoff_ms; /* first restart delay after a crash; 0: 100 */
 } pool_opts_t;
 

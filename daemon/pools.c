@@ -14,21 +14,32 @@ typedef struct {
 static pool_entry_t *entries;
 static size_t nentries;
 
+static void kill_old(const char *type, int pid)
+{
+    log_warn("stopping handler %s process group %d left from an earlier run", type, pid);
+}
+
+/* A pool process a jobd before procs.h journaled. */
 static void kill_journaled(void *arg, int pid, int64_t start, const char *type)
 {
     journal_t *jn = arg;
-    if (pid > 0 && start > 0 && exec_start_time(pid) == start) {
-        log_warn("journal: stopping handler %s process group %d left from an earlier run",
-                 type ? type : "?", pid);
-        kill(-pid, SIGKILL);
-    }
+    procs_rec_t r = {.pid = pid, .start = start, .this_boot = 1};
+    if (procs_kill_if_same(&r)) kill_old(type ? type : "?", pid);
     journal_delete_proc(jn, pid);
+}
+
+/* A pool process an earlier jobd recorded (exec jobs' are lease's). */
+static void kill_recorded(void *arg, const procs_rec_t *r)
+{
+    (void)arg;
+    if (!r->id[0] && procs_kill_if_same(r)) kill_old(r->type, r->pid);
 }
 
 int pools_start(uv_loop_t *loop, const handlers_t *h, int concurrency, int64_t kill_grace_ms,
                 size_t max_value, char *const *env_base, journal_t *jn)
 {
     if (jn) {
+        procs_each_old(journal_procs(jn), kill_recorded, NULL);
         if (journal_load_procs(jn, kill_journaled, jn) < 0)
             log_error("journal: reading the handler processes failed");
         journal_commit(jn);
@@ -55,7 +66,7 @@ int pools_start(uv_loop_t *loop, const handlers_t *h, int concurrency, int64_t k
             .start_timeout_ms = hd->start_timeout_ms,
             .kill_grace_ms = kill_grace_ms,
             .max_value = max_value,
-            .jn = jn,
+            .procs = journal_procs(jn),
         };
         pool_t *p;
         if (pool_new(&p, loop, &o) < 0) {

@@ -2,8 +2,8 @@
  * of the handlers file, found by handler.
  *
  * DESIGN: pools_start runs once, after the journal's recovery: it kills
- * the handler processes an earlier jobd journaled (pid and start time must
- * still match, so a reused pid is spared), then starts a pool per
+ * the pool processes an earlier jobd recorded (procs.h; pid, start time and
+ * boot must still match, so a reused pid is spared), then starts a pool per
  * persistent handler. run finds a job's pool with pools_find; health reads
  * pools_not_ready and pools_metrics; daemon.c calls pools_close when it
  * closes everything. The set is process-wide state (one daemon per
@@ -20,10 +20,10 @@
 #include "metrics.h"
 #include "pool.h"
 
-/* Kills what an earlier jobd journaled (pool_procs rows whose pid and start
- * time still match) and starts a pool for every persistent handler of h.
- * env_base: the allow-listed environment. Returns 0, or -1 (logged) if a
- * pool could not start (jobs of its type then fail to start and retry). */
+/* Kills the pool processes an earlier jobd recorded (procs.h, and the
+ * pool_procs rows of jobd versions before it) that still run, and starts a
+ * pool for every persistent handler of h. env_base: the allow-listed environment. Returns 0, or -1
+ * (logged) if a pool could not start (jobs of its type then fail to start and retry). */
 int pools_start(uv_loop_t *loop, const handlers_t *h, int concurrency, int64_t kill_grace_ms,
                 size_t max_value, char *const *env_base, journal_t *jn);
 /* The pool of a persistent handler, or NULL. */

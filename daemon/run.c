@@ -312,16 +312,17 @@ static int start_exec(run_t *r, job_t *j)
     free(line);
     strv_free(env);
     if (rc < 0) return rc;
-    /* Guarantee 5 from the first moment: the held row and the process group
-     * go into the journal now, and the child gets its input only after the
-     * pump's group commit made them durable (run_send_inputs). A jobd killed
-     * before that leaves a child that reads end of file and never runs the
-     * job; one killed after it is stopped by the next jobd (lease_recover),
-     * which releases the lease at once. */
-    if (lease_ckpt_async(r->lease))
-        lease_journal(r->lease, j);
-    else
+    /* Guarantee 5 from the first moment: the process group and the lease go
+     * into the handler process table (one pwrite, no fsync: procs.h), so
+     * the input goes out at once; a restarted jobd stops the group and
+     * releases the lease. Should that write fail, the held row goes into
+     * the journal and the child gets its input only after the pump's group
+     * commit (run_send_inputs): a jobd killed before that leaves a child
+     * that reads end of file and never runs the job. */
+    if (!lease_ckpt_async(r->lease) || lease_record_proc(r->lease, j, exec_pid(j->exec)) == 0)
         exec_send_input(j->exec);
+    else
+        lease_journal(r->lease, j);
     r->cbs.kick(r->cbs.arg);
     return 0;
 }
