@@ -771,7 +771,8 @@ static int cmd_pacedpickup(void)
     /* trace=FILE: one line per job (index, submit time s, call ms, claim ms). */
     const char *trace_path = arg("trace", "");
     FILE *trace = *trace_path ? fopen(trace_path, "w") : NULL;
-    double *pick = calloc(total, sizeof *pick), *calls = call + warm;
+    double *pick = calloc(total, sizeof *pick), *after = calloc(total, sizeof *after);
+    double *calls = call + warm;
     size_t found = 0;
     for (size_t i = warm; i < n; i++) {
         /* The first event of this id (sorted by id, then in arrival order). */
@@ -787,6 +788,7 @@ static int cmd_pacedpickup(void)
         if (!e || strcmp(e->id, ids[i]) != 0 || e + 1 >= cw.ev + cw.got ||
             strcmp(e[1].id, ids[i]) != 0)
             continue;
+        after[found] = (e[1].t - t0[i]) * 1e3 - call[i];
         pick[found++] = (e[1].t - t0[i]) * 1e3; /* its second HSET: the claim */
         if (trace)
             fprintf(trace, "%zu %.6f %.4f %.4f\n", i, t0[i] - start, call[i], pick[found - 1]);
@@ -795,7 +797,8 @@ static int cmd_pacedpickup(void)
     if (found < total) die("pacedpickup: saw the claim of %zu of %zu jobs", found, total);
     printf("{\"cmd\":\"pacedpickup\",\"rate\":%.0f,\"jobs\":%zu,", rate, total);
     print_dist("submit_call_ms", calls, total, ",");
-    print_dist("claim_ms", pick, total, "}\n");
+    print_dist("claim_ms", pick, total, ",");
+    print_dist("after_call_ms", after, total, "}\n");
     jobd_client_free(c);
     redisFree(cw.sub);
     redisFree(r);
