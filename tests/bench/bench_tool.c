@@ -27,6 +27,9 @@
  *           keyspace-notification subscriber (its own thread) times each
  *           claim (the n-th ZADD to the active set is the n-th job: FIFO);
  *           pickup = claim seen - just before its jobd_submit().
+ *           trace=FILE also writes one line per job: its index, submit
+ *           time (s from the start), submit call ms and pickup ms, to see
+ *           whether a tail is a few stalls or spread out.
  *   sigterm sock= prefix= queue= jobs= logdir= -- jobd ...
  *           fills `jobs` sleep jobs, waits until all are active, SIGTERM,
  *           times the exit.
@@ -765,7 +768,11 @@ static int cmd_pacedpickup(void)
     freeReplyObject(rcmd(r, "CONFIG SET notify-keyspace-events %s", ""));
     stop_children("pacedpickup");
     qsort(cw.ev, cw.got, sizeof *cw.ev, cmp_ev);
-    double *pick = calloc(total, sizeof *pick), *calls = call + warm;
+    /* trace=FILE: one line per job (index, submit time s, call ms, claim ms). */
+    const char *trace_path = arg("trace", "");
+    FILE *trace = *trace_path ? fopen(trace_path, "w") : NULL;
+    double *pick = calloc(total, sizeof *pick), *after = calloc(total, sizeof *after);
+    double *calls = call + warm;
     size_t found = 0;
     for (size_t i = warm; i < n; i++) {
         /* The first event of this id (sorted by id, then in arrival order). */
@@ -781,12 +788,17 @@ static int cmd_pacedpickup(void)
         if (!e || strcmp(e->id, ids[i]) != 0 || e + 1 >= cw.ev + cw.got ||
             strcmp(e[1].id, ids[i]) != 0)
             continue;
+        after[found] = (e[1].t - t0[i]) * 1e3 - call[i];
         pick[found++] = (e[1].t - t0[i]) * 1e3; /* its second HSET: the claim */
+        if (trace)
+            fprintf(trace, "%zu %.6f %.4f %.4f\n", i, t0[i] - start, call[i], pick[found - 1]);
     }
+    if (trace) fclose(trace);
     if (found < total) die("pacedpickup: saw the claim of %zu of %zu jobs", found, total);
     printf("{\"cmd\":\"pacedpickup\",\"rate\":%.0f,\"jobs\":%zu,", rate, total);
     print_dist("submit_call_ms", calls, total, ",");
-    print_dist("claim_ms", pick, total, "}\n");
+    print_dist("claim_ms", pick, total, ",");
+    print_dist("after_call_ms", after, total, "}\n");
     jobd_client_free(c);
     redisFree(cw.sub);
     redisFree(r);

@@ -303,6 +303,10 @@ def build(rows, meta):
                ok=lambda m: m <= 1, error=err)
     rp.add("paced_pickup_submit_p99", "  of which jobd_submit() call p99", ps, "ms",
            [x["submit_call_ms"]["p99"] for x in rs], "the enqueue round trip alone")
+    rp.add("paced_pickup_after_p99", "  claim after the submit call returned, p99", ps, "ms",
+           [x["after_call_ms"]["p99"] for x in rs if "after_call_ms" in x],
+           "per job: pickup - its submit call; what the wake-up, jobd and the claim add once "
+           "the enqueue has answered (the wake-up is published inside the enqueue)")
 
     # End-to-end latency at half the best throughput.
     rs = results(rows, "paced", "paced")

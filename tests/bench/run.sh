@@ -266,7 +266,10 @@ for r in $(seq 1 $REPEATS); do
   done
 done
 
-# 4. Pickup latency, one job at a time, idle worker.
+# 4. Pickup latency, one job at a time, idle worker. The earlier phases left
+# journals and logs behind: write them out first, so that their writeback
+# does not land in the latency samples ("an otherwise idle machine").
+sync
 for r in $(seq 1 $REPEATS); do
   rcli FLUSHALL
   p=$run_id-pickup-$r
@@ -284,7 +287,8 @@ for r in $(seq 1 $REPEATS); do
   p=$run_id-ppickup-$r
   # shellcheck disable=SC2046
   measure "{\"phase\":\"pacedpickup\",\"rep\":$r}" pacedpickup sock="$sock" prefix="$p" \
-    queue=q rate=$PACED_PICKUP_RATE seconds=$PACED_SECONDS logdir="$logs" -- \
+    queue=q rate=$PACED_PICKUP_RATE seconds=$PACED_SECONDS logdir="$logs" \
+    trace="$build/bench-pacedpickup-$r.trace" -- \
     $(jobd_cmd "$p" --concurrency 10 --http 127.0.0.1:0)
   log "paced pickup $PACED_PICKUP_RATE/s, run $r: claim p99 $(pick claim_ms p99 <<< "$out") ms"
 done
