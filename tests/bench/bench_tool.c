@@ -875,14 +875,16 @@ static int cmd_ckpt(void)
     int port = free_port();
     double t0 = mono_s();
     spawn_jobd(1, port);
-    /* First scrape with a checkpoint counted, and first with all of them. */
-    double ta = 0, tb = 0;
+    /* From jobd's start to the first scrape that counts all of them: the
+     * handlers write their lines in bursts that a scrape every 10 ms sees
+     * as one step, so a window between "first counted" and "all counted"
+     * says more about the scrape than about jobd. */
+    double ta = t0, tb = 0;
     long long ca = 0, ma = 0, cb = 0, mb = 0;
     for (;;) {
         long long ck, cm;
         double t = mono_s();
         if (scrape(port, &ck, &cm) == 0) {
-            if (!ta && ck > 0) ta = t, ca = ck, ma = cm;
             if (ck >= want) {
                 tb = t, cb = ck, mb = cm;
                 break;

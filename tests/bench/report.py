@@ -328,9 +328,9 @@ def build(rows, meta):
     cs = f"{meta.get('ckpt_jobs', '?')} exec jobs x {meta.get('ckpt_per_job', '?')} ckpts"
     err = "; ".join(errors(rows, "ckpt")) or None
     rp.add("checkpoints_per_s", "checkpoints/s", cs, "ckpt/s", [x["rate"] for x in rs],
-           "jobd_checkpoints_total (GET /metrics every 10 ms) from the first scrape with a "
-           "checkpoint to the first with all of them; each checkpoint is one write(2) line "
-           "from tests/bench/ckpt_handler", error=err)
+           "jobd_checkpoints_total (GET /metrics every 10 ms) over the time from jobd's "
+           "start to the first scrape with all of them (spawning the 64 handlers included); "
+           "each checkpoint is one write(2) line from tests/bench/ckpt_handler", error=err)
     rp.add("journal_commits_per_s", "journal commits/s", cs, "commits/s",
            [x["commit_rate"] for x in rs], "jobd_journal_commits_total over the same window")
     rp.add("checkpoints_per_commit", "checkpoints per journal commit", cs, "ckpt",
