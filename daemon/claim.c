@@ -17,6 +17,7 @@ typedef struct {
     int qidx;
     int asked;
     unsigned wakes; /* the queue's wake count when the claim went out */
+    unsigned epoch; /* claim_t's epoch when it went out */
 } claim_req_t;
 
 static const char *qname(const claim_t *c, int qidx)
@@ -28,7 +29,9 @@ int claim_pick(const config_queue_t *cq, claim_queue_t *q, int n)
 {
     int best = -1, total = 0;
     for (int i = 0; i < n; i++) {
-        if (q[i].empty || q[i].down || (cq[i].limit && q[i].in_flight >= cq[i].limit)) continue;
+        if (q[i].empty || q[i].down ||
+            (cq[i].limit && q[i].in_flight + q[i].reserved >= cq[i].limit))
+            continue;
         q[i].current += cq[i].weight;
         total += cq[i].weight;
         if (best < 0 || q[i].current > q[best].current) best = i;
@@ -146,7 +149,11 @@ static void on_claimed(rq_t *rq, redisReply *r, void *arg)
     claim_req_t *cr = arg;
     claim_t *c = cr->c;
     claim_queue_t *q = &c->queues[cr->qidx];
-    c->inflight = 0;
+    if (cr->epoch == c->epoch) {
+        c->inflight--;
+        c->reserved -= cr->asked;
+        q->reserved -= cr->asked;
+    }
     ops_claim_t cl;
     if (ops_claim_reply(r, &cl) < 0) {
         if (r)
@@ -185,8 +192,8 @@ static void on_claimed(rq_t *rq, redisReply *r, void *arg)
 
 void claim_more(claim_t *c)
 {
-    if (c->inflight || !rq_ready(c->rq)) return;
-    int free_slots = c->cfg->concurrency - c->running;
+    if (c->inflight >= CLAIM_INFLIGHT_MAX || !rq_ready(c->rq)) return;
+    int free_slots = c->cfg->concurrency - c->running - c->reserved;
     if (free_slots <= 0) return;
     for (int i = 0; i < c->cfg->nqueues; i++)
         c->queues[i].down = !rq_ready_for(c->rq, qname(c, i));
@@ -194,20 +201,25 @@ void claim_more(claim_t *c)
     if (qi < 0) return;
     int n = free_slots < CLAIM_MAX ? free_slots : CLAIM_MAX;
     const config_queue_t *cq = &c->cfg->queues[qi];
-    if (cq->limit && cq->limit - c->queues[qi].in_flight < n)
-        n = cq->limit - c->queues[qi].in_flight;
+    claim_queue_t *q = &c->queues[qi];
+    if (cq->limit && cq->limit - q->in_flight - q->reserved < n)
+        n = cq->limit - q->in_flight - q->reserved;
     claim_req_t *cr = malloc(sizeof *cr);
     if (!cr) return; /* the next pump tries again */
-    *cr = (claim_req_t){c, qi, n, c->queues[qi].wakes};
+    *cr = (claim_req_t){c, qi, n, q->wakes, c->epoch};
     proto_argv_t a;
     proto_argv_init(&a);
     /* Bigger envelopes go dead unread. */
     ops_claim_args(&a, c->cfg->worker_id, c->cfg->lease_ms, n, JOBD_ENVELOPE_MAX,
                    c->cfg->ttl_dead_ms);
-    c->inflight = 1;
+    c->inflight++;
+    c->reserved += n;
+    q->reserved += n;
     c->stats->claim_calls++;
     if (rq_script(c->rq, PROTO_CLAIM, cq->name, &a, on_claimed, cr) < 0) {
-        c->inflight = 0;
+        c->inflight--;
+        c->reserved -= n;
+        q->reserved -= n;
         free(cr);
     }
     proto_argv_free(&a);
@@ -253,7 +265,11 @@ void claim_wake(claim_t *c, const char *channel)
 
 void claim_redis_down(claim_t *c)
 {
-    c->inflight = 0;
+    /* The calls out get no jobs now; their replies, if any, count no more. */
+    c->epoch++;
+    c->inflight = c->reserved = 0;
+    for (int i = 0; i < c->cfg->nqueues; i++)
+        c->queues[i].reserved = 0;
 }
 
 int claim_exhausted(const claim_t *c)

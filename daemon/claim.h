@@ -1,8 +1,10 @@
 /* claim.h - which queue to claim from, claiming, and when to look again.
  *
  * DESIGN: claims go out only while a slot is free (never more jobs than
- * free slots; claim counts the slots: taken at claim, freed by
- * claim_slot_free when the handler ends) and one at a time. Queues are
+ * free slots; claim counts the slots: reserved when a claim call goes
+ * out, taken for each job its reply brings, freed by claim_slot_free when
+ * the handler ends) and at most CLAIM_INFLIGHT_MAX at a time: a slot freed
+ * while a claim is out is asked for at once, not after that reply. Queues are
  * picked by smooth weighted round robin (claim_pick, pure), skipping queues
  * at their limit and queues that came back empty. An empty queue is looked
  * at again when a wake-up message arrives (PREFIX:{Q}:wake, published when
@@ -24,13 +26,15 @@
 #include "rq.h"
 #include "stats.h"
 
-#define CLAIM_MAX 64 /* most jobs per claim call */
+#define CLAIM_MAX 64         /* most jobs per claim call */
+#define CLAIM_INFLIGHT_MAX 2 /* claim calls out at once */
 
 typedef struct {
     int64_t next_sched_ms; /* Unix ms of the next scheduled job, 0: none */
     int empty;             /* the last claim came back short */
     int exhausted;         /* empty and nothing scheduled (for --once) */
     int in_flight;         /* handlers of this queue running */
+    int reserved;          /* slots its claim calls in flight may fill */
     int current;           /* smooth weighted round robin state */
     unsigned wakes;        /* wake-up messages seen for this queue */
     int down;              /* its Redis Cluster node is down: skipped */
@@ -53,7 +57,9 @@ typedef struct {
     claim_queue_t queues[CONFIG_MAX_QUEUES];
     stats_queue_t garbage[CONFIG_MAX_QUEUES];
     int running;            /* slots taken */
-    int inflight;           /* a claim call is out */
+    int inflight;           /* claim calls out (at most CLAIM_INFLIGHT_MAX) */
+    int reserved;           /* slots those calls may fill */
+    unsigned epoch;         /* bumped when Redis went away: older calls count no more */
     int checking;           /* an emptiness check is out */
     uv_timer_t sched_timer; /* the soonest scheduled job of an empty queue */
 } claim_t;

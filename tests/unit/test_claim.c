@@ -66,6 +66,11 @@ TEST(claim_unit_pick_skips)
     ASSERT_STR_EQ(seq, "bc");
     q[0].in_flight = 1;
     ASSERT_EQ(claim_pick(cq, q, 3), 0);
+    /* Slots a claim call in flight may fill count against the limit. */
+    q[0].reserved = 1;
+    sequence(cq, q, 3, 2, seq);
+    ASSERT_STR_EQ(seq, "bc");
+    q[0].reserved = 0;
     /* Nothing to pick. */
     q[0].empty = q[1].empty = q[2].empty = 1;
     ASSERT_EQ(claim_pick(cq, q, 3), -1);
