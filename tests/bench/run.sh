@@ -200,7 +200,11 @@ for r in $(seq 1 $REPEATS); do
   done
 done
 
-# 3b. Exec handlers that do nothing (/bin/true): spawn, pipes, exit, ack.
+# 3b. Exec handlers that do nothing (/bin/true): spawn, pipes, exit, ack,
+# and 3c. the spawn ceiling: /bin/true with three pipes and a new session, 8
+# in flight, fork+exec and posix_spawn (tests/bench/spawn_probe.c). Both in
+# the same rounds, one after the other, so that the machine's speed, which
+# drifts over a run here, weighs on jobd and on its ceiling alike.
 printf '{"bench.exec": {"exec": ["/bin/true"]}}\n' > "$work/exec-handlers.json"
 for r in $(seq 1 $REPEATS); do
   for c in $EXEC_CONCURRENCIES; do
@@ -216,11 +220,6 @@ for r in $(seq 1 $REPEATS); do
         --handlers "$work/exec-handlers.json")
     log "exec /bin/true, concurrency $c, run $r: $(field rate <<< "$out") jobs/s"
   done
-done
-
-# 3c. The spawn ceiling: /bin/true with three pipes and a new session, 8 in
-# flight, fork+exec and posix_spawn (tests/bench/spawn_probe.c).
-for r in $(seq 1 $REPEATS); do
   for mode in fork spawn; do
     rc=0
     "$spawn_probe" "$mode" $SPAWN_JOBS 8 > "$work/tool.out" 2> "$work/tool.err" || rc=$?
