@@ -405,8 +405,8 @@ static int spawn(exec_t *e, uv_loop_t *loop, char *const argv[], char *const env
         free(e);
         return rc;
     }
-    /* Registered before the loop can run the subreaper's SIGCHLD handler
-     * (same thread), so the subreaper leaves the child to us. */
+    /* Registered before the loop can run the subreaper's sweep (same
+     * thread), so the subreaper leaves the child to us. */
     orphans_own(e->pid);
     /* No pidfd (a kernel before 5.3, or out of descriptors), no watch: the
      * child must not run unwatched, and nothing has been initialised yet. */

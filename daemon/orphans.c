@@ -20,7 +20,7 @@ typedef struct {
 static void find_process(uv_handle_t *h, void *arg)
 {
     find_t *f = arg;
-    /* Active: libuv has not reaped it yet and will, on a SIGCHLD. */
+    /* Active: libuv has not reaped it yet and will, on its own SIGCHLD. */
     if (h->type == UV_PROCESS && uv_is_active(h) && ((uv_process_t *)h)->pid == f->pid)
         f->found = 1;
 }
@@ -105,10 +105,9 @@ static void on_again(uv_timer_t *t)
     reap(t->data);
 }
 
-static void on_sigchld(uv_signal_t *s, int signum)
+static void on_sweep(uv_timer_t *t)
 {
-    (void)signum;
-    reap(s->data);
+    reap(t->data);
 }
 
 int orphans_start(orphans_t *o, uv_loop_t *loop)
@@ -121,11 +120,11 @@ int orphans_start(orphans_t *o, uv_loop_t *loop)
         log_warn("cannot become a child subreaper (%s): orphans of handlers go to init",
                  strerror(errno));
     }
-    uv_signal_init(loop, &o->sigchld);
+    uv_timer_init(loop, &o->sweep);
     uv_timer_init(loop, &o->again);
-    o->sigchld.data = o->again.data = o;
-    uv_signal_start(&o->sigchld, on_sigchld, SIGCHLD);
-    uv_unref((uv_handle_t *)&o->sigchld);
+    o->sweep.data = o->again.data = o;
+    uv_timer_start(&o->sweep, on_sweep, ORPHANS_SWEEP_MS, ORPHANS_SWEEP_MS);
+    uv_unref((uv_handle_t *)&o->sweep);
     uv_unref((uv_handle_t *)&o->again);
     return rc;
 }
@@ -133,7 +132,7 @@ int orphans_start(orphans_t *o, uv_loop_t *loop)
 void orphans_close(orphans_t *o)
 {
     if (!o->loop) return;
-    uv_close((uv_handle_t *)&o->sigchld, NULL);
+    uv_close((uv_handle_t *)&o->sweep, NULL);
     uv_close((uv_handle_t *)&o->again, NULL);
     o->loop = NULL;
 }
