@@ -215,6 +215,24 @@ static void error_section(char *out, size_t *len, const char *name, const char *
     out[*len] = '\0';
 }
 
+/* The job's error: head, then the handler's stdout and stderr tails (v1 and
+ * v2 alike); head alone if memory is short. */
+static void set_error_with_tails(job_t *j, const char *head, const char *out, size_t out_len,
+                                 uint64_t out_total, const char *err, size_t err_len,
+                                 uint64_t err_total)
+{
+    char *e = malloc(strlen(head) + out_len + err_len + 256);
+    if (!e) {
+        job_set_error(j, "%s", head);
+        return;
+    }
+    size_t len = (size_t)sprintf(e, "%s", head);
+    error_section(e, &len, "stdout", out, out_len, out_total);
+    error_section(e, &len, "stderr", err, err_len, err_total);
+    job_set_error(j, "%s", e);
+    free(e);
+}
+
 /* The failure context (handler-protocol.md): a first line saying why, then
  * the tail of stdout's output lines, then stderr's, last so that the error
  * ends where a traceback ends. Bounded: two tails of EXEC_TAIL_MAX and two
@@ -230,16 +248,8 @@ static void exit_error(job_t *j, const exec_exit_t *x)
     else
         snprintf(head, sizeof head, "handler exited with status %lld", (long long)x->exit_status);
     pthread_mutex_unlock(&j->mu);
-    char *e = malloc(strlen(head) + x->output_len + x->stderr_len + 256);
-    if (!e) {
-        job_set_error(j, "%s", head);
-        return;
-    }
-    size_t len = (size_t)sprintf(e, "%s", head);
-    error_section(e, &len, "stdout", x->output_tail, x->output_len, x->output_total);
-    error_section(e, &len, "stderr", x->stderr_tail, x->stderr_len, x->stderr_total);
-    job_set_error(j, "%s", e);
-    free(e);
+    set_error_with_tails(j, head, x->output_tail, x->output_len, x->output_total, x->stderr_tail,
+                         x->stderr_len, x->stderr_total);
 }
 
 static void on_exec_exit(void *arg, const exec_exit_t *x)
@@ -354,16 +364,8 @@ static void done_error(job_t *j, const pool_done_t *d)
         snprintf(head, sizeof head, "handler process exited with status %lld",
                  (long long)d->exit_status);
     pthread_mutex_unlock(&j->mu);
-    char *e = malloc(strlen(head) + d->output_len + d->stderr_len + 256);
-    if (!e) {
-        job_set_error(j, "%s", head);
-        return;
-    }
-    size_t len = (size_t)sprintf(e, "%s", head);
-    error_section(e, &len, "stdout", d->output_tail, d->output_len, d->output_total);
-    error_section(e, &len, "stderr", d->stderr_tail, d->stderr_len, d->stderr_total);
-    job_set_error(j, "%s", e);
-    free(e);
+    set_error_with_tails(j, head, d->output_tail, d->output_len, d->output_total, d->stderr_tail,
+                         d->stderr_len, d->stderr_total);
 }
 
 static void on_pool_done(void *arg, const pool_done_t *d)
