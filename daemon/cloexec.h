@@ -4,12 +4,13 @@
  * jobd (CONTRACT guarantee 8): a Redis socket it inherited would let it send
  * commands authenticated as jobd. Every descriptor jobd opens is therefore
  * close-on-exec: libuv and SQLite open theirs with O_CLOEXEC/SOCK_CLOEXEC,
- * hiredis 0.14 does not, so rq sets the flag right after each connect (only
- * the loop thread spawns handlers, and it is the one connecting, so no
- * handler can be spawned in between). As a defence in depth, every spawn is
- * preceded by a sweep that marks whatever is left (descriptors jobd
- * inherited from its own parent included) and names each one it had to
- * fix, which is a bug of ours, in a warning. */
+ * hiredis 0.14 does not, so rq sets the flag right after each connect. A
+ * handler spawned on a spawner thread (spawner.h) in the moment between
+ * that connect and the flag still gets nothing: every child closes all
+ * descriptors above 2 before execve (child.h). As a further defence, a
+ * sweep at most once a second before a spawn marks whatever is left
+ * (descriptors jobd inherited from its own parent included) and names each
+ * one it had to fix, which is a bug of ours, in a warning. */
 #ifndef JOBD_CLOEXEC_H
 #define JOBD_CLOEXEC_H
 

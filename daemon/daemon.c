@@ -110,10 +110,10 @@ static void on_pump(uv_idle_t *h)
     lease_free_retired(&d->lease);
     /* 2. Even if the commit failed: the job runs, as without a journal. */
     run_send_inputs(&d->run);
-    /* 3. */
-    outbox_flush(&d->outbox);
-    /* 4. */
-    if (d->drain.state == DRAIN_RUNNING) claim_more(&d->claim);
+    /* 3. and 4., unless spawns are behind (daemon.h). */
+    int spawns_behind = spawner_backlog(&d->spawner) > 1;
+    if (!spawns_behind) outbox_flush(&d->outbox);
+    if (!spawns_behind && d->drain.state == DRAIN_RUNNING) claim_more(&d->claim);
     /* 5. */
     int64_t since = d->redis_down_ms ? d->redis_down_ms : d->started_ms;
     drain_facts_t f = {
@@ -408,7 +408,8 @@ int daemon_init(daemon_t *d, uv_loop_t *loop, const config_t *cfg, const handler
     if (schedule_init(&d->sched, loop, cfg, &d->rq, err, errlen) < 0) goto fail_url;
     rc = jobmetrics_init(&d->jm, cfg, handlers);
     if (rc < 0) goto fail_jm;
-    rc = run_init(&d->run, loop, cfg, handlers, &d->lease, &d->stats,
+    if (spawner_init(&d->spawner, loop) < 0) goto fail_spawner;
+    rc = run_init(&d->run, loop, &d->spawner, cfg, handlers, &d->lease, &d->stats,
                   &(run_cbs_t){on_handler_ended, on_needs_resources, kick, d});
     if (rc < 0) goto fail_run;
     rc = lease_init(&d->lease, loop, cfg, &d->rq, jn, &d->stats,
@@ -421,6 +422,9 @@ int daemon_init(daemon_t *d, uv_loop_t *loop, const config_t *cfg, const handler
 fail_lease:
     run_free(&d->run);
 fail_run:
+    spawner_close(&d->spawner);
+    uv_run(loop, UV_RUN_NOWAIT); /* its handle's close; nothing else is open yet */
+fail_spawner:
     jobmetrics_free(&d->jm);
 fail_jm:
     schedule_free(&d->sched);
@@ -498,6 +502,7 @@ void daemon_free(daemon_t *d)
     lease_commit(&d->lease);
     lease_free(&d->lease);
     run_free(&d->run);
+    spawner_close(&d->spawner);
     jobmetrics_free(&d->jm);
     schedule_free(&d->sched);
     console_free(d->console);

@@ -1,7 +1,8 @@
 /* daemon.h - jobd's wiring: the modules, the callbacks between them, and
  * the pump.
  *
- * DESIGN: one loop thread. daemon.c creates every module and is the only
+ * DESIGN: one loop thread (and the spawner's threads, which only start
+ * exec handlers: spawner.h). daemon.c creates every module and is the only
  * place that knows them all; a module calls down (claim, run, outbox and
  * resources into lease; everything into rq and the journal) and tells news
  * up only through the callbacks wired here. A job's path from claim to ack:
@@ -16,6 +17,13 @@
  *      are durable now);
  *   3. flush outcomes (ack, fail, release), one call per queue and kind;
  *   4. claim for the free slots (RUNNING only);
+ *   Steps 3 and 4 wait while more than one exec handler waits to be
+ *   spawned: with short exec jobs the spawns are what limits, and a flush
+ *   or claim made at every exit carries one job, so each job cost Redis and
+ *   jobd two wake-ups of their own (the CPU the handlers needed); held back
+ *   until the spawns are down to one (each one's end runs the pump), they
+ *   carry several jobs, while the claim's round trip still fits in the
+ *   spawn that is left.
  *   5. step the drain (idle? --once done? Redis away too long?).
  * Outside the pump: the heartbeat (lease/3: extend every lease, publish the
  * registry entry, renew resource holds), housekeeping (every 5 s: queue
@@ -47,6 +55,7 @@
 #include "rq.h"
 #include "run.h"
 #include "schedule.h"
+#include "spawner.h"
 #include "stats.h"
 
 struct orphans;
@@ -63,6 +72,7 @@ typedef struct {
     lease_t lease;
     claim_t claim;
     run_t run;
+    spawner_t spawner; /* exec handlers are spawned on its thread */
     outbox_t outbox;
     resources_t res;
     reap_t reap;

@@ -9,14 +9,28 @@
 #include <string.h>
 #include <sys/pidfd.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
+#include "child.h"
 #include "cloexec.h"
 #include "exec.h"
 #include "orphans.h"
+#include "spawner.h"
 
 struct exec {
+    spawn_req_t req; /* exec_start: the spawn, on the spawner thread */
+    uv_loop_t *loop;
+    char *vecs; /* exec_start: argv and env, copied for the spawner thread */
+    char **sargv, **senv;
+    int spawn_rc;    /* the spawner thread's result */
+    child_t child;   /* and the child */
+    int spawned;     /* the child runs and its handles are open */
+    int stop_wanted; /* exec_stop before that: applied once spawned */
+    int64_t stop_grace;
+    int kill_wanted; /* exec_kill before that */
     int pid;
+    int64_t start_ticks; /* its start time, as child_start_time gives it */
     int pidfd;
     uv_poll_t exit_watch; /* the pidfd turns readable when the child exits */
     uv_pipe_t in, out, err;
@@ -302,121 +316,18 @@ static void on_written(uv_write_t *w, int status)
     close_one(e, (uv_handle_t *)&e->in);
 }
 
-/* A descriptor of ours must not be 0, 1 or 2 (jobd started with one of them
- * closed): the child's dup2 onto 0..2 would overwrite it. */
-static int above_stdio(int fd)
+/* Loop thread: the handles that watch started child c. On failure the
+ * child is stopped and reaped, and e is freed (at once, or by the last
+ * close callback) without on_exit; returns a negative libuv error then. */
+static int watch_child(exec_t *e, uv_loop_t *loop, child_t *c)
 {
-    if (fd > 2) return fd;
-    int moved = fcntl(fd, F_DUPFD_CLOEXEC, 3);
-    close(fd);
-    return moved;
-}
-
-static void close_fds(int *fds, int n)
-{
-    for (int i = 0; i < n; i++)
-        if (fds[i] >= 0) close(fds[i]);
-}
-
-/* Starts the child: three close-on-exec pipes, posix_spawn in a new session
- * with stdio on them. Returns 0 and our three ends (stdin's write end,
- * stdout's and stderr's read ends), or a negative errno. */
-static int spawn_child(char *const argv[], char *const env[], int *pid, int ours[3])
-{
-    int p[6] = {-1, -1, -1, -1, -1, -1}; /* in r/w, out r/w, err r/w */
-    for (int i = 0; i < 3; i++) {
-        if (pipe2(&p[(size_t)2 * (size_t)i], O_CLOEXEC) < 0) {
-            int rc = -errno;
-            close_fds(p, 6);
-            return rc;
-        }
-    }
-    for (int i = 0; i < 6; i++) {
-        p[i] = above_stdio(p[i]);
-        if (p[i] < 0) {
-            int rc = -errno;
-            close_fds(p, 6);
-            return rc;
-        }
-    }
-    posix_spawn_file_actions_t fa;
-    posix_spawnattr_t at;
-    posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_adddup2(&fa, p[0], 0);
-    posix_spawn_file_actions_adddup2(&fa, p[3], 1);
-    posix_spawn_file_actions_adddup2(&fa, p[5], 2);
-    /* Defence in depth: nothing above 2 crosses execve, close-on-exec or not. */
-    posix_spawn_file_actions_addclosefrom_np(&fa, 3);
-    posix_spawnattr_init(&at);
-    sigset_t none, all;
-    sigemptyset(&none);
-    sigfillset(&all);
-    posix_spawnattr_setsigmask(&at, &none);
-    posix_spawnattr_setsigdefault(&at, &all); /* jobd's SIG_IGN for SIGPIPE is not the child's */
-    posix_spawnattr_setflags(&at,
-                             POSIX_SPAWN_SETSID | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
-    pid_t child;
-    int rc = posix_spawn(&child, argv[0], &fa, &at, argv, env);
-    posix_spawn_file_actions_destroy(&fa);
-    posix_spawnattr_destroy(&at);
-    close(p[0]);
-    close(p[3]);
-    close(p[5]);
-    if (rc != 0) {
-        close(p[1]);
-        close(p[2]);
-        close(p[4]);
-        return -rc;
-    }
-    *pid = child;
-    ours[0] = p[1];
-    ours[1] = p[2];
-    ours[2] = p[4];
-    return 0;
-}
-
-/* Stops and reaps a child we cannot watch; it never got its input. */
-static void abandon_child(int pid)
-{
-    kill(-pid, SIGKILL);
-    while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
-        ;
-    orphans_disown(pid);
-}
-
-static int spawn(exec_t *e, uv_loop_t *loop, char *const argv[], char *const env[])
-{
-    e->pidfd = -1;
-    e->line_max = e->max_value + EXEC_LINE_ROOM;
-    /* Defence in depth, twice: the child closes everything above 2 before
-     * execve (closefrom), and jobd looks for descriptors it opened without
-     * close-on-exec (a bug of ours, named in a warning) -- at most once a
-     * second, since listing /proc/self/fd cost as much as the spawn. */
-    static uint64_t last_sweep;
-    static int swept;
-    if (!swept || uv_now(loop) - last_sweep >= 1000) {
-        cloexec_sweep(1);
-        swept = 1;
-        last_sweep = uv_now(loop);
-    }
-    int ours[3] = {-1, -1, -1};
-    int rc = spawn_child(argv, env, &e->pid, ours);
+    e->pid = c->pid;
+    e->pidfd = c->pidfd;
+    e->start_ticks = c->start_ticks;
+    int rc = uv_poll_init(loop, &e->exit_watch, e->pidfd);
     if (rc < 0) {
-        free(e);
-        return rc;
-    }
-    /* Registered before the loop can run the subreaper's sweep (same
-     * thread), so the subreaper leaves the child to us. */
-    orphans_own(e->pid);
-    /* No pidfd (a kernel before 5.3, or out of descriptors), no watch: the
-     * child must not run unwatched, and nothing has been initialised yet. */
-    e->pidfd = pidfd_open(e->pid, 0); /* close-on-exec by definition */
-    if (e->pidfd < 0) rc = -errno;
-    if (rc == 0) rc = uv_poll_init(loop, &e->exit_watch, e->pidfd);
-    if (rc < 0) {
-        abandon_child(e->pid);
-        if (e->pidfd >= 0) close(e->pidfd);
-        close_fds(ours, 3);
+        child_abandon(c);
+        free(e->stdin_copy);
         free(e);
         return rc;
     }
@@ -427,9 +338,9 @@ static int spawn(exec_t *e, uv_loop_t *loop, char *const argv[], char *const env
     e->in.data = e->out.data = e->err.data = e->timer.data = e->exit_watch.data = e;
     uv_pipe_t *pipes[3] = {&e->in, &e->out, &e->err};
     for (int i = 0; i < 3; i++) {
-        int r = rc == 0 ? uv_pipe_open(pipes[i], ours[i]) : UV_ECANCELED;
+        int r = rc == 0 ? uv_pipe_open(pipes[i], c->fds[i]) : UV_ECANCELED;
         if (r < 0) {
-            close(ours[i]); /* not taken by the handle */
+            close(c->fds[i]); /* not taken by the handle */
             rc = r;
         }
     }
@@ -437,7 +348,9 @@ static int spawn(exec_t *e, uv_loop_t *loop, char *const argv[], char *const env
     if (rc < 0) {
         /* Every handle is initialised: close them all; e is freed by the
          * last close callback, without calling on_exit. */
-        abandon_child(e->pid);
+        c->pidfd = -1;                          /* the poll handle's: closed with it */
+        c->fds[0] = c->fds[1] = c->fds[2] = -1; /* the pipe handles' or closed */
+        child_abandon(c);
         e->exited = 1;
         e->cbs.on_exit = NULL;
         close_all(e);
@@ -445,10 +358,86 @@ static int spawn(exec_t *e, uv_loop_t *loop, char *const argv[], char *const env
     }
     uv_read_start((uv_stream_t *)&e->out, on_alloc, on_read_out);
     uv_read_start((uv_stream_t *)&e->err, on_alloc, on_read_err);
+    e->spawned = 1;
     return 0;
 }
 
-int exec_start(exec_t **out, uv_loop_t *loop, char *const argv[], char *const env[],
+/* Defence in depth, twice: the child closes everything above 2 before
+ * execve (closefrom), and jobd looks for descriptors it opened without
+ * close-on-exec (a bug of ours, named in a warning) -- at most once a
+ * second, since listing /proc/self/fd cost as much as the spawn. */
+static void sweep_now_and_then(uv_loop_t *loop)
+{
+    static uint64_t last_sweep;
+    static int swept;
+    if (!swept || uv_now(loop) - last_sweep >= 1000) {
+        cloexec_sweep(1);
+        swept = 1;
+        last_sweep = uv_now(loop);
+    }
+}
+
+/* argv and env copied into one block, for the spawner thread. */
+static int copy_vecs(exec_t *e, char *const argv[], char *const env[])
+{
+    size_t na = 0, ne = 0, bytes = 0;
+    for (; argv[na]; na++)
+        bytes += strlen(argv[na]) + 1;
+    for (; env[ne]; ne++)
+        bytes += strlen(env[ne]) + 1;
+    size_t ptrs = (na + 1 + ne + 1) * sizeof(char *);
+    e->vecs = malloc(ptrs + bytes);
+    if (!e->vecs) return UV_ENOMEM;
+    char **v = (char **)(void *)e->vecs;
+    char *p = e->vecs + ptrs;
+    e->sargv = v;
+    for (size_t i = 0; i < na; i++, v++) {
+        size_t n = strlen(argv[i]) + 1;
+        *v = memcpy(p, argv[i], n);
+        p += n;
+    }
+    *v++ = NULL;
+    e->senv = v;
+    for (size_t i = 0; i < ne; i++, v++) {
+        size_t n = strlen(env[i]) + 1;
+        *v = memcpy(p, env[i], n);
+        p += n;
+    }
+    *v = NULL;
+    return 0;
+}
+
+/* Spawner thread. */
+static void spawn_work(spawn_req_t *r)
+{
+    exec_t *e = (exec_t *)(void *)r; /* req is its first member */
+    e->spawn_rc = child_start(&e->child, e->sargv, e->senv);
+}
+
+/* Loop thread, after spawn_work. */
+static void spawn_done(spawn_req_t *r)
+{
+    exec_t *e = (exec_t *)(void *)r;
+    free(e->vecs);
+    e->vecs = NULL;
+    e->sargv = e->senv = NULL;
+    exec_cbs_t cbs = e->cbs;
+    void *arg = e->arg;
+    int rc = e->spawn_rc;
+    if (rc < 0) {
+        cbs.on_spawned(arg, rc);
+        free(e->stdin_copy);
+        free(e);
+        return;
+    }
+    rc = watch_child(e, e->loop, &e->child); /* on failure e is freed, or will be */
+    cbs.on_spawned(arg, rc);
+    if (rc < 0) return;
+    if (e->kill_wanted) exec_kill(e);
+    if (e->stop_wanted) exec_stop(e, e->stop_grace);
+}
+
+int exec_start(exec_t **out, uv_loop_t *loop, spawner_t *sp, char *const argv[], char *const env[],
                const char *stdin_line, size_t len, size_t max_value, const exec_cbs_t *cbs,
                void *arg)
 {
@@ -456,15 +445,23 @@ int exec_start(exec_t **out, uv_loop_t *loop, char *const argv[], char *const en
     if (!e) return UV_ENOMEM;
     e->cbs = *cbs;
     e->arg = arg;
+    e->loop = loop;
     e->max_value = max_value;
-    int rc = spawn(e, loop, argv, env);
-    if (rc < 0) return rc;
+    e->line_max = max_value + EXEC_LINE_ROOM;
+    e->pidfd = -1;
     e->stdin_copy = malloc(len + 1);
-    if (e->stdin_copy) {
-        memcpy(e->stdin_copy, stdin_line, len);
-        e->stdin_copy[len] = '\n';
+    if (!e->stdin_copy || copy_vecs(e, argv, env) < 0) {
+        free(e->stdin_copy);
+        free(e);
+        return UV_ENOMEM;
     }
-    e->wbuf = uv_buf_init(e->stdin_copy, e->stdin_copy ? (unsigned)len + 1 : 0);
+    memcpy(e->stdin_copy, stdin_line, len);
+    e->stdin_copy[len] = '\n';
+    e->wbuf = uv_buf_init(e->stdin_copy, (unsigned)len + 1);
+    sweep_now_and_then(loop);
+    e->req.work = spawn_work;
+    e->req.done = spawn_done;
+    spawner_submit(sp, &e->req);
     *out = e;
     return 0;
 }
@@ -476,12 +473,21 @@ int exec_spawn(exec_t **out, uv_loop_t *loop, const exec_opts_t *o, const exec_c
     if (!e) return UV_ENOMEM;
     e->cbs = *cbs;
     e->arg = arg;
+    e->loop = loop;
     e->max_value = o->max_value;
+    e->line_max = o->max_value + EXEC_LINE_ROOM;
     e->persistent = 1;
     e->input_sent = 1; /* exec_send_input does nothing: exec_write instead */
     e->on_line = o->on_line;
     e->on_stderr = o->on_stderr;
-    int rc = spawn(e, loop, o->argv, o->env);
+    sweep_now_and_then(loop);
+    child_t c;
+    int rc = child_start(&c, o->argv, o->env);
+    if (rc < 0) {
+        free(e);
+        return rc;
+    }
+    rc = watch_child(e, loop, &c);
     if (rc < 0) return rc;
     *out = e;
     return 0;
@@ -529,7 +535,10 @@ void exec_close_input(exec_t *e)
 
 void exec_kill(exec_t *e)
 {
-    if (!e->exited) kill(-e->pid, SIGKILL);
+    if (!e->spawned)
+        e->kill_wanted = 1;
+    else if (!e->exited)
+        kill(-e->pid, SIGKILL);
 }
 
 int exec_exited(const exec_t *e)
@@ -539,7 +548,7 @@ int exec_exited(const exec_t *e)
 
 void exec_send_input(exec_t *e)
 {
-    if (e->input_sent || e->closing || e->exited) return;
+    if (!e->spawned || e->input_sent || e->closing || e->exited) return;
     e->input_sent = 1;
     e->wreq.data = e;
     /* Without its line (out of memory) the child sees end of file at once. */
@@ -549,6 +558,11 @@ void exec_send_input(exec_t *e)
 
 void exec_stop(exec_t *e, int64_t grace_ms)
 {
+    if (!e->spawned) {
+        e->stop_wanted = 1;
+        e->stop_grace = grace_ms;
+        return;
+    }
     if (e->exited || e->stopping) return;
     e->stopping = 1;
     kill(-e->pid, SIGTERM);
@@ -557,27 +571,10 @@ void exec_stop(exec_t *e, int64_t grace_ms)
 
 int exec_pid(const exec_t *e)
 {
-    return e->pid;
+    return e->spawned ? e->pid : 0;
 }
 
-int64_t exec_start_time(int pid)
+int64_t exec_start_ticks(const exec_t *e)
 {
-    char path[64], buf[1024];
-    snprintf(path, sizeof path, "/proc/%d/stat", pid);
-    FILE *f = fopen(path, "re");
-    if (!f) return -1;
-    size_t n = fread(buf, 1, sizeof buf - 1, f);
-    fclose(f);
-    buf[n] = '\0';
-    /* The command name (field 2) may hold spaces: count fields after ')'. */
-    char *p = strrchr(buf, ')');
-    if (!p) return -1;
-    long long v = -1;
-    int field = 2;
-    for (char *tok = strtok(p + 1, " "); tok; tok = strtok(NULL, " "))
-        if (++field == 22) {
-            v = strtoll(tok, NULL, 10);
-            break;
-        }
-    return v;
+    return e->spawned ? e->start_ticks : -1;
 }

@@ -1,24 +1,25 @@
 /* exec.h - runs one exec handler as a child process (protocol v1), and the
  * process layer under the persistent pool (pool.h).
  *
- * DESIGN: the child is spawned with posix_spawn (glibc: clone with CLONE_VM
- * and CLONE_VFORK, so neither the daemon's page tables are copied nor its
- * pages made copy-on-write) in a new session (POSIX_SPAWN_SETSID), so it
- * leads its own process group and a stop signals the whole group: SIGTERM,
- * then SIGKILL after the kill grace. Its stdin, stdout and stderr are pipes
- * whose other ends, like every descriptor of jobd, are close-on-exec; the
- * child also closes everything above 2 before execve (closefrom), and its
- * signal mask and dispositions are reset (jobd ignores SIGPIPE). Its exit is
- * watched through a pidfd on the loop; the pid is registered with the
- * subreaper (orphans.h) until exec reaps it, so nobody else does. It gets the job as one JSON line
- * on stdin, written only when the caller says so (exec_send_input), so that the caller can first
- * make the child's process group durable. Its stdout is split into lines of at most max_value +
- * EXEC_LINE_ROOM bytes (a longer line is judged by its prefix and length, see hproto_parse_cut);
- * protocol messages, invalid and refused lines go to on_message, other lines to a bounded output
- * tail. Both tails (stdout's output lines, stderr) keep their last EXEC_TAIL_MAX bytes. When the
- * child has exited, the group is killed (no stragglers) and once both pipes are drained, every
- * handle is closed and on_exit runs exactly once; the exec_t is freed right after on_exit returns.
- */
+ * DESIGN: the child is started by child.h (posix_spawn in a new session,
+ * three pipes, nothing else of jobd; its pidfd and start time). A job's
+ * child (exec_start) is spawned on a spawner thread (spawner.h), so the loop
+ * goes on while posix_spawn waits for the child to exec; on_spawned then
+ * tells the loop it runs (or why it could not start). A persistent child
+ * (exec_spawn) is spawned at once, on the loop. A stop signals the child's
+ * whole process group: SIGTERM, then SIGKILL after the kill grace. Its exit
+ * is watched through the pidfd on the loop; the pid stays registered with
+ * the subreaper (orphans.h) until exec reaps it, so nobody else does. It
+ * gets the job as one JSON line on stdin, written only when the caller says
+ * so (exec_send_input), so that the caller can first make the child's
+ * process group durable. Its stdout is split into lines of at most
+ * max_value + EXEC_LINE_ROOM bytes (a longer line is judged by its prefix
+ * and length, see hproto_parse_cut); protocol messages, invalid and refused
+ * lines go to on_message, other lines to a bounded output tail. Both tails
+ * (stdout's output lines, stderr) keep their last EXEC_TAIL_MAX bytes. When
+ * the child has exited, the group is killed (no stragglers) and once both
+ * pipes are drained, every handle is closed and on_exit runs exactly once;
+ * the exec_t is freed right after on_exit returns. Loop thread only. */
 #ifndef JOBD_EXEC_H
 #define JOBD_EXEC_H
 
@@ -70,16 +71,25 @@ typedef struct {
     void (*on_message)(void *arg, hproto_msg_t *msg);
     /* The child is gone and its pipes are drained. */
     void (*on_exit)(void *arg, const exec_exit_t *x);
+    /* exec_start only, on the loop thread, never from inside exec_start: rc
+     * 0, the child runs (exec_pid and exec_start_ticks are set; a stop or
+     * kill asked for before now is applied right after this returns); or a
+     * negative libuv error: it could not be started, the exec_t is freed
+     * after this returns and on_exit never runs. */
+    void (*on_spawned)(void *arg, int rc);
 } exec_cbs_t;
 
-/* Spawns argv[0] (execve, no shell) with env ("K=V", NULL-terminated) and
- * keeps a copy of stdin_line for exec_send_input. A checkpoint or result
- * over max_value bytes is refused (hproto_parse). On success *out is the
- * running exec (owned by the module until on_exit). On failure returns a
- * negative libuv error and no callback ever runs. */
-int exec_start(exec_t **out, uv_loop_t *loop, char *const argv[], char *const env[],
-               const char *stdin_line, size_t len, size_t max_value, const exec_cbs_t *cbs,
-               void *arg);
+/* Has sp spawn argv[0] (execve, no shell) with env ("K=V",
+ * NULL-terminated; both copied) and keeps a copy of stdin_line for
+ * exec_send_input. A checkpoint or result over max_value bytes is refused
+ * (hproto_parse). Returns 0 with *out the exec (owned by the module until
+ * on_exit, or until on_spawned reports a failure), whose on_spawned runs
+ * later; or a negative libuv error (out of memory) and no callback ever
+ * runs. */
+struct spawner;
+int exec_start(exec_t **out, uv_loop_t *loop, struct spawner *sp, char *const argv[],
+               char *const env[], const char *stdin_line, size_t len, size_t max_value,
+               const exec_cbs_t *cbs, void *arg);
 
 /* The process layer for persistent handlers (pool.h): a child whose stdin
  * stays open for many lines (exec_write) and whose output goes raw to the
@@ -95,8 +105,11 @@ typedef struct {
     void (*on_stderr)(void *arg, const char *buf, size_t len);
 } exec_opts_t;
 
-/* Spawns a persistent child (stdin open until exec_close_input). on_message
- * of cbs is not used; on_exit runs once as for exec_start. Same errors. */
+/* Spawns a persistent child now, on the loop thread (stdin open until
+ * exec_close_input). on_message and on_spawned of cbs are not used; on_exit
+ * runs once as for exec_start. Returns 0, or a negative libuv error (the
+ * child could not be started; no callback ever runs). exec_write,
+ * exec_drain_stderr and exec_close_input are for these children only. */
 int exec_spawn(exec_t **out, uv_loop_t *loop, const exec_opts_t *o, const exec_cbs_t *cbs,
                void *arg);
 
@@ -113,26 +126,24 @@ void exec_drain_stderr(exec_t *e);
 /* Closes the child's stdin (it reads end of file). Idempotent. */
 void exec_close_input(exec_t *e);
 
-/* SIGKILL to the child's process group now (it has not exited yet). */
+/* SIGKILL to the child's process group now, or as soon as it is spawned. */
 void exec_kill(exec_t *e);
 
 /* Whether the child has exited (its pipes may still be draining). */
 int exec_exited(const exec_t *e);
 
 /* Writes the stdin line plus a newline to the child and closes its stdin.
- * Only the first call does anything. */
+ * Only the first call after on_spawned does anything. */
 void exec_send_input(exec_t *e);
 
-/* Asks the child to stop: SIGTERM to its process group now, SIGKILL after
- * grace_ms if it is still there. Idempotent. */
+/* Asks the child to stop: SIGTERM to its process group now (or as soon as
+ * it is spawned), SIGKILL after grace_ms if it is still there. Idempotent. */
 void exec_stop(exec_t *e, int64_t grace_ms);
 
-/* The child's pid (its process group id too). */
+/* The child's pid (its process group id too); 0 before on_spawned. */
 int exec_pid(const exec_t *e);
-
-/* The start time of process pid (field 22 of /proc/PID/stat, clock ticks
- * since boot), or -1 if there is no such process. With the pid it names one
- * process even after the pid is reused. */
-int64_t exec_start_time(int pid);
+/* Its start time, as child_start_time(exec_pid(e)) gives it; -1 before
+ * on_spawned. */
+int64_t exec_start_ticks(const exec_t *e);
 
 #endif

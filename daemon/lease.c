@@ -244,9 +244,9 @@ void lease_journal(lease_t *l, job_t *j)
     young_remove(l, j);
 }
 
-int lease_record_proc(lease_t *l, job_t *j, int pid)
+int lease_record_proc(lease_t *l, job_t *j, int pid, int64_t start)
 {
-    procs_rec_t r = {.pid = pid, .start = exec_start_time(pid), .attempt = j->attempt};
+    procs_rec_t r = {.pid = pid, .start = start, .attempt = j->attempt};
     r.claimed_at = j->started_ms;
     snprintf(r.id, sizeof r.id, "%s", j->id);
     snprintf(r.token, sizeof r.token, "%s", j->token);

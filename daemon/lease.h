@@ -98,11 +98,12 @@ void lease_count_lost(lease_t *l, job_t *j);
 
 /* Makes sure j has a journal row (its lease survives a crash). */
 void lease_journal(lease_t *l, job_t *j);
-/* Records j's just-spawned handler process group pid with j's lease in
- * the handler process table (procs.h), written at once, no fsync. Returns
+/* Records j's just-spawned handler process group pid (started at start,
+ * child_start_time's clock ticks) with j's lease in the handler process
+ * table (procs.h), written at once, no fsync. Returns
  * 0, or -1 (logged) when it could not: the caller then journals j and waits
  * for the group commit before it lets the handler run. */
-int lease_record_proc(lease_t *l, job_t *j, int pid);
+int lease_record_proc(lease_t *l, job_t *j, int pid, int64_t start);
 /* Journals j's newest checkpoint if it is newer than the journal's. */
 void lease_journal_checkpoint(lease_t *l, job_t *j);
 /* Journals j's outcome (Guarantee 6: kept until Redis takes it). */

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "child.h"
 #include "lease.h"
 #include "log.h"
 
@@ -73,7 +74,7 @@ static void on_journal_row(void *arg, const journal_row_t *r)
     }
     /* A process group a jobd before procs.h journaled: stopped before the
      * job is handed on. The start time tells a reused pid apart. */
-    if (r->pgid > 0 && r->pgid_start > 0 && exec_start_time(r->pgid) == r->pgid_start) {
+    if (r->pgid > 0 && r->pgid_start > 0 && child_start_time(r->pgid) == r->pgid_start) {
         log_warn("journal: stopping handler process group %d left from an earlier run of job %s",
                  r->pgid, r->id);
         kill(-r->pgid, SIGKILL);

@@ -1,6 +1,7 @@
 /* orphans.c - see orphans.h. */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,8 +38,10 @@ static int libuv_child(uv_loop_t *loop, int pid)
  * about the concurrency plus the pools' processes). */
 static int *owned;
 static size_t nowned, owned_cap;
+static int spawning; /* spawns between orphans_spawn_begin and _end */
+static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
 
-void orphans_own(int pid)
+static void own_locked(int pid)
 {
     if (nowned == owned_cap) {
         size_t cap = owned_cap ? owned_cap * 2 : 64;
@@ -53,8 +56,31 @@ void orphans_own(int pid)
     owned[nowned++] = pid;
 }
 
+void orphans_own(int pid)
+{
+    pthread_mutex_lock(&mu);
+    own_locked(pid);
+    pthread_mutex_unlock(&mu);
+}
+
+void orphans_spawn_begin(void)
+{
+    pthread_mutex_lock(&mu);
+    spawning++;
+    pthread_mutex_unlock(&mu);
+}
+
+void orphans_spawn_end(int pid)
+{
+    pthread_mutex_lock(&mu);
+    if (pid > 0) own_locked(pid);
+    spawning--;
+    pthread_mutex_unlock(&mu);
+}
+
 void orphans_disown(int pid)
 {
+    pthread_mutex_lock(&mu);
     for (size_t i = 0; i < nowned; i++) {
         if (owned[i] == pid) {
             owned[i] = owned[--nowned];
@@ -66,37 +92,62 @@ void orphans_disown(int pid)
         owned = NULL;
         owned_cap = 0;
     }
+    pthread_mutex_unlock(&mu);
 }
 
-int orphans_owned(int pid)
+static int owned_locked(int pid)
 {
     for (size_t i = 0; i < nowned; i++)
         if (owned[i] == pid) return 1;
     return 0;
 }
 
+int orphans_owned(int pid)
+{
+    pthread_mutex_lock(&mu);
+    int r = owned_locked(pid);
+    pthread_mutex_unlock(&mu);
+    return r;
+}
+
 static void on_again(uv_timer_t *t);
+
+/* One exited orphan reaped: 1; none to reap now: 0; one to look at again
+ * shortly: -1. The lock is held from the look to the reap, so a spawn on
+ * the spawner thread cannot slip its child in between. */
+static int look_and_reap(orphans_t *o, int *status, int *pid)
+{
+    pthread_mutex_lock(&mu);
+    int r = -1;
+    siginfo_t si;
+    memset(&si, 0, sizeof si);
+    if (spawning) {
+        /* A child may exist that is not registered yet. */
+    } else if (waitid(P_ALL, 0, &si, WEXITED | WNOHANG | WNOWAIT) < 0 || si.si_pid == 0) {
+        r = 0; /* WNOWAIT: looked without reaping, since it may be libuv's */
+    } else if (!owned_locked(si.si_pid) && !libuv_child(o->loop, si.si_pid)) {
+        *pid = si.si_pid;
+        r = waitpid(si.si_pid, status, WNOHANG) == si.si_pid;
+    }
+    pthread_mutex_unlock(&mu);
+    return r;
+}
 
 static void reap(orphans_t *o)
 {
     for (;;) {
-        siginfo_t si;
-        memset(&si, 0, sizeof si);
-        /* WNOWAIT: look without reaping, since it may be libuv's. */
-        if (waitid(P_ALL, 0, &si, WEXITED | WNOHANG | WNOWAIT) < 0 || si.si_pid == 0) return;
-        if (orphans_owned(si.si_pid) || libuv_child(o->loop, si.si_pid)) {
+        int status = 0, pid = 0;
+        int r = look_and_reap(o, &status, &pid);
+        if (r < 0) {
             uv_timer_start(&o->again, on_again, AGAIN_MS, 0);
             return;
         }
-        int status;
-        if (waitpid(si.si_pid, &status, WNOHANG) != si.si_pid) return;
+        if (r == 0) return;
         o->reaped++;
         if (WIFSIGNALED(status))
-            log_debug("reaped orphaned process %d (killed by signal %d)", (int)si.si_pid,
-                      WTERMSIG(status));
+            log_debug("reaped orphaned process %d (killed by signal %d)", pid, WTERMSIG(status));
         else
-            log_debug("reaped orphaned process %d (exit status %d)", (int)si.si_pid,
-                      WEXITSTATUS(status));
+            log_debug("reaped orphaned process %d (exit status %d)", pid, WEXITSTATUS(status));
     }
 }
 

@@ -17,10 +17,11 @@
  * time), it looks again shortly, once that child's owner has reaped it. Children jobd starts itself
  * without libuv (exec.c spawns handlers with posix_spawn and reaps each through its pidfd) are
  * registered with orphans_own from their spawn until their owner has reaped
- * them, and are left alone the same way. This relies on every child jobd
+ * them (under a lock: a spawn may run on the spawner thread), and are left
+ * alone the same way. This relies on every child jobd
  * starts being a uv_process_t or registered (no fork, system or popen
  * anywhere else). Its handles are unreferenced: they never keep the loop
- * alive. Loop thread only. */
+ * alive. Loop thread only, but for the registry (see orphans_spawn_begin). */
 #ifndef JOBD_ORPHANS_H
 #define JOBD_ORPHANS_H
 
@@ -50,6 +51,13 @@ void orphans_own(int pid);
 void orphans_disown(int pid);
 /* Whether pid is registered. */
 int orphans_owned(int pid);
+/* Around a spawn on another thread (spawner.h): begin before the child
+ * exists, end with its pid (0: it was not started) once it does, which
+ * registers it. In between the subreaper looks for nothing, so it cannot
+ * reap a child that exited before its owner registered it. The registry
+ * and these two are thread-safe; the rest is loop thread only. */
+void orphans_spawn_begin(void);
+void orphans_spawn_end(int pid);
 
 /* Orphans reaped so far, for metrics. */
 long long orphans_reaped(const orphans_t *o);

@@ -327,7 +327,7 @@ static void on_stderr(void *arg, const char *buf, size_t len)
 /* Records the process before it can get a job (pool.h): one pwrite. */
 static void record_proc(pool_t *p, proc_t *pr)
 {
-    procs_rec_t r = {.pid = pr->pid, .start = exec_start_time(pr->pid)};
+    procs_rec_t r = {.pid = pr->pid, .start = exec_start_ticks(pr->e)};
     snprintf(r.type, sizeof r.type, "%s", p->type);
     if (p->o.procs) pr->slot = procs_put(p->o.procs, -1, &r);
 }
@@ -345,7 +345,7 @@ static int start_proc(pool_t *p)
         .on_line = on_line,
         .on_stderr = on_stderr,
     };
-    static const exec_cbs_t cbs = {NULL, on_proc_exit};
+    static const exec_cbs_t cbs = {NULL, on_proc_exit, NULL};
     int rc = exec_spawn(&pr->e, p->loop, &eo, &cbs, pr);
     if (rc < 0) {
         free(pr);

@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "child.h"
 #include "exec.h"
 #include "log.h"
 #include "procs.h"
@@ -236,7 +237,7 @@ void procs_forget_old(procs_t *p)
 
 int procs_kill_if_same(const procs_rec_t *r)
 {
-    if (!r->this_boot || r->pid <= 0 || r->start <= 0 || exec_start_time(r->pid) != r->start)
+    if (!r->this_boot || r->pid <= 0 || r->start <= 0 || child_start_time(r->pid) != r->start)
         return 0;
     return kill(-r->pid, SIGKILL) == 0;
 }

@@ -33,7 +33,7 @@ typedef struct procs procs_t;
 
 typedef struct {
     int pid;       /* the process group's leader */
-    int64_t start; /* its start time (exec_start_time) */
+    int64_t start; /* its start time (child_start_time) */
     /* A process-per-job handler's job; id[0] == '\0' for a pool's process. */
     char id[JOBD_ID_LEN + 1];
     char token[PROCS_TOKEN_MAX];

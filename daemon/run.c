@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "child.h"
 #include "log.h"
 #include "num.h"
 #include "pools.h"
@@ -16,40 +17,18 @@ static const char *qname(const run_t *r, int qidx)
     return r->cfg->queues[qidx].name;
 }
 
-/* The variables of our own environment a handler may see. NULL on
- * out-of-memory. */
-static char **env_allow_list(void)
-{
-    static const char *const allow[] = {"PATH=", "HOME=",   "LANG=", "LC_ALL=",  "LC_CTYPE=",
-                                        "TZ=",   "TMPDIR=", "USER=", "LOGNAME=", NULL};
-    size_t n = 0;
-    for (char **e = environ; *e; e++)
-        n++;
-    char **out = calloc(n + 1, sizeof *out);
-    size_t k = 0;
-    for (char **e = environ; out && *e; e++) {
-        for (int i = 0; allow[i]; i++) {
-            if (strncmp(*e, allow[i], strlen(allow[i])) != 0) continue;
-            if (!(out[k++] = strdup(*e))) {
-                strv_free(out);
-                return NULL;
-            }
-        }
-    }
-    return out;
-}
-
-int run_init(run_t *r, uv_loop_t *loop, const config_t *cfg, const handlers_t *handlers,
-             lease_t *lease, stats_t *stats, const run_cbs_t *cbs)
+int run_init(run_t *r, uv_loop_t *loop, struct spawner *spawner, const config_t *cfg,
+             const handlers_t *handlers, lease_t *lease, stats_t *stats, const run_cbs_t *cbs)
 {
     memset(r, 0, sizeof *r);
     r->loop = loop;
+    r->spawner = spawner;
     r->cfg = cfg;
     r->handlers = handlers;
     r->lease = lease;
     r->stats = stats;
     r->cbs = *cbs;
-    r->child_env_base = env_allow_list();
+    r->child_env_base = child_env_allow_list();
     return r->child_env_base ? 0 : JOBD_ENOMEM;
 }
 
@@ -277,7 +256,7 @@ static char *strf(const char *fmt, ...)
 
 /* The handler's environment: the allow-list plus the job's variables.
  * NULL on out-of-memory. */
-static char **child_env(run_t *r, job_t *j)
+static char **handler_env(run_t *r, job_t *j)
 {
     size_t n = 0;
     while (r->child_env_base[n])
@@ -302,26 +281,21 @@ static char **child_env(run_t *r, job_t *j)
     return env;
 }
 
-static int start_exec(run_t *r, job_t *j)
+static void start_failed(run_t *r, job_t *j, int rc);
+
+/* exec_cbs_t.on_spawned: the child runs, or it could not be started. */
+static void on_exec_spawned(void *arg, int rc)
 {
-    json_t *in = json_pack("{s:s, s:s, s:s, s:i, s:O, s:O?}", "id", j->id, "type", j->env.type,
-                           "queue", qname(r, j->qidx), "attempt", j->attempt, "payload",
-                           j->env.payload, "checkpoint", j->resume);
-    char *line = in ? json_dumps(in, JSON_COMPACT) : NULL;
-    json_decref(in);
-    char **env = line ? child_env(r, j) : NULL;
-    if (!env) {
-        free(line);
-        return UV_ENOMEM;
+    job_t *j = arg;
+    run_t *r = j->run;
+    if (rc < 0) {
+        j->exec = NULL;
+        if (j->stop_reason != STOP_NONE)
+            ended(r, j, 0, 0); /* asked to stop before it ever ran */
+        else
+            start_failed(r, j, rc);
+        return;
     }
-    static const exec_cbs_t cbs = {on_exec_message, on_exec_exit};
-    j->invalid_lines = 0;
-    j->output_refused = 0;
-    int rc = exec_start(&j->exec, r->loop, j->handler->argv, env, line, strlen(line),
-                        (size_t)r->cfg->max_output_bytes, &cbs, j);
-    free(line);
-    strv_free(env);
-    if (rc < 0) return rc;
     /* Guarantee 5 from the first moment: the process group and the lease go
      * into the handler process table (one pwrite, no fsync: procs.h), so
      * the input goes out at once; a restarted jobd stops the group and
@@ -329,12 +303,34 @@ static int start_exec(run_t *r, job_t *j)
      * the journal and the child gets its input only after the pump's group
      * commit (run_send_inputs): a jobd killed before that leaves a child
      * that reads end of file and never runs the job. */
-    if (!lease_ckpt_async(r->lease) || lease_record_proc(r->lease, j, exec_pid(j->exec)) == 0)
+    if (!lease_ckpt_async(r->lease) ||
+        lease_record_proc(r->lease, j, exec_pid(j->exec), exec_start_ticks(j->exec)) == 0)
         exec_send_input(j->exec);
     else
         lease_journal(r->lease, j);
     r->cbs.kick(r->cbs.arg);
-    return 0;
+}
+
+static int start_exec(run_t *r, job_t *j)
+{
+    json_t *in = json_pack("{s:s, s:s, s:s, s:i, s:O, s:O?}", "id", j->id, "type", j->env.type,
+                           "queue", qname(r, j->qidx), "attempt", j->attempt, "payload",
+                           j->env.payload, "checkpoint", j->resume);
+    char *line = in ? json_dumps(in, JSON_COMPACT) : NULL;
+    json_decref(in);
+    char **env = line ? handler_env(r, j) : NULL;
+    if (!env) {
+        free(line);
+        return UV_ENOMEM;
+    }
+    static const exec_cbs_t cbs = {on_exec_message, on_exec_exit, on_exec_spawned};
+    j->invalid_lines = 0;
+    j->output_refused = 0;
+    int rc = exec_start(&j->exec, r->loop, r->spawner, j->handler->argv, env, line, strlen(line),
+                        (size_t)r->cfg->max_output_bytes, &cbs, j);
+    free(line);
+    strv_free(env);
+    return rc; /* on_exec_spawned goes on */
 }
 
 void run_send_inputs(run_t *r)
@@ -513,6 +509,19 @@ static void spawn_later(run_t *r, job_t *j, int rc)
     arm(r, j, delay < 5000 ? delay : 5000);
 }
 
+/* j's handler could not be started (rc: why). */
+static void start_failed(run_t *r, job_t *j, int rc)
+{
+    if (rc == UV_EMFILE || rc == UV_ENFILE || rc == UV_EAGAIN) {
+        spawn_later(r, j, rc);
+        return;
+    }
+    job_set_error(j, "cannot start handler %s: %s", j->handler->argv[0], uv_strerror(rc));
+    log_msg(LOG_ERROR, &j->log, "cannot start handler %s: %s", j->handler->argv[0],
+            uv_strerror(rc));
+    finish(r, j, OUT_RETRY);
+}
+
 void run_handler(run_t *r, job_t *j)
 {
     /* envelope_decode keeps timeout_s within 100 years; saturate anyway, so
@@ -526,15 +535,8 @@ void run_handler(run_t *r, job_t *j)
         start_builtin(r, j);
     } else {
         int rc = j->handler->persistent ? start_pool_job(r, j) : start_exec(r, j);
-        if (rc == UV_EMFILE || rc == UV_ENFILE || rc == UV_EAGAIN) {
-            spawn_later(r, j, rc);
-            return;
-        }
         if (rc < 0) {
-            job_set_error(j, "cannot start handler %s: %s", j->handler->argv[0], uv_strerror(rc));
-            log_msg(LOG_ERROR, &j->log, "cannot start handler %s: %s", j->handler->argv[0],
-                    uv_strerror(rc));
-            finish(r, j, OUT_RETRY);
+            start_failed(r, j, rc);
             return;
         }
     }

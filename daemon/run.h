@@ -50,13 +50,16 @@ typedef struct run {
     lease_t *lease; /* borrowed: journal rows, checkpoints, the held list */
     stats_t *stats; /* borrowed */
     run_cbs_t cbs;
-    int draining;          /* no more spawn retries: release instead */
-    char **child_env_base; /* allow-listed variables of our own environment */
+    struct spawner *spawner; /* borrowed: starts exec handlers (spawner.h) */
+    int draining;            /* no more spawn retries: release instead */
+    char **child_env_base;   /* allow-listed variables of our own environment */
 } run_t;
 
-/* Sets r up. Returns 0 or JOBD_ENOMEM. */
-int run_init(run_t *r, uv_loop_t *loop, const config_t *cfg, const handlers_t *handlers,
-             lease_t *lease, stats_t *stats, const run_cbs_t *cbs);
+/* Sets r up; exec handlers are spawned by spawner. Returns 0 or
+ * JOBD_ENOMEM. */
+struct spawner;
+int run_init(run_t *r, uv_loop_t *loop, struct spawner *spawner, const config_t *cfg,
+             const handlers_t *handlers, lease_t *lease, stats_t *stats, const run_cbs_t *cbs);
 /* Starts claimed job j (held by lease). on_ended may run before this
  * returns (bad input, unknown type, inline built-in). */
 void run_start(run_t *r, job_t *j);

@@ -10,6 +10,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "child.h"
 #include "exec.h"
 #include "procs.h"
 #include "test.h"
@@ -188,7 +189,7 @@ TEST(procs_unit_kill_only_the_same_process)
     for (int i = 0; i < 500 && getpgid(child) != child; i++)
         usleep(2000);
     ASSERT_EQ(getpgid(child), child);
-    procs_rec_t r = {.pid = child, .start = exec_start_time(child), .this_boot = 1};
+    procs_rec_t r = {.pid = child, .start = child_start_time(child), .this_boot = 1};
     ASSERT(r.start > 0);
     procs_rec_t other = r;
     other.start = r.start + 1; /* a reused pid: another process */
