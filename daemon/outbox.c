@@ -5,6 +5,7 @@
 
 #include "log.h"
 #include "ops.h"
+#include "num.h"
 #include "outbox.h"
 
 static const char *qname(const outbox_t *o, int qidx)
@@ -111,8 +112,14 @@ static void confirmed(outbox_t *o, job_t *j, long long res)
                 "lost, or Redis applied this outcome before a reconnect)");
         return;
     }
+    /* A job passed on for want of a handler (run.c) is for another worker:
+     * this one looks again one delay after it is due, not when it is due,
+     * or it would race the worker that knows the type to it, and often
+     * win. */
+    int passed_on = j->outcome == OUT_DEFER && !j->handler;
     if (outcome_requeued(j->outcome, res))
-        o->cbs.on_requeued(o->cbs.arg, j->qidx, j->outcome, j->retry_ms);
+        o->cbs.on_requeued(o->cbs.arg, j->qidx, j->outcome,
+                           passed_on ? num_mul_sat(j->retry_ms, 2) : j->retry_ms);
     count(o, j, res);
     log_level_t lvl = j->outcome == OUT_ACK || j->outcome == OUT_RELEASE ? LOG_INFO : LOG_WARN;
     if (j->outcome == OUT_DEFER && res == 1) lvl = LOG_DEBUG; /* routine: a rate limit's wait */

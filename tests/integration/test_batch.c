@@ -43,7 +43,8 @@ static pid_t worker(const char *id, const char *log)
 {
     char state[64];
     snprintf(state, sizeof state, "state-%s", id);
-    return test_jobd_start(log, NULL, "ba,bb", state, (const char *[]){"--worker-id", id, NULL}, NULL);
+    return test_jobd_start(log, NULL, "ba,bb", state, (const char *[]){"--worker-id", id, NULL},
+                           NULL);
 }
 
 TEST(batch_completion_once_under_kill9)

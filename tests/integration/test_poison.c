@@ -114,23 +114,25 @@ TEST(poison_counts_expired_leases)
 
 TEST(passon_unknown_type_reaches_a_worker_that_knows_it)
 {
-    const char *q = "mixed", *log_old = test_tmp_path("old.log"), *log_new = test_tmp_path("new.log");
+    const char *q = "mixed", *log_old = test_tmp_path("old.log"),
+               *log_new = test_tmp_path("new.log");
     jobd_client_t *c = test_client();
     char id[JOBD_ID_LEN + 1];
     test_submit(c, q, "t.new", "{}", 0, 0, id);
     /* The old worker does not know t.new: it passes the job on, uncharged. */
     pid_t old = test_jobd_start(log_old, NULL, q, "old",
-                           (const char *[]){"--worker-id", "old", "--unknown-type-tries", "50",
-                                            "--unknown-type-delay", "100ms", NULL},
-                           NULL);
+                                (const char *[]){"--worker-id", "old", "--unknown-type-tries", "50",
+                                                 "--unknown-type-delay", "100ms", NULL},
+                                NULL);
     /* (It may be passed on again meanwhile: once is what counts here.) */
-    CHECK_OR_DUMP(test_wait_field_set(q, id, "passed", test_ms(20000)) == 0, log_old, "not passed on");
+    CHECK_OR_DUMP(test_wait_field_set(q, id, "passed", test_ms(20000)) == 0, log_old,
+                  "not passed on");
     ASSERT_FIELD(q, id, "waiting", "no handler for job type \"t.new\"");
     /* The new one does (a deploy in progress: both run). */
     const char *h = test_tmp_path("new.json");
     test_write_file(h, "{\"t.new\": {\"builtin\": \"noop\"}}");
     pid_t nw = test_jobd_start(log_new, NULL, q, "new",
-                          (const char *[]){"--worker-id", "new", "--handlers", h, NULL}, NULL);
+                               (const char *[]){"--worker-id", "new", "--handlers", h, NULL}, NULL);
     CHECK_OR_DUMP(test_wait_field(q, id, "state", "succeeded", test_ms(20000)) == 0, log_new,
                   "not run by the worker that knows the type");
     ASSERT_FIELD(q, id, "worker", "new");
@@ -150,7 +152,7 @@ TEST(passon_waiting_job_shows_why)
     char id[JOBD_ID_LEN + 1];
     test_submit(c, q, "t.later", "{}", 0, 0, id);
     pid_t pid = test_jobd_start(log, NULL, q, "state",
-                           (const char *[]){"--unknown-type-delay", "1h", NULL}, NULL);
+                                (const char *[]){"--unknown-type-delay", "1h", NULL}, NULL);
     CHECK_OR_DUMP(test_wait_field(q, id, "passed", "1", test_ms(20000)) == 0, log, "not passed on");
     json_t *st = NULL;
     ASSERT_EQ(jobd_status(c, id, &st), 0);

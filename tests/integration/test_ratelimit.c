@@ -17,7 +17,7 @@ static pid_t start_worker(const char *cfg, const char *handlers, const char *id,
     const char *argv[] = {
         test_env("JOBD_BIN"), "--config",    cfg,          "--redis", test_redis_url(),
         "--prefix",           test_prefix(), "--handlers", handlers,  "--state-dir",
-        test_tmp_path(id),         "--worker-id", id,           "--http",  "127.0.0.1:0",
+        test_tmp_path(id),    "--worker-id", id,           "--http",  "127.0.0.1:0",
         "--concurrency",      "4",           "--once",     NULL};
     pid_t pid = test_spawn(argv, NULL, log);
     test_track(pid);

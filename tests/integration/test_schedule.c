@@ -37,9 +37,9 @@ static pid_t start(const char *cfg_json, const char *id, const char *log)
     char state[64];
     snprintf(state, sizeof state, "state-%s", id);
     return test_jobd_start(log, NULL, "other", state,
-                      (const char *[]){"--config", cfg, "--queues", "other", "--worker-id", id,
-                                       "--log-level", "debug", NULL},
-                      env);
+                           (const char *[]){"--config", cfg, "--queues", "other", "--worker-id", id,
+                                            "--log-level", "debug", NULL},
+                           env);
 }
 
 static void stop(pid_t pid, const char *log)
@@ -78,7 +78,8 @@ TEST(schedule_three_replicas_one_job_per_tick)
     const char *cfg = "{\"schedules\": [{\"name\": \"every5\", \"cron\": \"*/5 * * * *\", "
                       "\"queue\": \"sq\", \"type\": \"noop\", \"payload\": {\"k\": 1}}]}";
     set_clock("2025-01-01T10:02:00Z", 0);
-    const char *logs[3] = {test_tmp_path("r1.log"), test_tmp_path("r2.log"), test_tmp_path("r3.log")};
+    const char *logs[3] = {test_tmp_path("r1.log"), test_tmp_path("r2.log"),
+                           test_tmp_path("r3.log")};
     const char *ids[3] = {"r1", "r2", "r3"};
     pid_t pids[3];
     for (int i = 0; i < 3; i++)
@@ -223,8 +224,8 @@ TEST(schedule_config_errors)
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         const char *cfg = test_tmp_path("bad.json");
         test_write_file(cfg, bad[i]);
-        const char *argv[] = {test_env("JOBD_BIN"), "--config",       cfg, "--state-dir",
-                              test_tmp_path("state"),    "--check-config", NULL};
+        const char *argv[] = {test_env("JOBD_BIN"),   "--config",       cfg, "--state-dir",
+                              test_tmp_path("state"), "--check-config", NULL};
         char *err = NULL;
         ASSERT_EQ(test_run(argv, NULL, NULL, NULL, &err), 78);
         ASSERT_CONTAINS(err, want[i]);

@@ -683,10 +683,10 @@ TEST(worker_bad_input_is_contained)
 
     const int total = 6 + NOOPS + 1;
     pid_t pid = test_jobd_start(log, NULL, q, "state",
-                           (const char *[]){"--concurrency", "4", "--retry-base", "100ms",
-                                            "--retry-cap", "200ms", "--unknown-type-tries", "2",
-                                            "--unknown-type-delay", "50ms", NULL},
-                           NULL);
+                                (const char *[]){"--concurrency", "4", "--retry-base", "100ms",
+                                                 "--retry-cap", "200ms", "--unknown-type-tries",
+                                                 "2", "--unknown-type-delay", "50ms", NULL},
+                                NULL);
     int64_t deadline = test_now_ms() + test_ms(60000);
     while (terminal_count(q) < total) {
         if (test_now_ms() >= deadline || waitpid(pid, NULL, WNOHANG) != 0) {
