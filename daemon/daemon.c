@@ -100,6 +100,13 @@ static void on_metrics(void *arg, metrics_buf_t *b)
 
 /* ---- the pump: see daemon.h for the order and why ---- */
 
+static void kick(void *arg);
+
+static void on_hold_over(uv_timer_t *t)
+{
+    kick(t->data);
+}
+
 static void on_pump(uv_idle_t *h)
 {
     daemon_t *d = h->data;
@@ -110,10 +117,13 @@ static void on_pump(uv_idle_t *h)
     lease_free_retired(&d->lease);
     /* 2. Even if the commit failed: the job runs, as without a journal. */
     run_send_inputs(&d->run);
-    /* 3. and 4., unless spawns are behind (daemon.h). */
-    int spawns_behind = spawner_backlog(&d->spawner) > 1;
-    if (!spawns_behind) outbox_flush(&d->outbox);
-    if (!spawns_behind && d->drain.state == DRAIN_RUNNING) claim_more(&d->claim);
+    /* 3. and 4., unless spawns are behind (daemon.h); the timer ends a
+     *    hold that no spawn's end ends. */
+    int hold = spawner_hold(&d->hold, spawner_backlog(&d->spawner), uv_now(d->loop));
+    if (hold && !uv_is_active((uv_handle_t *)&d->hold_timer))
+        uv_timer_start(&d->hold_timer, on_hold_over, SPAWNER_HOLD_MS, 0);
+    if (!hold) outbox_flush(&d->outbox);
+    if (!hold && d->drain.state == DRAIN_RUNNING) claim_more(&d->claim);
     /* 5. */
     int64_t since = d->redis_down_ms ? d->redis_down_ms : d->started_ms;
     drain_facts_t f = {
@@ -247,6 +257,7 @@ static void close_all(void *arg)
     uv_close((uv_handle_t *)&d->pump, NULL);
     uv_close((uv_handle_t *)&d->heartbeat, NULL);
     uv_close((uv_handle_t *)&d->housekeeping, NULL);
+    uv_close((uv_handle_t *)&d->hold_timer, NULL);
     uv_close((uv_handle_t *)&d->sigterm, NULL);
     uv_close((uv_handle_t *)&d->sigint, NULL);
     notify_close(&d->notify);
@@ -383,6 +394,8 @@ static void wire(daemon_t *d)
     uv_idle_init(loop, &d->pump);
     uv_timer_init(loop, &d->heartbeat);
     uv_timer_init(loop, &d->housekeeping);
+    uv_timer_init(loop, &d->hold_timer);
+    d->hold_timer.data = d;
     uv_signal_init(loop, &d->sigterm);
     uv_signal_init(loop, &d->sigint);
     d->pump.data = d->heartbeat.data = d->housekeeping.data = d;

@@ -18,12 +18,14 @@
  *   3. flush outcomes (ack, fail, release), one call per queue and kind;
  *   4. claim for the free slots (RUNNING only);
  *   Steps 3 and 4 wait while more than one exec handler waits to be
- *   spawned: with short exec jobs the spawns are what limits, and a flush
- *   or claim made at every exit carries one job, so each job cost Redis and
- *   jobd two wake-ups of their own (the CPU the handlers needed); held back
- *   until the spawns are down to one (each one's end runs the pump), they
- *   carry several jobs, while the claim's round trip still fits in the
- *   spawn that is left.
+ *   spawned, for at most SPAWNER_HOLD_MS in a row (spawner_hold): with
+ *   short exec jobs the spawns are what limits, and a flush or claim made
+ *   at every exit carries one job, so each job cost Redis and jobd two
+ *   wake-ups of their own (the CPU the handlers needed); held back until
+ *   the spawns are down to one (each one's end runs the pump), they carry
+ *   several jobs, while the claim's round trip still fits in the spawn that
+ *   is left. The bound keeps a spawn that hangs from holding back every
+ *   outcome.
  *   5. step the drain (idle? --once done? Redis away too long?).
  * Outside the pump: the heartbeat (lease/3: extend every lease, publish the
  * registry entry, renew resource holds), housekeeping (every 5 s: queue
@@ -87,6 +89,8 @@ typedef struct {
     struct console *console; /* the operator's console (console.h); NULL without --http */
     uv_idle_t pump;
     uv_timer_t heartbeat, housekeeping;
+    spawner_hold_t hold;   /* the pump's hold while spawns are behind */
+    uv_timer_t hold_timer; /* ends a hold no spawn's end ends */
     uv_signal_t sigterm, sigint;
     int64_t started_ms;
     int64_t redis_down_ms; /* when the command connection went down; 0: up (or never up) */

@@ -89,6 +89,19 @@ int spawner_backlog(const spawner_t *s)
     return s->out;
 }
 
+int spawner_hold(spawner_hold_t *h, int backlog, uint64_t now)
+{
+    if (backlog <= 1) {
+        h->holding = 0;
+        return 0;
+    }
+    if (!h->holding) {
+        h->holding = 1;
+        h->since = now;
+    }
+    return now - h->since < SPAWNER_HOLD_MS;
+}
+
 void spawner_submit(spawner_t *s, spawn_req_t *r)
 {
     r->next = NULL;

@@ -24,6 +24,7 @@
 #define JOBD_SPAWNER_H
 
 #include <pthread.h>
+#include <stdint.h>
 #include <uv.h>
 
 #define SPAWNER_THREADS 2
@@ -56,6 +57,21 @@ int spawner_init(spawner_t *s, uv_loop_t *loop);
 void spawner_submit(spawner_t *s, spawn_req_t *r);
 /* Requests submitted whose done callback has not run yet. */
 int spawner_backlog(const spawner_t *s);
+
+#define SPAWNER_HOLD_MS 5 /* longest spawner_hold in a row */
+
+/* The caller's state for spawner_hold. Zero-initialise. */
+typedef struct {
+    int holding;
+    uint64_t since; /* when the hold began, on the caller's clock (ms) */
+} spawner_hold_t;
+
+/* Whether to hold Redis calls back now (daemon.h's pump), given backlog
+ * (spawner_backlog) and now (ms): while more than one spawn waits, for at
+ * most SPAWNER_HOLD_MS in a row, so that a spawn that hangs (an execve on a
+ * hung file system) never holds back every outcome. The run of holds ends
+ * when the backlog is down to one. Pure. */
+int spawner_hold(spawner_hold_t *h, int backlog, uint64_t now);
 /* Joins the threads and closes the handle; idempotent, and nothing after a
  * failed spawner_init. */
 void spawner_close(spawner_t *s);

@@ -151,3 +151,22 @@ TEST(spawn_stop_asked_before_the_spawn_ended_reaches_the_child)
     uv_run(&loop, UV_RUN_DEFAULT);
     ASSERT_EQ(uv_loop_close(&loop), 0);
 }
+
+TEST(spawn_hold_while_behind_for_a_bounded_time)
+{
+    spawner_hold_t h = {0};
+    /* One spawn waiting (or none): the pump never holds. */
+    ASSERT_EQ(spawner_hold(&h, 0, 1000), 0);
+    ASSERT_EQ(spawner_hold(&h, 1, 1000), 0);
+    /* Behind: it holds, from the first look on, for SPAWNER_HOLD_MS. */
+    ASSERT_EQ(spawner_hold(&h, 2, 1000), 1);
+    ASSERT_EQ(spawner_hold(&h, 5, 1000 + SPAWNER_HOLD_MS - 1), 1);
+    /* Still behind after that (a spawn that hangs): no more holding. */
+    ASSERT_EQ(spawner_hold(&h, 5, 1000 + SPAWNER_HOLD_MS), 0);
+    ASSERT_EQ(spawner_hold(&h, 3, 1000 + 10 * SPAWNER_HOLD_MS), 0);
+    /* Down to one: the run ends; the next one holds again, from its start. */
+    ASSERT_EQ(spawner_hold(&h, 1, 2000), 0);
+    ASSERT_EQ(spawner_hold(&h, 2, 2001), 1);
+    ASSERT_EQ(spawner_hold(&h, 2, 2001 + SPAWNER_HOLD_MS - 1), 1);
+    ASSERT_EQ(spawner_hold(&h, 2, 2001 + SPAWNER_HOLD_MS), 0);
+}
