@@ -100,8 +100,6 @@ static void on_metrics(void *arg, metrics_buf_t *b)
 
 /* ---- the pump: see daemon.h for the order and why ---- */
 
-static void kick(void *arg);
-
 static void on_hold_over(uv_timer_t *t)
 {
     kick(t->data);
