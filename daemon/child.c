@@ -92,8 +92,7 @@ static int spawn_child(char *const argv[], char *const env[], int *pid, int ours
  * time (field 22 of /proc/PID/stat). */
 static int64_t boot_ticks(void)
 {
-    static long hz;
-    if (!hz) hz = sysconf(_SC_CLK_TCK);
+    long hz = sysconf(_SC_CLK_TCK); /* from the auxiliary vector: no system call */
     struct timespec ts;
     clock_gettime(CLOCK_BOOTTIME, &ts);
     int64_t ns = (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
@@ -134,21 +133,29 @@ void child_abandon(child_t *c)
     close_fds(c->fds, 3);
 }
 
-int64_t child_start_time(int pid)
+int child_proc_read(int pid, const char *file, char *buf, size_t len)
 {
-    char path[64], buf[1024];
-    snprintf(path, sizeof path, "/proc/%d/stat", pid);
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%d/%s", pid, file);
     FILE *f = fopen(path, "re");
     if (!f) return -1;
-    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    size_t n = fread(buf, 1, len - 1, f);
     fclose(f);
     buf[n] = '\0';
-    /* The command name (field 2) may hold spaces: count fields after ')'. */
-    char *p = strrchr(buf, ')');
+    return (int)n;
+}
+
+int64_t child_start_time(int pid)
+{
+    char buf[1024];
+    if (child_proc_read(pid, "stat", buf, sizeof buf) < 0) return -1;
+    /* The command name (field 2) may hold spaces: count fields after ')'.
+     * strtok_r: this runs on the spawner threads too. */
+    char *p = strrchr(buf, ')'), *save = NULL;
     if (!p) return -1;
     long long v = -1;
     int field = 2;
-    for (char *tok = strtok(p + 1, " "); tok; tok = strtok(NULL, " "))
+    for (char *tok = strtok_r(p + 1, " ", &save); tok; tok = strtok_r(NULL, " ", &save))
         if (++field == 22) {
             v = strtoll(tok, NULL, 10);
             break;

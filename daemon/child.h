@@ -19,6 +19,7 @@
 #ifndef JOBD_CHILD_H
 #define JOBD_CHILD_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 typedef struct {
@@ -36,6 +37,10 @@ int child_start(child_t *c, char *const argv[], char *const env[]);
 /* Stops (SIGKILL to its group) and reaps a child nobody will watch, and
  * closes its descriptors. */
 void child_abandon(child_t *c);
+
+/* Reads /proc/PID/FILE into buf (at most len - 1 bytes, NUL-terminated).
+ * Returns the bytes read, or -1 if there is no such process or file. */
+int child_proc_read(int pid, const char *file, char *buf, size_t len);
 
 /* The start time of process pid (field 22 of /proc/PID/stat, clock ticks
  * since boot), or -1 if there is no such process. With the pid it names one

@@ -5,19 +5,15 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "child.h"
 #include "log.h"
 #include "respawn.h"
 
 /* Resident set size of pid in MiB, or -1. */
 static int64_t rss_mb(int pid)
 {
-    char path[64], buf[128];
-    snprintf(path, sizeof path, "/proc/%d/statm", pid);
-    FILE *f = fopen(path, "re");
-    if (!f) return -1;
-    size_t n = fread(buf, 1, sizeof buf - 1, f);
-    fclose(f);
-    buf[n] = '\0';
+    char buf[128];
+    if (child_proc_read(pid, "statm", buf, sizeof buf) < 0) return -1;
     /* "size resident shared ...", in pages */
     char *end;
     strtoll(buf, &end, 10);

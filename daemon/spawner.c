@@ -7,6 +7,17 @@
 
 static void stop_thread(spawner_t *s);
 
+/* Appends r to a list (under the lock). */
+static void append(spawn_req_t **head, spawn_req_t **tail, spawn_req_t *r)
+{
+    r->next = NULL;
+    if (*tail)
+        (*tail)->next = r;
+    else
+        *head = r;
+    *tail = r;
+}
+
 static void *thread_main(void *arg)
 {
     spawner_t *s = arg;
@@ -20,13 +31,8 @@ static void *thread_main(void *arg)
         if (!s->todo) s->todo_tail = NULL;
         pthread_mutex_unlock(&s->mu);
         r->work(r);
-        r->next = NULL;
         pthread_mutex_lock(&s->mu);
-        if (s->done_tail)
-            s->done_tail->next = r;
-        else
-            s->done = r;
-        s->done_tail = r;
+        append(&s->done, &s->done_tail, r);
         pthread_mutex_unlock(&s->mu);
         uv_async_send(&s->async);
         pthread_mutex_lock(&s->mu);
@@ -104,14 +110,9 @@ int spawner_hold(spawner_hold_t *h, int backlog, uint64_t now)
 
 void spawner_submit(spawner_t *s, spawn_req_t *r)
 {
-    r->next = NULL;
     if (s->out++ == 0) uv_ref((uv_handle_t *)&s->async);
     pthread_mutex_lock(&s->mu);
-    if (s->todo_tail)
-        s->todo_tail->next = r;
-    else
-        s->todo = r;
-    s->todo_tail = r;
+    append(&s->todo, &s->todo_tail, r);
     pthread_cond_signal(&s->cv);
     pthread_mutex_unlock(&s->mu);
 }
