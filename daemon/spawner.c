@@ -21,6 +21,7 @@ static void append(spawn_req_t **head, spawn_req_t **tail, spawn_req_t *r)
 static void *thread_main(void *arg)
 {
     spawner_t *s = arg;
+    pthread_setname_np(pthread_self(), "jobd-spawn"); /* for top -H, gdb and the tests */
     pthread_mutex_lock(&s->mu);
     for (;;) {
         while (!s->todo && !s->stop)
