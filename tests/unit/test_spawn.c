@@ -6,9 +6,11 @@
  * reported through on_spawned only, and a stop asked for before the spawn
  * ended reaches the child. */
 #define _GNU_SOURCE
+#include <pthread.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <uv.h>
 
 #include "child.h"
@@ -169,4 +171,39 @@ TEST(spawn_hold_while_behind_for_a_bounded_time)
     ASSERT_EQ(spawner_hold(&h, 2, 2001), 1);
     ASSERT_EQ(spawner_hold(&h, 2, 2001 + SPAWNER_HOLD_MS - 1), 1);
     ASSERT_EQ(spawner_hold(&h, 2, 2001 + SPAWNER_HOLD_MS), 0);
+}
+
+/* child_start_time runs on both spawner threads at once (when a spawn's two
+ * clock reads straddle a tick) and on the loop thread: its parsing must
+ * keep no state between calls. */
+typedef struct {
+    int pid;
+    int64_t want;
+    int wrong;
+} stat_reader_t;
+
+#define STAT_READS 20000
+
+static void *read_start_times(void *arg)
+{
+    stat_reader_t *s = arg;
+    for (int i = 0; i < STAT_READS; i++)
+        if (child_start_time(s->pid) != s->want) s->wrong++;
+    return NULL;
+}
+
+TEST(spawn_start_time_reads_are_thread_safe)
+{
+    stat_reader_t rd[2] = {{.pid = getpid()}, {.pid = getppid()}};
+    for (int i = 0; i < 2; i++) {
+        rd[i].want = child_start_time(rd[i].pid);
+        ASSERT_GT(rd[i].want, 0);
+    }
+    pthread_t t[2];
+    for (int i = 0; i < 2; i++)
+        ASSERT_EQ(pthread_create(&t[i], NULL, read_start_times, &rd[i]), 0);
+    for (int i = 0; i < 2; i++)
+        pthread_join(t[i], NULL);
+    ASSERT_EQ(rd[0].wrong, 0);
+    ASSERT_EQ(rd[1].wrong, 0);
 }
