@@ -287,11 +287,20 @@ static void on_exit_watch(uv_poll_t *p, int status, int events)
     (void)status;
     (void)events;
     exec_t *e = p->data;
+    /* Looked at before it is reaped: while the exited leader is a zombie,
+     * its pid, and so its group's id, cannot be reused, so the group kill
+     * cannot hit another process (a spawner thread may start a handler at
+     * any moment). Whatever the handler left in its group goes with it. */
+    siginfo_t si;
+    memset(&si, 0, sizeof si);
+    int looked = waitid(P_PID, (id_t)e->pid, &si, WEXITED | WNOHANG | WNOWAIT);
+    if (looked == 0 && si.si_pid == 0) return; /* not yet (a spurious wake-up) */
+    if (looked == 0) kill(-e->pid, SIGKILL);
     int st;
     pid_t r;
     while ((r = waitpid(e->pid, &st, WNOHANG)) < 0 && errno == EINTR)
         ;
-    if (r == 0) return; /* not yet (a spurious wake-up) */
+    if (r == 0) return; /* cannot be: it was seen exited */
     uv_poll_stop(p);
     e->exited = 1;
     if (r == e->pid) {
@@ -302,8 +311,6 @@ static void on_exit_watch(uv_poll_t *p, int status, int events)
         e->term_signal = SIGKILL;
     }
     orphans_disown(e->pid);
-    /* Whatever the handler left behind in its group goes with it. */
-    kill(-e->pid, SIGKILL);
     uv_timer_stop(&e->timer);
     uv_timer_start(&e->timer, on_drain_bound, 2000, 0);
     maybe_done(e);
@@ -528,8 +535,9 @@ void exec_drain_stderr(exec_t *e)
 
 void exec_close_input(exec_t *e)
 {
-    if (e->input_closed) return;
+    if (!e->spawned || e->input_closed) return;
     e->input_closed = 1;
+    e->input_sent = 1; /* exec_send_input: nothing left to send */
     close_one(e, (uv_handle_t *)&e->in);
 }
 

@@ -108,8 +108,8 @@ typedef struct {
 /* Spawns a persistent child now, on the loop thread (stdin open until
  * exec_close_input). on_message and on_spawned of cbs are not used; on_exit
  * runs once as for exec_start. Returns 0, or a negative libuv error (the
- * child could not be started; no callback ever runs). exec_write,
- * exec_drain_stderr and exec_close_input are for these children only. */
+ * child could not be started; no callback ever runs). exec_write and
+ * exec_drain_stderr are for these children only. */
 int exec_spawn(exec_t **out, uv_loop_t *loop, const exec_opts_t *o, const exec_cbs_t *cbs,
                void *arg);
 
@@ -123,7 +123,8 @@ int exec_write(exec_t *e, const char *buf, size_t len);
  * are read in no particular order. */
 void exec_drain_stderr(exec_t *e);
 
-/* Closes the child's stdin (it reads end of file). Idempotent. */
+/* Closes the child's stdin (it reads end of file); a job's child then
+ * never gets its line. Idempotent; nothing before on_spawned. */
 void exec_close_input(exec_t *e);
 
 /* SIGKILL to the child's process group now, or as soon as it is spawned. */

@@ -303,8 +303,11 @@ static void on_exec_spawned(void *arg, int rc)
      * the journal and the child gets its input only after the pump's group
      * commit (run_send_inputs): a jobd killed before that leaves a child
      * that reads end of file and never runs the job. */
-    if (!lease_ckpt_async(r->lease) ||
-        lease_record_proc(r->lease, j, exec_pid(j->exec), exec_start_ticks(j->exec)) == 0)
+    int recorded = !lease_ckpt_async(r->lease) || lease_record_proc(r->lease, j, exec_pid(j->exec),
+                                                                    exec_start_ticks(j->exec)) == 0;
+    if (j->stop_reason != STOP_NONE)
+        exec_close_input(j->exec); /* asked to stop before it ran: no job for it */
+    else if (recorded)
         exec_send_input(j->exec);
     else
         lease_journal(r->lease, j);
