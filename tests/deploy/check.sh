@@ -16,6 +16,8 @@
 #   image      deploy/Dockerfile: pinned base, non-root USER, OCI labels, COPY
 #              sources present and let through Dockerfile.dockerignore; the
 #              shipped exec handler speaks the protocol
+#   demo       make run's demo (deploy/run-demo.sh) ends 0 with the outcomes it
+#              is meant to have: 214 jobs succeeded, 2 dead on purpose
 #   batch_keys the CronJob's script gives every line of a run one stable
 #              idempotency key, and submitting a run twice (a retried pod)
 #              makes no second job (needs the ctest Redis fixture)
@@ -266,6 +268,21 @@ PY
   cmp -s "$work/ids1" "$work/ids2" || die "a resubmitted run made new jobs: $(paste -sd' ' "$work/ids1") vs $(paste -sd' ' "$work/ids2")"
   [ "$(sort -u "$work/ids1" | wc -l)" -eq "$(grep -c . "$work/first.jsonl")" ] || die "expected one job per line"
   echo "a retried run resubmits nothing: the same $(wc -l < "$work/ids1") ids"
+  ;;
+
+demo)
+  # make run's demo (deploy/run-demo.sh) on the build's jobd and jobctl, in a
+  # directory of its own: it must end 0, with the outcomes it is meant to have.
+  rm -rf "$work/run"
+  JOBD_DEMO_DIR="$work/run" bash "$src/deploy/run-demo.sh" "$(dirname "$jobd")" > "$work/out" 2>&1 ||
+    die "make run's demo failed: $(tail -5 "$work/out")"
+  grep -q '^== done: jobd --once exited 1 ' "$work/out" || die "jobd --once did not end with 1: $(grep '^==' "$work/out")"
+  stats=$(awk '$1 == "default" || $1 == "batch"' "$work/out" | tail -2)
+  echo "$stats" | grep -Eq '^batch +0 +0 +0 +6 +0 ' || die "batch queue: $stats"
+  echo "$stats" | grep -Eq '^default +0 +0 +0 +208 +2 ' || die "default queue: $stats"
+  [ "$(grep -Ec '^[0-9a-f-]{36} +dead ' "$work/out")" -eq 2 ] || die "expected the two dead jobs listed"
+  [ "$(grep -c ': 20000 documents, ' "$work/out")" -eq 2 ] || die "expected both indexes with 20000 documents"
+  echo "the demo ran: 214 jobs succeeded, the 2 meant to end dead did, both indexes built"
   ;;
 
 *)
