@@ -56,24 +56,42 @@ static void thaw(pid_t tid)
     ASSERT_EQ(ptrace(PTRACE_DETACH, tid, NULL, NULL), 0);
 }
 
+/* Starts jobd on queue q with args (NULL-terminated, --log-level debug
+ * added) and, once it runs, stops its two spawner threads (their tids in
+ * tids). Returns jobd's pid. */
+static pid_t start_frozen(const char *q, const char *log, const char *args[], pid_t tids[2])
+{
+    const char *argv[16];
+    int k = 0;
+    for (; args[k] && k < 12; k++)
+        argv[k] = args[k];
+    argv[k++] = "--log-level";
+    argv[k++] = "debug";
+    argv[k] = NULL;
+    pid_t pid = test_jobd_start(log, NULL, q, "state", argv, NULL);
+    ASSERT_EQ(test_wait_log(log, test_ms(10000), "jobd started", NULL), 0);
+    pid_t found[4];
+    int n = 0;
+    for (int i = 0; i < 250 && n < 2; i++) {
+        n = spawner_tids(pid, found, 4);
+        if (n < 2) test_pause_ms(20);
+    }
+    ASSERT_EQ(n, 2);
+    for (int i = 0; i < 2; i++) {
+        tids[i] = found[i];
+        freeze(tids[i]);
+    }
+    return pid;
+}
+
 TEST(spawn_stuck_spawns_do_not_stall_other_jobs)
 {
     test_install_abort_handler();
     const char *q = "sphold", *log = test_tmp_path("jobd.log");
     jobd_client_t *c = test_client();
-    pid_t pid =
-        test_jobd_start(log, NULL, q, "state",
-                        (const char *[]){"--concurrency", "4", "--log-level", "debug", NULL}, NULL);
-    ASSERT_EQ(test_wait_log(log, test_ms(10000), "jobd started", NULL), 0);
-    pid_t tids[4];
-    int n = 0;
-    for (int i = 0; i < 250 && n < 2; i++) {
-        n = spawner_tids(pid, tids, 4);
-        if (n < 2) test_pause_ms(20);
-    }
-    ASSERT_EQ(n, 2);
-    for (int i = 0; i < n; i++)
-        freeze(tids[i]);
+    pid_t tids[2];
+    const int n = 2;
+    pid_t pid = start_frozen(q, log, (const char *[]){"--concurrency", "4", NULL}, tids);
 
     /* Two exec jobs whose spawns cannot end while the threads are held. */
     char ex[2][JOBD_ID_LEN + 1], other[JOBD_ID_LEN + 1];
@@ -105,20 +123,10 @@ TEST(spawn_sigterm_while_spawns_wait_releases_them)
     test_install_abort_handler();
     const char *q = "spterm", *log = test_tmp_path("jobd.log");
     jobd_client_t *c = test_client();
-    pid_t pid = test_jobd_start(
-        log, NULL, q, "state",
-        (const char *[]){"--concurrency", "4", "--log-level", "debug", "--kill-grace", "2", NULL},
-        NULL);
-    ASSERT_EQ(test_wait_log(log, test_ms(10000), "jobd started", NULL), 0);
-    pid_t tids[4];
-    int n = 0;
-    for (int i = 0; i < 250 && n < 2; i++) {
-        n = spawner_tids(pid, tids, 4);
-        if (n < 2) test_pause_ms(20);
-    }
-    ASSERT_EQ(n, 2);
-    for (int i = 0; i < n; i++)
-        freeze(tids[i]);
+    pid_t tids[2];
+    const int n = 2;
+    pid_t pid = start_frozen(
+        q, log, (const char *[]){"--concurrency", "4", "--kill-grace", "2", NULL}, tids);
     const char *payload = "{\"mode\":\"sleep\",\"ms\":60000}";
     char ids[3][JOBD_ID_LEN + 1];
     for (int i = 0; i < 3; i++) {
@@ -152,19 +160,9 @@ TEST(spawn_cancel_before_the_spawn_ended_sends_no_job)
     test_install_abort_handler();
     const char *q = "spcx", *log = test_tmp_path("jobd.log"), *runs = test_tmp_path("runs.log");
     jobd_client_t *c = test_client();
-    pid_t pid =
-        test_jobd_start(log, NULL, q, "state",
-                        (const char *[]){"--concurrency", "2", "--log-level", "debug", NULL}, NULL);
-    ASSERT_EQ(test_wait_log(log, test_ms(10000), "jobd started", NULL), 0);
-    pid_t tids[4];
-    int n = 0;
-    for (int i = 0; i < 250 && n < 2; i++) {
-        n = spawner_tids(pid, tids, 4);
-        if (n < 2) test_pause_ms(20);
-    }
-    ASSERT_EQ(n, 2);
-    for (int i = 0; i < n; i++)
-        freeze(tids[i]);
+    pid_t tids[2];
+    const int n = 2;
+    pid_t pid = start_frozen(q, log, (const char *[]){"--concurrency", "2", NULL}, tids);
     char payload[512], id[JOBD_ID_LEN + 1];
     snprintf(payload, sizeof payload, "{\"mode\":\"sleep\",\"ms\":60000,\"log\":\"%s\"}", runs);
     test_submit(c, q, "t.exec", payload, 0, 0, id);
