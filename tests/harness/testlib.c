@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
+#include <sqlite3.h>
 #include <unistd.h>
 
 #include "testlib.h"
@@ -624,5 +625,25 @@ int test_log_has_job(const char *path, const char *id, const char *needle)
     json_t *a = test_log_find(path, id, needle);
     int n = (int)json_array_size(a);
     json_decref(a);
+    return n;
+}
+
+long long test_held_rows(const char *statedir, const char *id)
+{
+    char path[1100];
+    snprintf(path, sizeof path, "%s/journal.db", statedir);
+    sqlite3 *db;
+    long long n = -1;
+    if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK) {
+        sqlite3_busy_timeout(db, 2000);
+        sqlite3_stmt *st;
+        if (sqlite3_prepare_v2(db, "SELECT count(*) FROM held WHERE id = ?1", -1, &st, NULL) ==
+            SQLITE_OK) {
+            sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+            if (sqlite3_step(st) == SQLITE_ROW) n = sqlite3_column_int64(st, 0);
+            sqlite3_finalize(st);
+        }
+    }
+    sqlite3_close(db);
     return n;
 }

@@ -64,6 +64,9 @@ void test_redis_stop(const char *dir);
 
 /* Reads a whole file into a malloc'd string (NULL if missing). */
 char *test_read_file(const char *path);
+/* Rows of jobd's journal (STATEDIR/journal.db, read-only) in its held table
+ * for job id; -1 if the journal cannot be read. */
+long long test_held_rows(const char *statedir, const char *id);
 /* Writes text to path. */
 void test_write_file(const char *path, const char *text);
 /* Writes body (a shell script's text after "#!/bin/sh\n") to an executable

@@ -13,7 +13,6 @@
 #include <jansson.h>
 #include <netinet/in.h>
 #include <signal.h>
-#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -344,27 +343,6 @@ TEST(output_handler_journaled_at_spawn)
     jobd_client_free(c);
 }
 
-/* Rows of the journal in statedir's held table for id (-1: unreadable). */
-static long long held_rows(const char *statedir, const char *id)
-{
-    char path[1100];
-    snprintf(path, sizeof path, "%s/journal.db", statedir);
-    sqlite3 *db;
-    long long n = -1;
-    if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK) {
-        sqlite3_busy_timeout(db, 2000);
-        sqlite3_stmt *st;
-        if (sqlite3_prepare_v2(db, "SELECT count(*) FROM held WHERE id = ?1", -1, &st, NULL) ==
-            SQLITE_OK) {
-            sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
-            if (sqlite3_step(st) == SQLITE_ROW) n = sqlite3_column_int64(st, 0);
-            sqlite3_finalize(st);
-        }
-    }
-    sqlite3_close(db);
-    return n;
-}
-
 /* A handler that ran past a second is in the journal (its lease) and in
  * the handler process table (its process group and lease): the restarted
  * jobd stops it once and releases the lease once. */
@@ -382,9 +360,9 @@ TEST(output_handler_in_journal_and_table_released_once)
     pid_t pid = test_jobd_start(log, NULL, q, "state", flags, NULL);
     ASSERT_EQ(test_wait_log(hlog, test_ms(15000), "RUN ", id, NULL), 0);
     int64_t end = test_now_ms() + test_ms(15000);
-    while (held_rows(state, id) != 1 && test_now_ms() < end)
+    while (test_held_rows(state, id) != 1 && test_now_ms() < end)
         test_pause_ms(20);
-    ASSERT_EQ(held_rows(state, id), 1);
+    ASSERT_EQ(test_held_rows(state, id), 1);
     ASSERT_EQ(kill(pid, SIGKILL), 0);
     ASSERT_EXIT(pid, test_ms(5000), log, 128 + SIGKILL);
     char *text = test_read_file(hlog);

@@ -19,7 +19,6 @@
 
 #include "httpc.h"
 #include "testlib.h"
-#include <sqlite3.h>
 
 /* A handlers file with "p" (the pool fixture, persistent, with extra keys
  * spliced into its object) and "p.exec" (the same program, v1: unused). */
@@ -101,27 +100,6 @@ static int wait_run_pid(const char *path, const char *id, int64_t ms)
     while ((pid = run_pid(path, id)) == 0 && test_now_ms() < end)
         test_pause_ms(20);
     return pid;
-}
-
-/* Rows of the journal in statedir's held table for id (-1: unreadable). */
-static long long held_rows(const char *statedir, const char *id)
-{
-    char path[1100];
-    snprintf(path, sizeof path, "%s/journal.db", statedir);
-    sqlite3 *db;
-    long long n = -1;
-    if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK) {
-        sqlite3_busy_timeout(db, 2000);
-        sqlite3_stmt *st;
-        if (sqlite3_prepare_v2(db, "SELECT count(*) FROM held WHERE id = ?1", -1, &st, NULL) ==
-            SQLITE_OK) {
-            sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
-            if (sqlite3_step(st) == SQLITE_ROW) n = sqlite3_column_int64(st, 0);
-            sqlite3_finalize(st);
-        }
-    }
-    sqlite3_close(db);
-    return n;
 }
 
 /* ====================================================================== */
@@ -277,9 +255,9 @@ TEST(pool_sigkill_restart_kills_the_old_pool)
     CHECK_OR_DUMP(hp > 0, log_a, "the job never ran");
     /* Its checkpoint made the lease durable in the journal. */
     int64_t end = test_now_ms() + test_ms(10000);
-    while (held_rows(state, id) != 1 && test_now_ms() < end)
+    while (test_held_rows(state, id) != 1 && test_now_ms() < end)
         test_pause_ms(20);
-    CHECK_OR_DUMP(held_rows(state, id) == 1, log_a, "the job never reached the journal");
+    CHECK_OR_DUMP(test_held_rows(state, id) == 1, log_a, "the job never reached the journal");
     ASSERT_EQ(kill(a, SIGKILL), 0);
     ASSERT_EXIT(a, test_ms(10000), log_a, 128 + SIGKILL);
     ASSERT(alive(hp)); /* the old pool's busy process outlived its jobd */
